@@ -1,0 +1,5 @@
+import sys
+
+from mt5bridge.cli import main
+
+sys.exit(main())
