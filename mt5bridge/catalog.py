@@ -144,7 +144,7 @@ _MICROSTRUCTURE: tuple[Feature, ...] = (
     Feature(
         "spread_z_100", "microstructure", "tick",
         "(spread - m) / s  [0]; m, s = exponentially weighted mean and stdev of the spread, alpha = 2/101,"
-        " started at the first tick's spread", "100 ticks", 0.0, 1.0,
+        " this tick included, started at the first tick's spread", "100 ticks", 0.0, 1.0,
     ),
     Feature(
         "spread_ratio_1000", "microstructure", "tick",
@@ -194,19 +194,19 @@ _SESSION: tuple[Feature, ...] = (
 
 _MTF: tuple[Feature, ...] = (
     Feature("mtf_trend_align", "mtf", "all", "mean over M1, M5, M15, H1 of sign(EMA(c,20) - EMA(c,50)), -1..1",
-            "50 H1 bars", 0.0, 0.6),
+            "50 bars on each timeframe", 0.0, 0.6),
     Feature("mtf_ema200_align", "mtf", "all", "mean over the 4 timeframes of sign(c - EMA(c,200)), -1..1",
-            "200 H1 bars", 0.0, 0.6),
+            "200 bars on each timeframe", 0.0, 0.6),
     Feature("mtf_rsi_align", "mtf", "all", "mean over the 4 timeframes of (RSI(14) - 50) / 50, -1..1",
-            "15 H1 bars", 0.0, 0.25),
+            "15 bars on each timeframe", 0.0, 0.25),
     Feature("mtf_macd_align", "mtf", "all", "mean over the 4 timeframes of sign(MACD histogram), -1..1",
-            "34 H1 bars", 0.0, 0.6),
+            "34 bars on each timeframe", 0.0, 0.6),
     Feature("mtf_di_align", "mtf", "all", "mean over the 4 timeframes of sign(PLUS_DI(14) - MINUS_DI(14)), -1..1",
-            "15 H1 bars", 0.0, 0.6),
-    Feature("mtf_adx_mean", "mtf", "all", "mean over the 4 timeframes of ADX(14)", "28 H1 bars", 25.0, 8.0),
+            "15 bars on each timeframe", 0.0, 0.6),
+    Feature("mtf_adx_mean", "mtf", "all", "mean over the 4 timeframes of ADX(14)", "28 bars on each timeframe", 25.0, 8.0),
     Feature("mtf_vol_term", "mtf", "all",
             "(M5 ATR(14) / sqrt(5)) / (H1 ATR(14) / sqrt(60))  [1]: short- against long-horizon volatility"
-            " per minute", "15 H1 bars", 1.0, 0.4),
+            " per minute", "15 bars on each timeframe", 1.0, 0.4),
 )
 
 INDICATORS_PER_TIMEFRAME: tuple[str, ...] = (
