@@ -1,0 +1,39 @@
+"""Shared fixtures: the repository root and deterministic synthetic markets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def eurusd_ticks():
+    """Twelve days of synthetic EURUSD ticks (about 800k), the same on every run."""
+    from mt5bridge.synthetic import generate_ticks
+
+    return generate_ticks("EURUSD", days=12, seed=7)
+
+
+def aggregate_bars(times_ms: np.ndarray, price: np.ndarray, volume: np.ndarray, period_s: int):
+    """OHLCV bars of the periods that have ticks, built independently of the engine."""
+    period = period_s * 1000
+    key = times_ms // period
+    starts = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    ends = np.r_[starts[1:], key.size]
+    return (
+        key[starts] * period,
+        price[starts],
+        np.maximum.reduceat(price, starts),
+        np.minimum.reduceat(price, starts),
+        price[ends - 1],
+        np.add.reduceat(volume, starts),
+    )

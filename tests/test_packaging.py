@@ -1,0 +1,41 @@
+"""What a trader meets before anything trades: the install, the quick start, and a clear failure when the
+compiled engine is missing."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+
+def _readme_commands(repo_root) -> list[str]:
+    text = (repo_root / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Quick start.*?```(?:bash|sh)?\n(.*?)```", text, re.S)
+    assert block, "README.md has no Quick start code block"
+    return [line.strip() for line in block.group(1).splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_ci_runs_the_readmes_test_command(repo_root):
+    commands = _readme_commands(repo_root)
+    assert len(commands) == 2, commands
+    ci = (repo_root / ".ci" / "run").read_text(encoding="utf-8")
+    assert commands[1] in ci.splitlines(), f"{commands[1]!r} is not a line of .ci/run"
+
+
+def test_a_missing_engine_fails_with_how_to_build_it():
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'mt5bridge._engine': raise ImportError('not built')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import mt5bridge.engine\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "compiled engine" in run.stderr and "pip install" in run.stderr
+
+
+def test_the_console_script_lists_its_commands():
+    run = subprocess.run([sys.executable, "-m", "mt5bridge", "--help"], capture_output=True, text=True)
+    assert run.returncode == 0 and "features" in run.stdout
