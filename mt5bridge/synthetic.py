@@ -97,7 +97,7 @@ def generate_ticks(
     """Synthetic ticks for ``symbol`` (a key of PROFILES, or any name with ``profile`` given)."""
     prof = profile or PROFILES.get(symbol.upper())
     if prof is None:
-        raise ValueError(f"no synthetic profile for {symbol!r}; known: {', '.join(PROFILES)} (or pass profile=)")
+        raise ValueError(f"no synthetic profile for {symbol!r}; known: {', '.join(PROFILES)}")
     if not days > 0:
         raise ValueError(f"days must be > 0, got {days}")
     rng = np.random.default_rng(seed)
