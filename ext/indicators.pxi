@@ -55,14 +55,18 @@ cdef inline double ring_mean(const Ring* r) noexcept nogil:
     return s / r.n
 
 
-cdef inline double ring_pop_std(const Ring* r, double mean) noexcept nogil:
-    # Population standard deviation, two-pass: exact even for prices far from zero.
+cdef inline double ring_pop_var(const Ring* r, double mean) noexcept nogil:
+    # Population variance, two-pass: exact even for prices far from zero.
     cdef double s = 0.0, d
     cdef int i
     for i in range(r.n):
         d = r.buf[i] - mean
         s += d * d
-    return sqrt(s / r.n)
+    return s / r.n
+
+
+cdef inline double ring_pop_std(const Ring* r, double mean) noexcept nogil:
+    return sqrt(ring_pop_var(r, mean))
 
 
 cdef inline double true_range(double h, double l, double prev_close) noexcept nogil:
@@ -369,6 +373,7 @@ cdef inline double cci_value(const Ring* tp) noexcept nogil:
         md += fabs(tp.buf[i] - avg)
     cdef double last = ring_ago(tp, 0)
     cdef double dev = last - avg
-    if dev != 0.0 and md != 0.0:
+    # A flat window leaves one-ulp noise in both: TA-Lib's zero test turns it into the 0 it really is.
+    if not ta_is_zero(dev) and not ta_is_zero(md):
         return dev / (0.015 * (md / tp.n))
     return 0.0

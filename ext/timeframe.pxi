@@ -105,24 +105,34 @@ cdef inline void tf_merge(TfState* s, double h, double l, double c, double v) no
     s.v += v
 
 
-cdef inline void _extremes(TfState* s) noexcept nogil:
-    # One pass over the newest 50 bars yields the 14-, 20- and 50-bar extremes.
-    cdef int n = <int>(s.highs.count if s.highs.count < SWING_WINDOW else SWING_WINDOW)
-    cdef double hh = -INFINITY, ll = INFINITY, x
+cdef inline int _scan_back(const TfState* s, int idx, int steps, double* hh, double* ll) noexcept nogil:
+    # Walk the high/low rings from slot idx toward older bars; returns the slot after the last one read.
     cdef int k
-    for k in range(n):
-        x = ring_ago(&s.highs, k)
-        if x > hh:
-            hh = x
-        x = ring_ago(&s.lows, k)
-        if x < ll:
-            ll = x
-        if k == 13:
-            s.hh14 = hh
-            s.ll14 = ll
-        elif k == 19:
-            s.hh20 = hh
-            s.ll20 = ll
+    for k in range(steps):
+        if idx < 0:
+            idx = SWING_WINDOW - 1
+        if s.highs.buf[idx] > hh[0]:
+            hh[0] = s.highs.buf[idx]
+        if s.lows.buf[idx] < ll[0]:
+            ll[0] = s.lows.buf[idx]
+        idx -= 1
+    return idx
+
+
+cdef inline void _extremes(TfState* s) noexcept nogil:
+    # One walk back over the newest 50 bars yields the 14-, 20- and 50-bar extremes.
+    cdef int n = <int>(s.highs.count if s.highs.count < SWING_WINDOW else SWING_WINDOW)
+    cdef double hh = -INFINITY, ll = INFINITY
+    cdef int idx = s.highs.head - 1
+    idx = _scan_back(s, idx, n if n < 14 else 14, &hh, &ll)
+    if n >= 14:
+        s.hh14 = hh
+        s.ll14 = ll
+        idx = _scan_back(s, idx, (n if n < 20 else 20) - 14, &hh, &ll)
+    if n >= 20:
+        s.hh20 = hh
+        s.ll20 = ll
+        idx = _scan_back(s, idx, n - 20, &hh, &ll)
     s.hh50 = hh
     s.ll50 = ll
 
@@ -189,7 +199,7 @@ cdef inline double sign(double x) noexcept nogil:
 
 cdef inline void tf_write_indicators(const TfState* s, double* ind) noexcept nogil:
     """The raw indicators, NaN exactly where TA-Lib's batch output is NaN."""
-    cdef double mid, sd
+    cdef double mid, var, sd
     ind[IND_EMA_20] = s.ema20.value
     ind[IND_EMA_50] = s.ema50.value
     ind[IND_EMA_200] = s.ema200.value
@@ -204,7 +214,9 @@ cdef inline void tf_write_indicators(const TfState* s, double* ind) noexcept nog
         ind[IND_MACD_12_26_9] = ind[IND_MACD_SIGNAL_12_26_9] = ind[IND_MACD_HIST_12_26_9] = NAN
     if s.bb.count >= s.bb.n:
         mid = ring_mean(&s.bb)
-        sd = ring_pop_std(&s.bb, mid)
+        var = ring_pop_var(&s.bb, mid)
+        # As TA-Lib: a variance under its zero threshold is a flat window, and the bands close on the mean.
+        sd = sqrt(var) if var >= TA_EPSILON else 0.0
         ind[IND_BB_UPPER_20_2] = mid + 2.0 * sd
         ind[IND_BB_MIDDLE_20_2] = mid
         ind[IND_BB_LOWER_20_2] = mid - 2.0 * sd

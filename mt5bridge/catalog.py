@@ -307,7 +307,10 @@ def render_markdown() -> str:
         " Wilder-smoothed (alpha = 1/n); Bollinger bands with the population standard deviation; Stochastic"
         " slow %K and %D as 3-bar SMAs. HH/LL are the highest high and lowest low of the last n bars including"
         " the current one. A bracketed value after a ratio, like `[0]`, is the value when its denominator is"
-        " zero. Bar prices are bid prices, as on MetaTrader's charts; bar volume is the sum of tick volumes.",
+        " zero. In a flat market TA-Lib's conventions hold: RSI is 0 with no gains and no losses, STOCH %K and"
+        " WILLR are 0 when the high equals the low, CCI is 0, the DIs are 0 when the true ranges sum to zero,"
+        " and a variance or sum below TA-Lib's zero threshold (1e-14) counts as zero. Bar prices are bid"
+        " prices, as on MetaTrader's charts; bar volume is the sum of tick volumes.",
         "",
         "Warm-up is the history a feature needs before it is defined. Before that its value is NaN and its"
         " warm flag is 0; once warm it is never NaN. A symbol is warm when every feature is.",
