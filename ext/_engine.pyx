@@ -3,7 +3,7 @@
 # Python is touched only at the call boundary.
 
 cimport cython
-from libc.math cimport NAN, INFINITY, fabs, sqrt, log, exp, sin, cos
+from libc.math cimport NAN, INFINITY, fabs, sqrt, log, exp, sin, cos, floor, round, pow
 
 import numpy as np
 
@@ -385,3 +385,13 @@ cdef class FeatureEngine:
         if s.bar_start == NO_BAR:
             return None
         return (s.bar_start, s.o, s.h, s.l, s.c, s.v)
+
+
+# ---- the decision engine: everything an account decides, on top of the features ------------------------
+
+include "reasons.pxi"
+include "account.pxi"
+include "book.pxi"
+include "sizing.pxi"
+include "manage.pxi"
+include "decision.pxi"

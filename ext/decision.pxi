@@ -1,0 +1,910 @@
+# The unified decision engine of one account: for every tick of every symbol, one decision — HOLD, OPEN,
+# ADD, CLOSE (full or partial), MODIFY or CLOSE_ALL — with the reason and the numbers behind it. Nothing
+# else opens risk. The order of precedence on a tick: flatten when HALTED, flatten before the weekend, the
+# news blackout, a command already in flight, managing the engine's positions, then a new entry.
+
+cdef enum:
+    SESSION_ASIA = 1
+    SESSION_LONDON = 2
+    SESSION_NEWYORK = 4
+
+
+cdef struct EntryParams:
+    double min_score
+    double min_confidence
+    double min_confidence_high_vol
+    unsigned int consensus_mask        # bit i set: consensus i (CONSENSUS_NAMES order) is allowed
+    double max_spread_points
+    double max_spread_typical_ratio
+    double max_atr_pct
+    double high_vol_atr_ratio
+    bint require_h1_ema200
+    unsigned int session_mask          # 0 = any time
+    long long cooldown_ms
+    bint require_warm
+
+
+cdef struct FundedParams:
+    bint news_blackout
+    long long news_before_ms
+    long long news_after_ms
+    bint flat_before_weekend
+    long long weekend_flat_ms
+    int friday_close_minute            # UTC minute of Friday's close
+
+
+cdef struct SymState:
+    SymbolSpec spec
+    double closes[CVAR_CAP]            # M15 closes for the CVaR of adverse moves
+    int closes_head
+    long long closes_count
+
+
+cdef struct Decision:
+    int action
+    int sym
+    int side
+    int reason
+    int cap_reason                     # the last sizing cap that bound, R_NONE if none
+    double volume
+    double price
+    double sl
+    double tp
+    long long ticket
+    long long command_id
+    double score
+    double confidence
+    double risk_money
+    double worst_case_loss             # every position and order in flight stopped out, with slippage
+    double headroom                    # equity - worst case - floor - buffer, after this command
+
+
+cdef inline int _consensus_bit(int c) noexcept nogil:
+    return 1 << c
+
+
+ACTION_NAMES = ("HOLD", "OPEN", "ADD", "CLOSE", "MODIFY", "CLOSE_ALL")
+STATE_NAMES = ("ACTIVE", "REDUCING", "HALTED")
+STAGE_NAMES = ("OPEN", "PARTIAL_TP", "TRAILING")
+
+
+cdef class DecisionEngine:
+    """Every trading decision of one account, across all its symbols.
+
+    Feed it positions (``sync_positions``) whenever the terminal reports them, and every tick
+    (``on_tick``); read ``decision`` after each tick. Commands stay "in flight" and count against every
+    limit until their result arrives and the book shows them (``on_result``, ``sync_positions``).
+    """
+
+    cdef Account acct
+    cdef EntryParams entry
+    cdef SizingParams sizing
+    cdef ExitParams exits
+    cdef AddParams adds
+    cdef FundedParams funded
+    cdef SymState syms[MAX_SYMBOLS]
+    cdef int n_syms
+    cdef list engines
+    cdef readonly list symbols
+    cdef double corr[MAX_SYMBOLS][MAX_SYMBOLS]
+    cdef Position pos[MAX_POSITIONS]
+    cdef int n_pos
+    cdef InFlight fl[MAX_INFLIGHT]
+    cdef int n_fl
+    cdef long long next_id
+    cdef readonly long long magic
+    cdef double margin
+    cdef Decision dec
+    cdef double scratch[CVAR_CAP]
+    cdef long long[:] news_time
+    cdef unsigned int[:] news_mask
+    cdef int n_news
+    cdef readonly list closed_trades
+    cdef double unprotected_stop_atr
+
+    def __init__(self, dict params, long long magic, long long first_command_id=1):
+        """``params``: the flat engine parameters (``mt5bridge.decision.engine_params``)."""
+        self._set_params(params)
+        self.magic = magic
+        self.next_id = first_command_id
+        self.n_syms = 0
+        self.engines = []
+        self.symbols = []
+        self.n_pos = 0
+        self.n_fl = 0
+        self.margin = 0.0
+        self.n_news = 0
+        self.closed_trades = []
+        self._clear_decision(0)
+
+    def _set_params(self, dict p):
+        cdef GuardParams g
+        cdef int i
+        cdef EntryParams* e = &self.entry
+        cdef SizingParams* s = &self.sizing
+        cdef ExitParams* x = &self.exits
+        cdef AddParams* a = &self.adds
+        cdef FundedParams* f = &self.funded
+        g.initial_balance = p["initial_balance"]
+        g.daily_loss_frac = p["daily_loss_frac"]
+        g.max_loss_frac = p["max_loss_frac"]
+        g.max_loss_trailing = p["max_loss_trailing"]
+        g.target_frac = p["target_frac"]
+        g.min_trading_days = p["min_trading_days"]
+        g.stop_at_target = p["stop_at_target"]
+        g.buffer_frac = p["buffer_frac"]
+        g.slippage_frac = p["slippage_frac"]
+        g.reduce_share = p["reduce_share"]
+        g.halt_share = p["halt_share"]
+        g.internal_daily_frac = p["internal_daily_frac"]
+        g.internal_weekly_frac = p["internal_weekly_frac"]
+        g.losing_streak = p["losing_streak"]
+        g.streak_factor = p["streak_factor"]
+        g.recovery_frac = p["recovery_frac"]
+        g.recovery_factor = p["recovery_factor"]
+        g.breaker_frac = p["breaker_frac"]
+        g.breaker_ms = p["breaker_ms"]
+        g.perf_window = p["perf_window"]
+        g.perf_min = p["perf_min"]
+        g.perf_max = p["perf_max"]
+        account_init(&self.acct, g)
+        self.unprotected_stop_atr = p["unprotected_stop_atr"]
+        e.min_score = p["min_score"]
+        e.min_confidence = p["min_confidence"]
+        e.min_confidence_high_vol = p["min_confidence_high_vol"]
+        e.consensus_mask = p["consensus_mask"]
+        e.max_spread_points = p["max_spread_points"]
+        e.max_spread_typical_ratio = p["max_spread_typical_ratio"]
+        e.max_atr_pct = p["max_atr_pct"]
+        e.high_vol_atr_ratio = p["high_vol_atr_ratio"]
+        e.require_h1_ema200 = p["require_h1_ema200"]
+        e.session_mask = p["session_mask"]
+        e.cooldown_ms = p["cooldown_ms"]
+        e.require_warm = p["require_warm"]
+        s.full = p["sizing_full"]
+        s.base_min_frac = p["base_risk_min_frac"]
+        s.base_max_frac = p["base_risk_max_frac"]
+        s.quality_min = p["quality_min"]
+        s.quality_max = p["quality_max"]
+        s.high_vol_factor = p["high_vol_factor"]
+        s.trend_factor = p["trend_regime_factor"]
+        s.range_factor = p["range_regime_factor"]
+        s.cvar_level = p["cvar_level"]
+        s.cvar_window = min(<int>p["cvar_window_bars"], CVAR_CAP)
+        s.holding_bars = p["holding_bars"]
+        s.max_positions = p["max_positions"]
+        s.max_exposure_frac = p["max_exposure_frac"]
+        s.concentration_share = p["concentration_share"]
+        s.daily_budget_frac = p["daily_risk_budget_frac"]
+        for i in range(N_CLASSES):
+            s.class_max_lots[i] = p["class_max_lots"][i]
+            s.class_max_notional_frac[i] = p["class_max_notional_frac"][i]
+        s.diversification_floor = p["diversification_floor"]
+        x.sl_atr = p["sl_atr"]
+        x.tp_atr = p["tp_atr"]
+        x.breakeven_r = p["breakeven_r"]
+        x.breakeven_offset_points = p["breakeven_offset_points"]
+        x.partial_r = p["partial_r"]
+        x.partial_fraction = p["partial_fraction"]
+        x.trail_atr = p["trail_atr"]
+        x.time_exit_ms = p["time_exit_ms"]
+        x.time_exit_min_r = p["time_exit_min_r"]
+        x.threshold_profit = p["exit_threshold_profit"]
+        x.threshold_flat = p["exit_threshold_flat"]
+        x.threshold_loss = p["exit_threshold_loss"]
+        x.band_frac = p["exit_band_frac"]
+        x.w_quality_drop = p["weight_quality_drop"]
+        x.w_direction_reversal = p["weight_direction_reversal"]
+        x.w_trend_reversal = p["weight_trend_reversal"]
+        x.w_volume_divergence = p["weight_volume_divergence"]
+        x.w_key_level = p["weight_key_level"]
+        x.stop_buffer_points = p["stop_buffer_points"]
+        a.dca_enabled = p["dca_enabled"]
+        a.dca_loss_frac = p["dca_loss_frac"]
+        a.dca_probability = p["dca_probability"]
+        a.dca_min = p["dca_min"]
+        a.dca_max = p["dca_max"]
+        a.dca_max_adds = p["dca_max_adds"]
+        a.scale_enabled = p["scale_enabled"]
+        a.scale_profit_frac = p["scale_profit_frac"]
+        a.scale_min_score = p["scale_min_score"]
+        a.scale_min = p["scale_min"]
+        a.scale_max = p["scale_max"]
+        a.scale_max_adds = p["scale_max_adds"]
+        f.news_blackout = p["news_blackout"]
+        f.news_before_ms = p["news_before_ms"]
+        f.news_after_ms = p["news_after_ms"]
+        f.flat_before_weekend = p["flat_before_weekend"]
+        f.weekend_flat_ms = p["weekend_flat_ms"]
+        f.friday_close_minute = p["friday_close_minute"]
+
+    # ---- set-up -----------------------------------------------------------------------------------------
+
+    def add_symbol(self, str name, dict spec, FeatureEngine engine, int symbol_class=0,
+                   unsigned int currencies=0, bint enabled=True, double max_spread_points=0.0):
+        """Register a chart's symbol with its specification; returns its index."""
+        if name in self.symbols:
+            raise ValueError(f"symbol {name} is already registered")
+        if self.n_syms >= MAX_SYMBOLS:
+            raise ValueError(f"at most {MAX_SYMBOLS} symbols per account")
+        if not 0 <= symbol_class < N_CLASSES:
+            raise ValueError(f"symbol class {symbol_class} is not one of 0..{N_CLASSES - 1}")
+        cdef SymState* ss = &self.syms[self.n_syms]
+        cdef SymbolSpec* s = &ss.spec
+        for key in ("point", "tick_size", "tick_value", "contract_size", "volume_min", "volume_step", "volume_max"):
+            if not spec[key] > 0:
+                raise ValueError(f"{name}: {key} must be > 0, got {spec[key]!r}")
+        s.point = spec["point"]
+        s.tick_size = spec["tick_size"]
+        s.tick_value = spec["tick_value"]
+        s.contract_size = spec["contract_size"]
+        s.volume_min = spec["volume_min"]
+        s.volume_step = spec["volume_step"]
+        s.volume_max = spec["volume_max"]
+        s.digits = spec["digits"]
+        s.stops_level = spec.get("stops_level", 0)
+        s.freeze_level = spec.get("freeze_level", 0)
+        s.margin_per_lot = spec.get("margin_per_lot", 0.0)
+        s.symbol_class = symbol_class
+        s.currencies = currencies
+        s.enabled = enabled
+        s.max_spread_points = max_spread_points if max_spread_points > 0 else self.entry.max_spread_points
+        s.have_quote = False
+        s.bid = s.ask = NAN
+        s.atr = 0.0
+        s.cooldown_until_ms = -(1LL << 62)
+        ss.closes_head = 0
+        ss.closes_count = 0
+        cdef int i
+        for i in range(MAX_SYMBOLS):
+            self.corr[self.n_syms][i] = 0.0
+            self.corr[i][self.n_syms] = 0.0
+        self.engines.append(engine)
+        self.symbols.append(name)
+        self.n_syms += 1
+        return self.n_syms - 1
+
+    def set_correlation(self, int a, int b, double rho):
+        if not (0 <= a < self.n_syms and 0 <= b < self.n_syms):
+            raise ValueError("unknown symbol index")
+        self.corr[a][b] = rho
+        self.corr[b][a] = rho
+
+    def set_news(self, times_ms, masks):
+        """Releases (UTC ms, sorted) and the currencies each moves (bit masks) for the news blackout."""
+        t = np.ascontiguousarray(times_ms, dtype=np.int64)
+        m = np.ascontiguousarray(masks, dtype=np.uint32)
+        if t.shape[0] != m.shape[0]:
+            raise ValueError("news times and currency masks differ in length")
+        if t.shape[0] > 1 and (np.diff(t) < 0).any():
+            raise ValueError("news times must be sorted")
+        self.news_time = t
+        self.news_mask = m
+        self.n_news = t.shape[0]
+
+    # ---- the book ---------------------------------------------------------------------------------------
+
+    cdef int _find_position(self, long long ticket) noexcept nogil:
+        cdef int i
+        for i in range(self.n_pos):
+            if self.pos[i].ticket == ticket:
+                return i
+        return -1
+
+    cdef void _remove_in_flight(self, int k) noexcept nogil:
+        self.n_fl -= 1
+        if k != self.n_fl:
+            self.fl[k] = self.fl[self.n_fl]
+
+    cdef int _adopt_in_flight(self, int sym, int side) noexcept nogil:
+        """The OPEN or ADD in flight that a new position of ours on (sym, side) fulfils, or -1."""
+        cdef int k
+        for k in range(self.n_fl):
+            if (self.fl[k].sym == sym and self.fl[k].side == side
+                    and (self.fl[k].action == ACT_OPEN or self.fl[k].action == ACT_ADD)):
+                return k
+        return -1
+
+    @cython.boundscheck(True)
+    def sync_positions(self, long long time_ms, const long long[:] ticket, const int[:] sym, const int[:] side,
+                       const double[:] volume, const double[:] open_price, const double[:] sl, const double[:] tp,
+                       const double[:] profit, const long long[:] open_time_ms, const long long[:] magic):
+        """Replace the book with the terminal's positions (every position on the account).
+
+        New positions are adopted (the engine's own by magic number, with the lifecycle of the command that
+        opened them; anyone else's counted in every limit from now on); positions gone are recorded as
+        closed trades (``closed_trades``) and start the symbol's cooldown.
+        """
+        cdef Py_ssize_t n = ticket.shape[0], j
+        if n > MAX_POSITIONS:
+            raise ValueError(f"{n} positions: at most {MAX_POSITIONS} are tracked")
+        for j in range(n):
+            if not 0 <= sym[j] < self.n_syms:
+                raise ValueError(f"position {ticket[j]}: unknown symbol index {sym[j]}")
+        cdef int i, k, old
+        cdef Position* p
+        for i in range(self.n_pos):
+            self.pos[i].seen = False
+        for j in range(n):
+            old = self._find_position(ticket[j])
+            if old < 0:
+                if self.n_pos >= MAX_POSITIONS:
+                    raise ValueError(f"more than {MAX_POSITIONS} positions")
+                p = &self.pos[self.n_pos]
+                self.n_pos += 1
+                p.ticket = ticket[j]
+                p.sym = sym[j]
+                p.side = side[j]
+                p.open_price = open_price[j]
+                p.open_time_ms = open_time_ms[j]
+                p.managed = magic[j] == self.magic
+                p.stage = STAGE_OPEN
+                p.mfe_r = 0.0
+                p.mae_r = 0.0
+                p.adds = 0
+                p.initial_volume = volume[j]
+                p.entry_score = 0.0
+                p.r_dist = fabs(open_price[j] - sl[j]) if sl[j] > 0 else 0.0
+                k = self._adopt_in_flight(sym[j], side[j]) if p.managed else -1
+                if k >= 0:
+                    p.entry_score = self.fl[k].score
+                    if self.fl[k].sl > 0:
+                        p.r_dist = fabs(self.fl[k].price - self.fl[k].sl)
+                    if self.fl[k].action == ACT_ADD:
+                        p.adds = 1
+                    self._remove_in_flight(k)
+                account_on_position_opened(&self.acct, open_time_ms[j] if open_time_ms[j] > 0 else time_ms)
+            else:
+                p = &self.pos[old]
+                if p.managed and volume[j] < p.volume - 1e-12 and p.stage == STAGE_OPEN:
+                    p.stage = STAGE_PARTIAL_TP
+            p.volume = volume[j]
+            p.sl = sl[j]
+            p.tp = tp[j]
+            p.profit = profit[j]
+            p.seen = True
+        i = 0
+        while i < self.n_pos:
+            if self.pos[i].seen:
+                i += 1
+                continue
+            self._record_close(&self.pos[i], time_ms)
+            self.n_pos -= 1
+            if i != self.n_pos:
+                self.pos[i] = self.pos[self.n_pos]
+
+    cdef void _record_close(self, Position* p, long long time_ms):
+        cdef SymbolSpec* s = &self.syms[p.sym].spec
+        cdef double risk = p.r_dist * value_per_price(s) * p.initial_volume
+        cdef double r = p.profit / risk if risk > 0 else 0.0
+        account_on_trade_closed(&self.acct, r, p.profit)
+        s.cooldown_until_ms = time_ms + self.entry.cooldown_ms
+        self.closed_trades.append({
+            "ticket": p.ticket, "symbol": self.symbols[p.sym], "side": "BUY" if p.side > 0 else "SELL",
+            "volume": p.volume, "open_price": p.open_price, "open_time_ms": p.open_time_ms,
+            "close_time_ms": time_ms, "profit": p.profit, "r_multiple": r, "mfe_r": p.mfe_r, "mae_r": p.mae_r,
+            "managed": bool(p.managed), "stage": STAGE_NAMES[p.stage], "adds": p.adds,
+        })
+
+    def on_result(self, long long command_id, bint filled, long long ticket=0):
+        """The EA's RESULT for a command: a refusal frees its risk at once; a fill keeps it counted until the
+        book shows the position. Returns False for an id not in flight (a duplicate or a late result)."""
+        cdef int k
+        for k in range(self.n_fl):
+            if self.fl[k].id == command_id:
+                if not filled:
+                    self._remove_in_flight(k)
+                elif self.fl[k].action == ACT_OPEN or self.fl[k].action == ACT_ADD:
+                    self.fl[k].filled = True
+                    self.fl[k].ticket = ticket
+                else:
+                    self._remove_in_flight(k)
+                return True
+        return False
+
+    def expire(self, long long command_id):
+        """Forget a command in flight after it has been reconciled against the book."""
+        cdef int k
+        for k in range(self.n_fl):
+            if self.fl[k].id == command_id:
+                self._remove_in_flight(k)
+                return True
+        return False
+
+    # ---- the worst case ---------------------------------------------------------------------------------
+
+    cdef double _worst_case_loss(self) noexcept nogil:
+        cdef double total = 0.0
+        cdef int i
+        cdef const Position* p
+        cdef const InFlight* c
+        cdef const SymbolSpec* s
+        for i in range(self.n_pos):
+            p = &self.pos[i]
+            s = &self.syms[p.sym].spec
+            if not s.have_quote:
+                # No price yet for that symbol: assume the stop from the open price, the most the
+                # position could be losing against its stop (or unknown without a stop).
+                total += stop_loss_money(s, p.side, p.volume, p.open_price, p.sl, self.unprotected_stop_atr,
+                                         self.acct.p.slippage_frac)
+            else:
+                total += stop_loss_money(s, p.side, p.volume, exit_price(s, p.side), p.sl,
+                                         self.unprotected_stop_atr, self.acct.p.slippage_frac)
+        for i in range(self.n_fl):
+            c = &self.fl[i]
+            if c.action == ACT_OPEN or c.action == ACT_ADD:
+                total += stop_loss_money(&self.syms[c.sym].spec, c.side, c.volume, c.price, c.sl,
+                                         self.unprotected_stop_atr, self.acct.p.slippage_frac)
+        return total
+
+    cdef inline double _room(self, double worst) noexcept nogil:
+        """Money that may still be put at risk: equity - worst case - binding floor - safety buffer."""
+        return self.acct.equity - worst - equity_floor(&self.acct) - safety_buffer(&self.acct)
+
+    # ---- per tick -----------------------------------------------------------------------------------------
+
+    def on_tick(self, int sym, long long time_ms, double bid, double ask, double volume, double balance,
+                double equity, double margin=0.0):
+        """One tick of one symbol with the account's balance, equity and margin; returns the action code."""
+        if not 0 <= sym < self.n_syms:
+            raise ValueError(f"unknown symbol index {sym}")
+        if not (equity == equity and balance == balance and fabs(equity) < INFINITY and fabs(balance) < INFINITY):
+            raise ValueError(f"account state refused: balance {balance!r}, equity {equity!r}")
+        cdef FeatureEngine fe = <FeatureEngine>self.engines[sym]
+        cdef int r = fe._tick(time_ms, bid, ask, volume)
+        if r < 0:
+            raise fe._tick_error(r, time_ms, bid, ask, volume)
+        self._after_tick(sym, fe, r, time_ms, bid, ask, balance, equity, margin)
+        return self.dec.action
+
+    cdef void _after_tick(self, int sym, FeatureEngine fe, int closed, long long t, double bid, double ask,
+                          double balance, double equity, double margin) noexcept:
+        cdef SymState* ss = &self.syms[sym]
+        cdef SymbolSpec* s = &ss.spec
+        cdef int i
+        cdef double pr
+        s.bid = bid
+        s.ask = ask
+        s.have_quote = True
+        s.atr = fe.tf[2].atr14.value if atr_ready(&fe.tf[2].atr14) else 0.0
+        if closed & 4:
+            ss.closes[ss.closes_head] = ring_ago(&fe.tf[2].closes, 0)
+            ss.closes_head = (ss.closes_head + 1) % CVAR_CAP
+            ss.closes_count += 1
+        account_on_tick(&self.acct, t, balance, equity)
+        self.margin = margin
+        for i in range(self.n_pos):
+            if self.pos[i].sym == sym and self.pos[i].managed:
+                pr = profit_r(s, &self.pos[i])
+                if pr > self.pos[i].mfe_r:
+                    self.pos[i].mfe_r = pr
+                if pr < self.pos[i].mae_r:
+                    self.pos[i].mae_r = pr
+        self._decide(sym, fe, t)
+
+    cdef void _clear_decision(self, int sym) noexcept nogil:
+        self.dec.action = ACT_HOLD
+        self.dec.sym = sym
+        self.dec.side = 0
+        self.dec.reason = R_NONE
+        self.dec.cap_reason = R_NONE
+        self.dec.volume = 0.0
+        self.dec.price = 0.0
+        self.dec.sl = 0.0
+        self.dec.tp = 0.0
+        self.dec.ticket = 0
+        self.dec.command_id = 0
+        self.dec.risk_money = 0.0
+
+    cdef void _hold(self, int reason) noexcept nogil:
+        self.dec.action = ACT_HOLD
+        self.dec.reason = reason
+
+    cdef bint _emit(self, int action, int sym, int side, double volume, double price, double sl, double tp,
+                    long long ticket, int reason, double risk_money) noexcept nogil:
+        """Turn the decision into a command: a fresh id, and in flight from now on."""
+        if self.n_fl >= MAX_INFLIGHT:
+            self._hold(R_COMMAND_IN_FLIGHT)
+            return False
+        cdef InFlight* c = &self.fl[self.n_fl]
+        self.n_fl += 1
+        c.id = self.next_id
+        self.next_id += 1
+        c.sym = sym
+        c.action = action
+        c.side = side
+        c.volume = volume
+        c.price = price
+        c.sl = sl
+        c.ticket = ticket
+        c.sent_ms = self.acct.now_ms
+        c.filled = False
+        c.score = self.dec.score
+        self.dec.action = action
+        self.dec.sym = sym
+        self.dec.side = side
+        self.dec.volume = volume
+        self.dec.price = price
+        self.dec.sl = sl
+        self.dec.tp = tp
+        self.dec.ticket = ticket
+        self.dec.reason = reason
+        self.dec.command_id = c.id
+        self.dec.risk_money = risk_money
+        self.dec.worst_case_loss = self._worst_case_loss()
+        self.dec.headroom = self._room(self.dec.worst_case_loss)
+        return True
+
+    cdef bint _in_flight_for(self, int sym) noexcept nogil:
+        cdef int k
+        for k in range(self.n_fl):
+            if self.fl[k].sym == sym and not self.fl[k].filled:
+                return True
+            if self.fl[k].action == ACT_CLOSE_ALL:
+                return True
+        return False
+
+    cdef bint _in_news_blackout(self, long long t, unsigned int currencies) noexcept:
+        cdef int lo = 0, hi = self.n_news, mid
+        if currencies == 0 or self.n_news == 0:
+            return False
+        # first release at or after t - after: any such release before t + before blacks out the tick
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.news_time[mid] < t - self.funded.news_after_ms:
+                lo = mid + 1
+            else:
+                hi = mid
+        while lo < self.n_news and self.news_time[lo] <= t + self.funded.news_before_ms:
+            if self.news_mask[lo] & currencies:
+                return True
+            lo += 1
+        return False
+
+    cdef bint _before_weekend(self, long long t) noexcept nogil:
+        cdef long long day = floor_div(t, MS_PER_DAY)
+        if weekday_from_days(day) != 4:
+            return False
+        cdef long long close_ms = day * MS_PER_DAY + self.funded.friday_close_minute * <long long>MS_PER_MINUTE
+        return close_ms - self.funded.weekend_flat_ms <= t
+
+    cdef void _decide(self, int sym, FeatureEngine fe, long long t) noexcept:
+        cdef int i
+        cdef SymbolSpec* s = &self.syms[sym].spec
+        self._clear_decision(sym)
+        self.dec.score = fe.signal.score
+        self.dec.confidence = fe.signal.confidence
+        self.dec.worst_case_loss = self._worst_case_loss()
+        self.dec.headroom = self._room(self.dec.worst_case_loss)
+        if self.acct.state == STATE_HALTED or (self.funded.flat_before_weekend and self._before_weekend(t)):
+            if self.n_pos > 0 and not self._close_all_in_flight():
+                self._emit(ACT_CLOSE_ALL, sym, 0, 0.0, 0.0, 0.0, 0.0, 0,
+                           R_FLATTEN if self.acct.state == STATE_HALTED else R_WEEKEND_FLAT, 0.0)
+            else:
+                self._hold(R_STATE_HALTED if self.acct.state == STATE_HALTED else R_WEEKEND)
+            return
+        if self.funded.news_blackout and self._in_news_blackout(t, s.currencies):
+            self._hold(R_NEWS_BLACKOUT)
+            return
+        if self._in_flight_for(sym):
+            self._hold(R_COMMAND_IN_FLIGHT)
+            return
+        cdef bint holding = False
+        for i in range(self.n_pos):
+            if self.pos[i].sym == sym and self.pos[i].managed:
+                holding = True
+                if self._manage(sym, fe, &self.pos[i], t):
+                    return
+        if holding:
+            self._hold(R_POSITION_OPEN)
+            return
+        self._entry(sym, fe, t)
+
+    cdef bint _close_all_in_flight(self) noexcept nogil:
+        cdef int k
+        for k in range(self.n_fl):
+            if self.fl[k].action == ACT_CLOSE_ALL:
+                return True
+        return False
+
+    # ---- managing a position ------------------------------------------------------------------------------
+
+    cdef bint _manage(self, int sym, FeatureEngine fe, Position* p, long long t) noexcept:
+        """Decide for one of the engine's positions; True when a command was emitted (or a refusal set)."""
+        cdef SymbolSpec* s = &self.syms[sym].spec
+        cdef ExitParams* x = &self.exits
+        cdef double pr = profit_r(s, p), price = exit_price(s, p.side), vol, new_sl
+        cdef double min_dist = min_stop_distance(s, x.stop_buffer_points)
+        if x.time_exit_ms > 0 and t - p.open_time_ms >= x.time_exit_ms and pr < x.time_exit_min_r:
+            return self._emit(ACT_CLOSE, sym, p.side, p.volume, price, 0.0, 0.0, p.ticket, R_TIME_EXIT, 0.0)
+        if (exit_score(x, p, fe.feat, fe.warm, &fe.signal, self.entry.min_score, self.entry.min_confidence)
+                >= exit_threshold(x, p.profit, self.acct.equity)):
+            return self._emit(ACT_CLOSE, sym, p.side, p.volume, price, 0.0, 0.0, p.ticket, R_EXIT_SCORE, 0.0)
+        if p.stage == STAGE_OPEN and x.partial_r > 0 and pr >= x.partial_r:
+            vol = round_volume_down(s, p.volume * x.partial_fraction)
+            if vol >= s.volume_min and p.volume - vol >= s.volume_min - 1e-12:
+                return self._emit(ACT_CLOSE, sym, p.side, vol, price, 0.0, 0.0, p.ticket, R_PARTIAL_TP, 0.0)
+        if stop_is_frozen(s, p):
+            return False
+        if x.breakeven_r > 0 and pr >= x.breakeven_r:
+            new_sl = round_price(s, p.open_price + p.side * x.breakeven_offset_points * s.point)
+            if (p.sl <= 0.0 or (new_sl - p.sl) * p.side > 0.5 * s.point) and (price - new_sl) * p.side >= min_dist:
+                return self._emit(ACT_MODIFY, sym, p.side, 0.0, price, new_sl, p.tp, p.ticket, R_BREAKEVEN, 0.0)
+        if p.stage != STAGE_OPEN and x.trail_atr > 0 and s.atr > 0:
+            new_sl = round_price(s, price - p.side * x.trail_atr * s.atr)
+            if (new_sl - p.sl) * p.side > s.point and (price - new_sl) * p.side >= min_dist:
+                if self._emit(ACT_MODIFY, sym, p.side, 0.0, price, new_sl, p.tp, p.ticket, R_TRAILING, 0.0):
+                    p.stage = STAGE_TRAILING
+                return True
+        return self._add(sym, fe, p)
+
+    cdef bint _add(self, int sym, FeatureEngine fe, Position* p) noexcept:
+        cdef SymbolSpec* s = &self.syms[sym].spec
+        cdef AddParams* a = &self.adds
+        cdef double pl = p.profit / self.acct.equity if self.acct.equity > 0 else 0.0
+        cdef double p_side = fe.signal.p_up if p.side > 0 else 1.0 - fe.signal.p_up
+        cdef double share, vol, risk, price
+        cdef int reason
+        if self.acct.state != STATE_ACTIVE or p.sl <= 0.0:
+            return False
+        if a.dca_enabled and p.adds < a.dca_max_adds and pl < -a.dca_loss_frac and p_side > a.dca_probability:
+            share = a.dca_min + (a.dca_max - a.dca_min) * (p_side - a.dca_probability) / (1.0 - a.dca_probability)
+            reason = R_DCA
+        elif (a.scale_enabled and p.adds < a.scale_max_adds and pl > a.scale_profit_frac
+              and fe.signal.score > a.scale_min_score and fe.signal.direction == p.side):
+            share = a.scale_min + (a.scale_max - a.scale_min) * (fe.signal.score - a.scale_min_score) / (
+                100.0 - a.scale_min_score)
+            reason = R_SCALE_IN
+        else:
+            return False
+        price = s.ask if p.side > 0 else s.bid
+        vol = round_volume_down(s, p.initial_volume * share)
+        if vol < s.volume_min:
+            return False
+        # The whole position after the add must fit: the add stopped at the position's stop, on top of the
+        # worst case that already counts the position itself.
+        risk = stop_loss_money(s, p.side, vol, price, p.sl, 0.0, self.acct.p.slippage_frac)
+        if risk > self._room(self._worst_case_loss()):
+            self._hold(R_DCA_HEADROOM)
+            return True
+        if self._emit(ACT_ADD, sym, p.side, vol, price, p.sl, p.tp, p.ticket, reason, risk):
+            p.adds += 1
+        return True
+
+    # ---- a new entry --------------------------------------------------------------------------------------
+
+    cdef void _entry(self, int sym, FeatureEngine fe, long long t) noexcept:
+        cdef SymbolSpec* s = &self.syms[sym].spec
+        cdef EntryParams* e = &self.entry
+        cdef const double* f = fe.feat
+        cdef const Signal* sig = &fe.signal
+        cdef int side = sig.direction, i, opens = 0
+        cdef bint high_vol
+        cdef double spread_points, atr_pct, min_conf
+        if self.acct.state != STATE_ACTIVE:
+            self._hold(self.acct.state_reason if self.acct.state_reason != R_NONE else R_STATE_REDUCING)
+            return
+        if not s.enabled:
+            self._hold(R_TRADE_DISABLED)
+            return
+        if e.require_warm:
+            for i in range(N_FEATURES):
+                if not fe.warm[i]:
+                    self._hold(R_NOT_WARM)
+                    return
+        if side == DIR_HOLD:
+            self._hold(R_DIRECTION_HOLD)
+            return
+        if sig.score < e.min_score:
+            self._hold(R_SCORE_LOW)
+            return
+        high_vol = f[2 * TF_BLOCK_LEN + TFO_ATR_RATIO_14_50] > e.high_vol_atr_ratio
+        min_conf = e.min_confidence_high_vol if high_vol else e.min_confidence
+        if sig.confidence < min_conf:
+            self._hold(R_CONFIDENCE_LOW)
+            return
+        if not (e.consensus_mask & _consensus_bit(sig.consensus)):
+            self._hold(R_CONSENSUS_WEAK)
+            return
+        spread_points = (s.ask - s.bid) / s.point
+        if spread_points > s.max_spread_points:
+            self._hold(R_SPREAD_WIDE)
+            return
+        if fe.warm[F_SPREAD_RATIO_1000] and f[F_SPREAD_RATIO_1000] > e.max_spread_typical_ratio:
+            self._hold(R_SPREAD_ABNORMAL)
+            return
+        if s.atr <= 0.0:
+            self._hold(R_NOT_WARM)
+            return
+        atr_pct = 100.0 * s.atr / s.bid
+        if atr_pct > e.max_atr_pct:
+            self._hold(R_VOLATILITY_GATE)
+            return
+        if e.require_h1_ema200 and f[3 * TF_BLOCK_LEN + TFO_EMA_200_DIST] * side <= 0.0:
+            self._hold(R_TREND_MISALIGNED)
+            return
+        if e.session_mask and not (((e.session_mask & SESSION_ASIA) and f[F_SESSION_ASIA] > 0.5)
+                                   or ((e.session_mask & SESSION_LONDON) and f[F_SESSION_LONDON] > 0.5)
+                                   or ((e.session_mask & SESSION_NEWYORK) and f[F_SESSION_NEWYORK] > 0.5)):
+            self._hold(R_SESSION_CLOSED)
+            return
+        if t < s.cooldown_until_ms:
+            self._hold(R_COOLDOWN)
+            return
+        for i in range(self.n_fl):
+            if self.fl[i].action == ACT_OPEN:
+                opens += 1
+        if self.n_pos + opens >= self.sizing.max_positions:
+            self._hold(R_MAX_POSITIONS)
+            return
+        self._size_and_open(sym, fe, side, high_vol)
+
+    cdef double _diversification(self, int sym, int side) noexcept nogil:
+        """1 for an uncorrelated book; less as the book already holds the same bet through correlated symbols."""
+        cdef double load = 0.0, rho
+        cdef int i
+        for i in range(self.n_pos):
+            if self.pos[i].sym == sym:
+                continue
+            rho = self.corr[sym][self.pos[i].sym] * side * self.pos[i].side
+            if rho > 0.0:
+                load += rho
+        cdef double factor = 1.0 - 0.5 * load
+        return factor if factor > self.sizing.diversification_floor else self.sizing.diversification_floor
+
+    cdef double _class_notional(self, int cls) noexcept nogil:
+        cdef double total = 0.0
+        cdef int i
+        cdef const SymbolSpec* s
+        for i in range(self.n_pos):
+            s = &self.syms[self.pos[i].sym].spec
+            if s.symbol_class == cls:
+                total += notional(s, self.pos[i].volume, self.pos[i].open_price)
+        for i in range(self.n_fl):
+            s = &self.syms[self.fl[i].sym].spec
+            if s.symbol_class == cls and (self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD):
+                total += notional(s, self.fl[i].volume, self.fl[i].price)
+        return total
+
+    cdef void _size_and_open(self, int sym, FeatureEngine fe, int side, bint high_vol) noexcept:
+        cdef SymState* ss = &self.syms[sym]
+        cdef SymbolSpec* s = &ss.spec
+        cdef SizingParams* z = &self.sizing
+        cdef const Signal* sig = &fe.signal
+        cdef double equity = self.acct.equity, price = s.ask if side > 0 else s.bid
+        cdef double min_dist = min_stop_distance(s, self.exits.stop_buffer_points)
+        cdef double sl_dist = self.exits.sl_atr * s.atr, tp_dist = self.exits.tp_atr * s.atr
+        cdef double quality, risk_frac, risk_money, sizing_dist, cvar, vpp = value_per_price(s), vol, cap, worst
+        cdef double per_lot_worst, slip = self.acct.p.slippage_frac
+        cdef int binding = R_NONE
+        if sl_dist < min_dist:
+            sl_dist = min_dist
+        if tp_dist < min_dist:
+            tp_dist = min_dist
+        cdef double sl = round_price(s, price - side * sl_dist), tp = round_price(s, price + side * tp_dist)
+        sl_dist = fabs(price - sl)
+        quality = signal_quality(sig.score, sig.confidence, self.entry.min_score, self.entry.min_confidence,
+                                 z.quality_min, z.quality_max)
+        risk_frac = z.base_max_frac * quality
+        if risk_frac < z.base_min_frac:
+            risk_frac = z.base_min_frac
+        if high_vol:
+            risk_frac *= z.high_vol_factor
+        sizing_dist = sl_dist
+        if z.full:
+            risk_frac *= performance_multiplier(&self.acct)
+            risk_frac *= self._diversification(sym, side)
+            risk_frac *= z.trend_factor if fe.feat[3 * TF_BLOCK_LEN + TFO_ADX_14] >= 25.0 else z.range_factor
+            risk_frac *= controller_multiplier(&self.acct)
+            cvar = cvar_adverse(ss.closes, ss.closes_count, ss.closes_head, CVAR_CAP if z.cvar_window > CVAR_CAP
+                                else z.cvar_window, z.holding_bars, side, z.cvar_level, self.scratch)
+            if cvar > sizing_dist:
+                sizing_dist = cvar
+        risk_money = equity * risk_frac
+        vol = risk_money / (sizing_dist * vpp)
+        # The caps, each one noted when it binds.
+        if vol > s.volume_max:
+            vol, binding = s.volume_max, R_SYMBOL_MAX_VOLUME
+        cap = z.class_max_lots[s.symbol_class]
+        if vol > cap:
+            vol, binding = cap, R_CLASS_MAX_LOTS
+        cap = (z.class_max_notional_frac[s.symbol_class] * equity - self._class_notional(s.symbol_class)) / (
+            price * vpp)
+        if vol > cap:
+            vol, binding = cap, R_CLASS_NOTIONAL
+        per_lot_worst = sl_dist * (1.0 + slip) * vpp
+        cap = z.concentration_share * z.daily_budget_frac * equity / per_lot_worst
+        if vol > cap:
+            vol, binding = cap, R_CONCENTRATION
+        cap = (z.max_exposure_frac * equity - self.margin) / margin_for(s, 1.0, price)
+        if vol > cap:
+            vol, binding = cap, R_EXPOSURE
+        worst = self._worst_case_loss()
+        if worst == INFINITY:
+            self._hold(R_UNPROTECTED_POSITION)
+            return
+        cap = self._room(worst) / per_lot_worst
+        if vol > cap:
+            vol, binding = cap, R_HEADROOM
+        vol = round_volume_down(s, vol) if vol > 0 else 0.0
+        self.dec.cap_reason = binding
+        if vol < s.volume_min:
+            self._hold(binding if binding != R_NONE else R_BELOW_MIN_VOLUME)
+            return
+        self._emit(ACT_OPEN, sym, side, vol, price, sl, tp, 0, R_ENTRY_SIGNAL, vol * per_lot_worst)
+
+    # ---- the operator -------------------------------------------------------------------------------------
+
+    def halt(self):
+        """Operator halt: flatten and open nothing until ``resume``."""
+        self.acct.operator_halt = True
+        _evaluate_state(&self.acct)
+
+    def resume(self):
+        """Lift the operator's halt and the overall limit's latch; the next tick re-evaluates the state from
+        the account as it is then (and halts again if a limit is still past its level)."""
+        self.acct.operator_halt = False
+        self.acct.halted_for_good = False
+
+    # ---- reading the state --------------------------------------------------------------------------------
+
+    @property
+    def decision(self):
+        """The last tick's decision as a dict (names, not codes)."""
+        from mt5bridge.reasons import CODES, WORDS
+        cdef Decision d = self.dec
+        return {
+            "action": ACTION_NAMES[d.action], "symbol": self.symbols[d.sym] if d.sym < self.n_syms else "",
+            "side": "BUY" if d.side > 0 else ("SELL" if d.side < 0 else ""), "volume": d.volume,
+            "price": d.price, "sl": d.sl, "tp": d.tp, "ticket": d.ticket, "command_id": d.command_id,
+            "reason_code": CODES[d.reason], "reason": WORDS[CODES[d.reason]],
+            "cap": CODES[d.cap_reason] if d.cap_reason != R_NONE else "",
+            "score": d.score, "confidence": d.confidence, "risk_money": d.risk_money,
+            "worst_case_loss": d.worst_case_loss, "headroom": d.headroom,
+        }
+
+    @property
+    def account(self):
+        """The FTMO picture: floors, headroom, state, objectives."""
+        from mt5bridge.reasons import CODES
+        cdef Account* a = &self.acct
+        cdef double worst = self._worst_case_loss()
+        return {
+            "initial_balance": a.initial, "balance": a.balance, "equity": a.equity,
+            "day_start_balance": a.day_start_balance, "daily_floor": daily_floor(a),
+            "overall_floor": overall_floor(a), "equity_floor": equity_floor(a),
+            "safety_buffer": safety_buffer(a), "worst_case_loss": worst, "headroom": self._room(worst),
+            "daily_used_share": daily_used_share(a) if a.started else 0.0,
+            "overall_used_share": overall_used_share(a) if a.started else 0.0,
+            "state": STATE_NAMES[a.state], "state_reason": CODES[a.state_reason],
+            "trading_days": a.trading_days, "target_reached": bool(target_reached(a)),
+            "best_day_profit": max(a.best_day_profit, a.balance - a.day_start_balance),
+            "losing_streak": a.streak, "recovery_mode": bool(a.recovery),
+            "risk_multiplier": controller_multiplier(a) * performance_multiplier(a),
+            "circuit_breaker_until_ms": a.breaker_until_ms if a.breaker_until_ms > 0 else None,
+            "positions": self.n_pos, "in_flight": self.n_fl,
+        }
+
+    @property
+    def positions(self):
+        return [{
+            "ticket": self.pos[i].ticket, "symbol": self.symbols[self.pos[i].sym],
+            "side": "BUY" if self.pos[i].side > 0 else "SELL", "volume": self.pos[i].volume,
+            "open_price": self.pos[i].open_price, "sl": self.pos[i].sl, "tp": self.pos[i].tp,
+            "profit": self.pos[i].profit, "managed": bool(self.pos[i].managed), "stage": STAGE_NAMES[self.pos[i].stage],
+            "r_dist": self.pos[i].r_dist, "mfe_r": self.pos[i].mfe_r, "mae_r": self.pos[i].mae_r,
+            "adds": self.pos[i].adds,
+        } for i in range(self.n_pos)]
+
+    @property
+    def in_flight(self):
+        return [{
+            "command_id": self.fl[k].id, "symbol": self.symbols[self.fl[k].sym],
+            "action": ACTION_NAMES[self.fl[k].action], "side": self.fl[k].side, "volume": self.fl[k].volume,
+            "price": self.fl[k].price, "sl": self.fl[k].sl, "ticket": self.fl[k].ticket,
+            "sent_ms": self.fl[k].sent_ms, "filled": bool(self.fl[k].filled),
+        } for k in range(self.n_fl)]
+
+    @property
+    def next_command_id(self):
+        return self.next_id
