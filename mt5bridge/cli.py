@@ -11,7 +11,7 @@ import sys
 
 from mt5bridge import __version__
 
-SUBCOMMAND_MODULES = ("mt5bridge.features_cmd",)
+SUBCOMMAND_MODULES = ("mt5bridge.features_cmd", "mt5bridge.check_config_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
