@@ -658,6 +658,8 @@ cdef class DecisionEngine:
         else:
             return False
         price = s.ask if p.side > 0 else s.bid
+        if (exit_price(s, p.side) - p.sl) * p.side <= min_stop_distance(s, self.exits.stop_buffer_points):
+            return False   # the stop is about to go (or has gone): nothing to add to
         vol = round_volume_down(s, p.initial_volume * share)
         if vol < s.volume_min:
             return False

@@ -167,9 +167,20 @@ class Desk:
 
     # the terminal's side -------------------------------------------------------------------------------------
 
+    def stops_and_targets(self, symbol):
+        """The broker closes what the new price has taken through its stop loss or take profit."""
+        bid, ask = self.quotes[symbol]
+        for ticket, p in list(self.positions.items()):
+            if p.symbol != symbol:
+                continue
+            price = bid if p.side > 0 else ask
+            if (p.sl > 0 and (price - p.sl) * p.side <= 0) or (p.tp > 0 and (price - p.tp) * p.side >= 0):
+                self.close(ticket)
+
     def tick(self, symbol, t, bid, ask=None, execute=True, sync=True):
         ask = bid + 10 * SPECS[symbol]["point"] if ask is None else ask
         self.quotes[symbol] = (bid, ask)
+        self.stops_and_targets(symbol)
         if sync:
             self.sync(t)
         action = self.engine.on_tick(self.index[symbol], t, bid, ask, 1.0, self.balance, self.equity, 0.0)

@@ -27,7 +27,9 @@ def worst_case_of(desk) -> float:
         total += max(0.0, (price - p.sl) * p.side) * (1 + slip) * p.volume * desk.value_per_price(p.symbol)
     for c in desk.engine.in_flight:
         if c["action"] in ("OPEN", "ADD"):
-            total += abs(c["price"] - c["sl"]) * (1 + slip) * c["volume"] * desk.value_per_price(c["symbol"])
+            side = 1 if c["side"] > 0 else -1
+            total += (max(0.0, (c["price"] - c["sl"]) * side) * (1 + slip) * c["volume"]
+                      * desk.value_per_price(c["symbol"]))
     return total
 
 

@@ -1,0 +1,115 @@
+"""A position's life under the engine (open, breakeven, partial take-profit, trailing, closed with its R),
+and the property that matters most: whatever the prices and the account, no command is ever emitted whose
+worst case crosses an FTMO limit minus the safety buffer."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from desk import Desk, always, config_for_signals
+from test_sizing import worst_case_of
+
+QUIET_EXITS = {"weight_quality_drop": 0, "weight_direction_reversal": 0, "weight_trend_reversal": 0,
+               "weight_volume_divergence": 0, "weight_key_level": 0}
+
+
+def test_open_breakeven_partial_trailing_closed(tmp_path):
+    desk = Desk(config_for_signals(exits=QUIET_EXITS), model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=1)
+    t += 60_000
+    opened = desk.tick("EURUSD", t, price)
+    assert opened["action"] == "OPEN"
+    entry, r = opened["price"], opened["price"] - opened["sl"]
+    desk.tick("EURUSD", t + 1_000, entry)
+    [p] = desk.engine.positions
+    assert p["managed"] and p["stage"] == "OPEN" and p["r_dist"] == pytest.approx(r)
+
+    be = desk.tick("EURUSD", t + 2_000, entry + 1.05 * r)
+    assert be["action"] == "MODIFY" and be["reason_code"] == "BREAKEVEN" and entry < be["sl"] < entry + 0.0001
+
+    partial = desk.tick("EURUSD", t + 3_000, entry + 2.05 * r)
+    assert partial["action"] == "CLOSE" and partial["reason_code"] == "PARTIAL_TP"
+    assert partial["volume"] == pytest.approx(round(opened["volume"] * 0.5 - 0.004999, 2))
+    # The book shows the smaller position (PARTIAL_TP) and on the same tick the stop starts to trail.
+    first_trail = desk.tick("EURUSD", t + 4_000, entry + 2.05 * r)
+    assert first_trail["action"] == "MODIFY" and first_trail["reason_code"] == "TRAILING"
+    assert first_trail["sl"] > be["sl"]
+    assert desk.engine.positions[0]["stage"] == "TRAILING"
+
+    desk.tick("EURUSD", t + 4_500, entry + 2.05 * r)  # the book shows the trailed stop
+    trail = desk.tick("EURUSD", t + 5_000, entry + 2.4 * r)   # still short of the 2.5 R target
+    assert trail["action"] == "MODIFY" and trail["reason_code"] == "TRAILING" and trail["sl"] > first_trail["sl"]
+
+    # The broker stops the rest out at the trailed stop.
+    [ticket] = desk.positions
+    desk.quotes["EURUSD"] = (trail["sl"], trail["sl"] + 0.0001)
+    desk.close(ticket)
+    desk.tick("EURUSD", t + 6_000, trail["sl"])
+    [trade] = desk.engine.closed_trades
+    assert trade["managed"] and trade["stage"] == "TRAILING"
+    assert trade["mfe_r"] >= 2.3 and trade["r_multiple"] > 0
+
+
+def test_a_refused_open_frees_its_risk_at_once(tmp_path):
+    desk = Desk(config_for_signals(), model=always("BUY", tmp_path), fill=False)
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=0.3)
+    d = desk.tick("EURUSD", t + 60_000, price)
+    assert d["action"] == "OPEN" and desk.engine.in_flight == []
+
+
+def test_an_open_without_a_result_counts_until_the_book_shows_it(tmp_path):
+    desk = Desk(config_for_signals(), model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=0.3)
+    d = desk.tick("EURUSD", t + 60_000, price, execute=False)
+    assert [c["command_id"] for c in desk.engine.in_flight] == [d["command_id"]]
+    again = desk.tick("EURUSD", t + 61_000, price, execute=False)
+    assert again["action"] == "HOLD" and again["reason_code"] == "COMMAND_IN_FLIGHT"
+    assert desk.engine.account["worst_case_loss"] == pytest.approx(d["risk_money"])
+    # The fill shows in the book before its RESULT arrives: adopted, not counted twice.
+    desk.open_manual("EURUSD", 1, d["volume"], d["price"], d["sl"], d["tp"], t + 61_500, magic=20261121)
+    desk.tick("EURUSD", t + 62_000, price, execute=False)
+    assert desk.engine.in_flight == [] and desk.engine.positions[0]["managed"]
+    assert desk.engine.on_result(d["command_id"], True, 1) is False   # a late RESULT changes nothing
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    balance=st.floats(50_000, 200_000),
+    loss_share=st.floats(0.0, 0.99),
+    moves=st.lists(st.floats(-0.0015, 0.0015), min_size=5, max_size=40),
+    fills=st.lists(st.booleans(), min_size=5, max_size=40),
+    manual=st.lists(st.tuples(st.sampled_from([1, -1]), st.floats(0.01, 3.0), st.floats(0.0005, 0.01)),
+                    max_size=3),
+    dca=st.booleans(),
+)
+def test_no_command_ever_lets_the_worst_case_cross_a_limit(tmp_path, balance, loss_share, moves, fills, manual,
+                                                           dca):
+    cfg = config_for_signals(account={"initial_balance": round(balance, 2)},
+                             ftmo={"reduce_at_share": 0.98, "halt_at_share": 0.99},
+                             guards={"internal_daily_dd_pct": 4.9, "circuit_breaker_pct": 20},
+                             dca={"enabled": dca, "loss_pct": 0.01, "recovery_probability": 0.6},
+                             scale_in={"enabled": dca, "profit_pct": 0.01, "min_score": 0})
+    desk = Desk(cfg, balance=round(balance, 2), model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=0.25)
+    t += 60_000
+    for side, volume, dist in manual:
+        desk.open_manual("EURUSD", side, round(volume, 2), price, sl=price - side * dist, t=t, magic=0)
+    # Losses elsewhere on the account eat part of the daily allowance.
+    desk.extra_floating = -loss_share * 0.05 * balance
+    for k, move in enumerate(moves):
+        price = round(price + move, 5)
+        desk.fill = fills[k % len(fills)]
+        d = desk.tick("EURUSD", t + 1_000 * k, price, execute=False)
+        if d["action"] in ("OPEN", "ADD"):
+            acct = desk.engine.account
+            worst = worst_case_of(desk)
+            assert worst == pytest.approx(acct["worst_case_loss"], rel=1e-9, abs=1e-6)
+            assert acct["equity"] - worst >= acct["equity_floor"] + acct["safety_buffer"] - 1e-6, d
+        if d["action"] != "HOLD":
+            desk.execute(d, t + 1_000 * k)
