@@ -131,7 +131,15 @@ def decision_params(cfg: Config) -> dict[str, Any]:
 
 
 def build_engine(cfg: Config, magic: int, first_command_id: int = 1) -> DecisionEngine:
-    return DecisionEngine(decision_params(cfg), magic, first_command_id)
+    """The engine for one account; with a news blackout configured, its calendar is loaded now, so a
+    missing or broken calendar stops the start rather than silently trading through the news."""
+    engine = DecisionEngine(decision_params(cfg), magic, first_command_id)
+    if cfg.funded.news_blackout:
+        from mt5bridge.news import load_news
+
+        calendar = load_news(cfg.funded.news_file)
+        engine.set_news(calendar.times_ms, calendar.masks)
+    return engine
 
 
 def add_symbol(engine: DecisionEngine, cfg: Config, name: str, spec: dict[str, Any],

@@ -224,3 +224,62 @@ def test_losing_streak_and_recovery_mode_each_halve_the_risk():
     assert acct["losing_streak"] == 3 and acct["risk_multiplier"] == pytest.approx(0.5)
     acct, _ = _state_after(desk, -2_100, "2024-01-08 09:20")
     assert acct["recovery_mode"] and acct["risk_multiplier"] == pytest.approx(0.25)
+
+
+# ---- funded-account options ----------------------------------------------------------------------------------
+
+def _funded(tmp_path, **funded):
+    news = tmp_path / "news.csv"
+    news.write_text("time,currency,title\n2024-01-10 13:30,USD,Non-Farm Employment Change\n"
+                    "2024-01-10 09:00,JPY,Tokyo CPI\n", encoding="utf-8")
+    return config_for_signals(account={"phase": "funded"}, ftmo={"profit_target_pct": 0.0, "min_trading_days": 0},
+                              funded=dict({"news_blackout": True, "news_file": str(news)}, **funded))
+
+
+@pytest.mark.parametrize("when, blocked", [("2024-01-10 13:27:59", False), ("2024-01-10 13:28:00", True),
+                                           ("2024-01-10 13:32:00", True), ("2024-01-10 13:32:01", False)])
+def test_news_blackout_two_minutes_either_side_for_the_symbols_currencies(tmp_path, when, blocked):
+    desk = Desk(_funded(tmp_path), model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=0.3, start="2024-01-10T05:00:00Z")
+    d = desk.tick("EURUSD", utc_ms(when), price, execute=False)
+    assert (d["reason_code"] == "NEWS_BLACKOUT") is blocked, d
+    if blocked:
+        assert d["action"] == "HOLD"
+
+
+def test_news_for_another_currency_does_not_block(tmp_path):
+    desk = Desk(_funded(tmp_path), model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=0.1, start="2024-01-10T05:00:00Z")
+    d = desk.tick("EURUSD", utc_ms("2024-01-10 09:00"), price, execute=False)   # JPY news
+    assert d["reason_code"] != "NEWS_BLACKOUT"
+
+
+def test_a_missing_news_calendar_stops_the_start(tmp_path):
+    from mt5bridge.news import NewsCalendarError
+
+    cfg = config_for_signals(account={"phase": "funded"}, ftmo={"profit_target_pct": 0.0, "min_trading_days": 0},
+                             funded={"news_blackout": True, "news_file": str(tmp_path / "absent.csv")})
+    with pytest.raises(NewsCalendarError, match="absent.csv: cannot read the news calendar"):
+        Desk(cfg)
+
+
+def test_flat_before_the_weekend_closes_everything_and_opens_nothing(tmp_path):
+    desk = Desk(_funded(tmp_path, flat_before_weekend=True, news_blackout=False), model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=0.4, start="2024-01-12T10:00:00Z")   # a Friday
+    desk.open_manual("EURUSD", 1, 0.2, price, sl=price - 0.002, t=t)
+    d = desk.tick("EURUSD", utc_ms("2024-01-12 20:29"), price)
+    assert d["action"] != "CLOSE_ALL"
+    d = desk.tick("EURUSD", utc_ms("2024-01-12 20:30"), price)
+    assert d["action"] == "CLOSE_ALL" and d["reason_code"] == "WEEKEND_FLAT" and not desk.positions
+    d = desk.tick("EURUSD", utc_ms("2024-01-12 20:31"), price)
+    assert d["action"] == "HOLD" and d["reason_code"] == "WEEKEND"
+
+
+def test_reason_codes_in_the_engine_are_fresh(repo_root):
+    from mt5bridge.reasons import render_pxi
+
+    assert (repo_root / "ext" / "reasons.pxi").read_text(encoding="utf-8") == render_pxi(), (
+        "stale: run `python -m mt5bridge.reasons --write`")
