@@ -100,6 +100,7 @@ cdef class DecisionEngine:
     cdef unsigned int[:] news_mask
     cdef int n_news
     cdef readonly list closed_trades
+    cdef dict entry_features
     cdef double unprotected_stop_atr
 
     def __init__(self, dict params, long long magic, long long first_command_id=1):
@@ -115,6 +116,7 @@ cdef class DecisionEngine:
         self.margin = 0.0
         self.n_news = 0
         self.closed_trades = []
+        self.entry_features = {}
         self._clear_decision(0)
 
     def _set_params(self, dict p):
@@ -354,6 +356,8 @@ cdef class DecisionEngine:
                         p.adds = 1
                     self._remove_in_flight(k)
                 account_on_position_opened(&self.acct, open_time_ms[j] if open_time_ms[j] > 0 else time_ms)
+                # What the market looked like when it opened: with the outcome, a training example.
+                self.entry_features[p.ticket] = (<FeatureEngine>self.engines[p.sym]).features
             else:
                 p = &self.pos[old]
                 if p.managed and volume[j] < p.volume - 1e-12 and p.stage == STAGE_OPEN:
@@ -384,6 +388,8 @@ cdef class DecisionEngine:
             "volume": p.volume, "open_price": p.open_price, "open_time_ms": p.open_time_ms,
             "close_time_ms": time_ms, "profit": p.profit, "r_multiple": r, "mfe_r": p.mfe_r, "mae_r": p.mae_r,
             "managed": bool(p.managed), "stage": STAGE_NAMES[p.stage], "adds": p.adds,
+            "features_at_entry": self.entry_features.pop(p.ticket, None),
+            "features_at_exit": (<FeatureEngine>self.engines[p.sym]).features,
         })
 
     def on_result(self, long long command_id, bint filled, long long ticket=0):
@@ -881,6 +887,9 @@ cdef class DecisionEngine:
             "state": STATE_NAMES[a.state], "state_reason": CODES[a.state_reason],
             "trading_days": a.trading_days, "target_reached": bool(target_reached(a)),
             "best_day_profit": max(a.best_day_profit, a.balance - a.day_start_balance),
+            "best_day_share": (max(a.best_day_profit, a.balance - a.day_start_balance) / (a.balance - a.initial)
+                               if a.balance > a.initial else 0.0),
+            "profit": a.balance - a.initial,
             "losing_streak": a.streak, "recovery_mode": bool(a.recovery),
             "risk_multiplier": controller_multiplier(a) * performance_multiplier(a),
             "circuit_breaker_until_ms": a.breaker_until_ms if a.breaker_until_ms > 0 else None,

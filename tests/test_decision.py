@@ -283,3 +283,40 @@ def test_reason_codes_in_the_engine_are_fresh(repo_root):
 
     assert (repo_root / "ext" / "reasons.pxi").read_text(encoding="utf-8") == render_pxi(), (
         "stale: run `python -m mt5bridge.reasons --write`")
+
+
+def test_internal_weekly_stop_lasts_until_the_prague_week_rolls():
+    desk = Desk(config(guards={"internal_daily_dd_pct": 2.0, "internal_weekly_dd_pct": 4.0}))
+    desk.add("EURUSD")
+    desk.tick("EURUSD", utc_ms("2024-01-08 09:00"), 1.1)          # Monday
+    desk.balance = 97_500                                         # -2.5 % on Monday
+    desk.tick("EURUSD", utc_ms("2024-01-08 20:00"), 1.1)
+    desk.balance = 95_900                                         # -1.6 % more on Tuesday: -4.1 % this week
+    acct, _ = _state_after(desk, 0, "2024-01-09 20:00")
+    assert (acct["state"], acct["state_reason"]) == ("REDUCING", "INTERNAL_WEEKLY_DD")
+    acct, _ = _state_after(desk, 0, "2024-01-11 10:00")           # Thursday: still this week
+    assert acct["state_reason"] == "INTERNAL_WEEKLY_DD"
+    acct, _ = _state_after(desk, 0, "2024-01-15 10:00")           # next Monday
+    assert acct["state"] == "ACTIVE"
+
+
+def test_seventy_percent_of_the_maximum_loss_stops_new_risk():
+    desk = Desk(config())
+    desk.add("EURUSD")
+    desk.tick("EURUSD", utc_ms("2024-01-08 09:00"), 1.1)
+    desk.balance = 92_900                                         # closed losses over earlier days
+    desk.tick("EURUSD", utc_ms("2024-01-08 20:00"), 1.1)
+    acct, _ = _state_after(desk, 0, "2024-01-09 10:00")           # a new day: the daily floor resets
+    assert (acct["state"], acct["state_reason"]) == ("REDUCING", "OVERALL_LIMIT_REDUCE")
+
+
+def test_best_day_share_for_the_one_step_consistency_rule():
+    desk = Desk(config())
+    desk.add("EURUSD")
+    desk.tick("EURUSD", utc_ms("2024-01-08 09:00"), 1.1)
+    desk.balance = 103_000
+    desk.tick("EURUSD", utc_ms("2024-01-08 20:00"), 1.1)
+    desk.balance = 104_000
+    desk.tick("EURUSD", utc_ms("2024-01-09 20:00"), 1.1)
+    acct = desk.engine.account
+    assert acct["best_day_profit"] == 3_000 and acct["best_day_share"] == pytest.approx(0.75)

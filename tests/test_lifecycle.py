@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desk import Desk, always, config_for_signals
+from desk import Desk, always, config_for_signals, utc_ms
 from test_sizing import worst_case_of
 
 QUIET_EXITS = {"weight_quality_drop": 0, "weight_direction_reversal": 0, "weight_trend_reversal": 0,
@@ -113,3 +113,88 @@ def test_no_command_ever_lets_the_worst_case_cross_a_limit(tmp_path, balance, lo
             assert acct["equity"] - worst >= acct["equity_floor"] + acct["safety_buffer"] - 1e-6, d
         if d["action"] != "HOLD":
             desk.execute(d, t + 1_000 * k)
+
+
+def _opened(tmp_path, exits=None, **sections):
+    desk = Desk(config_for_signals(exits=dict(QUIET_EXITS, **(exits or {})), **sections),
+                model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=1)
+    t += 60_000
+    d = desk.tick("EURUSD", t, price)
+    assert d["action"] == "OPEN"
+    desk.tick("EURUSD", t + 1_000, price)
+    return desk, t, d
+
+
+def test_a_trade_without_progress_is_closed_after_the_time_limit(tmp_path):
+    desk, t, d = _opened(tmp_path, exits={"time_exit_hours": 24.0})
+    ticket = desk.engine.positions[0]["ticket"]
+    held = desk.tick("EURUSD", t + 23 * 3_600_000, d["price"] + 0.0001)
+    assert held["action"] == "HOLD"
+    out = desk.tick("EURUSD", t + 24 * 3_600_000 + 1_000, d["price"] + 0.0001)
+    assert (out["action"], out["reason_code"], out["ticket"]) == ("CLOSE", "TIME_EXIT", ticket)
+
+
+def _clock_model(tmp_path) -> str:
+    """A model that reads BUY in the morning (UTC) and SELL in the evening: a direction that reverses on cue."""
+    import json
+
+    from mt5bridge.model import load_model, model_to_json
+
+    model = json.loads(model_to_json(load_model()))
+    for sub in model["submodels"].values():
+        sub["weights"] = {"hour_sin": 3.0}
+        sub["bias"] = 0.0
+    path = tmp_path / "clock.json"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    return str(path)
+
+
+def test_the_exit_score_closes_when_the_direction_reverses(tmp_path):
+    exits = dict(QUIET_EXITS, weight_direction_reversal=25)
+    desk = Desk(config_for_signals(exits=exits), model=_clock_model(tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=0.25, start="2024-01-09T00:00:00Z")   # warm until 06:00 UTC
+    opened = desk.tick("EURUSD", utc_ms("2024-01-09 06:01"), price)
+    assert opened["action"] == "OPEN" and opened["side"] == "BUY"
+    desk.tick("EURUSD", utc_ms("2024-01-09 06:01:01"), price)
+    # 25 alone is below every threshold (65/70/80): the reversal is seen but not enough.
+    assert desk.tick("EURUSD", utc_ms("2024-01-09 18:00"), price)["action"] == "HOLD"
+    desk = Desk(config_for_signals(exits=dict(QUIET_EXITS, weight_direction_reversal=80)),
+                model=_clock_model(tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=0.25, start="2024-01-09T00:00:00Z")
+    desk.tick("EURUSD", utc_ms("2024-01-09 06:01"), price)
+    desk.tick("EURUSD", utc_ms("2024-01-09 06:01:01"), price)
+    held = desk.tick("EURUSD", utc_ms("2024-01-09 09:00"), price)     # still morning: still BUY
+    assert held["action"] == "HOLD"
+    out = desk.tick("EURUSD", utc_ms("2024-01-09 18:00"), price)      # evening: SELL with high confidence
+    assert out["action"] == "CLOSE" and out["reason_code"] == "EXIT_SCORE"
+
+
+def test_closed_trades_carry_the_features_at_entry_and_at_exit(tmp_path):
+    desk, t, d = _opened(tmp_path)
+    [ticket] = desk.positions
+    desk.close(ticket)
+    desk.tick("EURUSD", t + 2_000, d["price"])
+    [trade] = desk.engine.closed_trades
+    assert trade["features_at_entry"].shape == (147,) and trade["features_at_exit"].shape == (147,)
+    assert trade["managed"] and trade["stage"] == "OPEN"
+
+
+def test_stops_keep_the_brokers_stop_level(tmp_path):
+    desk = Desk(config_for_signals(exits={"sl_atr": 0.01, "tp_atr": 0.01}), model=always("BUY", tmp_path))
+    desk.add("EURUSD", stops_level=40, freeze_level=10)
+    t, price = desk.warm("EURUSD", days=0.3)
+    d = desk.tick("EURUSD", t + 60_000, price, execute=False)
+    assert d["action"] == "OPEN"
+    # 0.01 ATR would sit inside the 40-point stops level: both are pushed out to 40 + 5 points of buffer.
+    assert round((d["price"] - d["sl"]) / 1e-5) >= 45 and round((d["tp"] - d["price"]) / 1e-5) >= 45
+
+
+def test_scale_in_adds_to_a_winner_in_a_strong_market(tmp_path):
+    desk, t, d = _opened(tmp_path, scale_in={"enabled": True, "profit_pct": 0.01, "min_score": 0},
+                         exits={"breakeven_r": 20.0, "partial_r": 50.0})
+    up = desk.tick("EURUSD", t + 2_000, d["price"] + 0.6 * (d["tp"] - d["price"]) / 2.5)
+    assert up["action"] == "ADD" and up["reason_code"] == "SCALE_IN" and up["sl"] == d["sl"]
