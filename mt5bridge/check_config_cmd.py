@@ -2,11 +2,12 @@
 
 Prints the effective configuration (every key, defaults filled in) as TOML on stdout and ``OK: FILE`` on
 stderr, so ``mt5bridge check-config my.toml > effective.toml`` keeps a record of exactly what ran. Settings
-that are valid but looser than FTMO's published rules, or a news calendar that is not there yet, are
-reported as warnings on stderr without failing the check.
+that are valid but looser than FTMO's published rules are reported as warnings on stderr without failing
+the check. With the news blackout on, the news calendar is read too: the engine refuses to start without
+it, so the check fails the same way.
 
-Exit status: 0 when the file is valid; 2 when it cannot be read, is not TOML, or holds any invalid setting,
-with every problem on stderr, one line each.
+Exit status: 0 when the file is valid; 2 when it cannot be read, is not TOML, holds any invalid setting, or
+names a news calendar that cannot be read, with every problem on stderr, one line each.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ def run(args: argparse.Namespace) -> int:
         count = len(exc.issues)
         print(f"{PROG}: {args.file}: {count} problem{'s' if count != 1 else ''}, nothing loaded", file=sys.stderr)
         return 2
+    if cfg.funded.news_blackout:
+        from mt5bridge.news import NewsCalendarError, load_news
+
+        try:
+            calendar = load_news(cfg.funded.news_file)
+        except NewsCalendarError as exc:
+            print(f"{PROG}: {args.file}: funded.news_file: {exc}", file=sys.stderr)
+            return 2
+        print(f"{PROG}: news calendar: {len(calendar.titles)} releases from {cfg.funded.news_file}",
+              file=sys.stderr)
     sys.stdout.write(effective_toml(cfg))
     sys.stdout.flush()
     for warning in config_warnings(cfg):

@@ -1413,11 +1413,6 @@ def config_warnings(cfg: Config) -> list[str]:
             f"ftmo.max_loss_pct = {_toml_value(cfg.ftmo.max_loss_pct)} is above FTMO's "
             f"{_num(PUBLISHED_MAX_LOSS_PCT)}%: the engine would let the account breach"
         )
-    if cfg.funded.news_blackout and cfg.funded.news_file and not Path(cfg.funded.news_file).is_file():
-        found.append(
-            f"funded.news_file = {_toml_value(cfg.funded.news_file)}: no such file yet; the news blackout "
-            "needs it"
-        )
     return found
 
 

@@ -468,11 +468,19 @@ def test_check_config_prints_effective_values_and_ok(repo_root, capsys):
     assert err.strip().splitlines()[-1] == f"OK: {path}"
 
 
-def test_check_config_warns_about_a_missing_news_calendar_without_failing(repo_root, capsys):
+def test_check_config_reads_the_shipped_news_calendar(repo_root, capsys):
     path = str(preset_path(repo_root, "funded_standard"))
     assert check_config(path) == 0
     err = capsys.readouterr().err
-    assert "funded.news_file" in err and "no such file" in err and f"OK: {path}" in err
+    assert "news calendar:" in err and f"OK: {path}" in err
+
+
+def test_check_config_fails_on_a_missing_news_calendar(repo_root, tmp_path, capsys):
+    path = tmp_path / "funded.toml"
+    path.write_text(preset_path(repo_root, "funded_standard").read_text(encoding="utf-8"), encoding="utf-8")
+    assert check_config(str(path)) == 2
+    err = capsys.readouterr().err
+    assert "funded.news_file" in err and "cannot read the news calendar" in err
 
 
 def test_check_config_lists_every_problem_and_exits_2(tmp_path, capsys):
