@@ -1473,13 +1473,14 @@ def _flat_settings(obj: BaseModel | dict[str, Any], prefix: tuple[str, ...] = ()
     return flat
 
 
-def _preset_rows() -> list[str]:
+def _preset_rows(preset_dir: Path) -> list[str]:
     """What each shipped preset changes, read as written (a relative path stays relative)."""
     presets = {}
     for name in PRESETS[1:]:
-        path = PRESET_DIR / f"{name}.toml"
-        if path.is_file():
-            presets[name] = _flat_settings(parse_config(path.read_text(encoding="utf-8"), str(path)))
+        path = preset_dir / f"{name}.toml"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the preset is missing; docs/config.md lists every preset")
+        presets[name] = _flat_settings(parse_config(path.read_text(encoding="utf-8"), str(path)))
     defaults = _flat_settings(Config())
     changed = [k for k in defaults if any(p.get(k) != defaults[k] for p in presets.values())]
     rows = [
@@ -1505,7 +1506,8 @@ def _engine_rows() -> list[str]:
     return out
 
 
-def render_docs() -> str:
+def render_docs(preset_dir: Path = PRESET_DIR) -> str:
+    """docs/config.md; ``preset_dir`` is the checkout's config/ folder (the presets are not installed)."""
     out = [
         "# Configuration",
         "",
@@ -1537,7 +1539,7 @@ def render_docs() -> str:
         "In `config/`: `default.toml` (2-Step challenge), `verification.toml`, `funded_standard.toml`, "
         "`funded_swing.toml`, `one_step.toml`. A preset sets only what differs from the defaults:",
         "",
-        *_preset_rows(),
+        *_preset_rows(preset_dir),
         "",
         "Rules between sections: " + "; ".join(rule.text for rule in CROSS_RULES) + ".",
     ]
