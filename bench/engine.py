@@ -202,34 +202,42 @@ def warm_engine(model, warm: Series) -> FeatureEngine:
     return e
 
 
-def time_on_tick(e: FeatureEngine, s: Series) -> tuple[np.ndarray, np.ndarray, float]:
-    """Each on_tick call timed alone: ns per call (timer overhead subtracted), mask per call, the overhead.
+def time_calls(call, args: list[tuple], after=None) -> tuple[np.ndarray, list, float]:
+    """Each ``call(*args[i])`` timed alone: ns per call (timer overhead subtracted), the results, the overhead.
 
     An empty timing pair follows every call in the same loop; the median of those is the overhead.
+    ``after(result)``, if given, runs outside the timing.
     """
-    n = len(s)
-    ts, bids, asks, vols = s.t.tolist(), s.bid.tolist(), s.ask.tolist(), s.vol.tolist()
+    n = len(args)
     dur = [0] * n
     empty = [0] * n
-    masks = [0] * n
-    on_tick = e.on_tick
+    results = [None] * n
     pc = time.perf_counter_ns
     gc.collect()
     gc.disable()
     try:
         for i in range(n):
-            t, b, a, v = ts[i], bids[i], asks[i], vols[i]
+            a = args[i]
             t0 = pc()
-            m = on_tick(t, b, a, v)
+            r = call(*a)
             t1 = pc()
             t2 = pc()
             dur[i] = t1 - t0
             empty[i] = t2 - t1
-            masks[i] = m
+            results[i] = r
+            if after is not None:
+                after(r)
     finally:
         gc.enable()
     overhead = float(np.median(empty))
-    return np.asarray(dur, dtype=np.float64) - overhead, np.asarray(masks, dtype=np.int64), overhead
+    return np.asarray(dur, dtype=np.float64) - overhead, results, overhead
+
+
+def time_on_tick(e: FeatureEngine, s: Series) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each on_tick call timed alone: ns per call, the mask of bars each closed, the timer overhead."""
+    args = list(zip(s.t.tolist(), s.bid.tolist(), s.ask.tolist(), s.vol.tolist()))
+    dur, masks, overhead = time_calls(e.on_tick, args)
+    return dur, np.asarray(masks, dtype=np.int64), overhead
 
 
 # ---- the sections -----------------------------------------------------------------------------------------
@@ -515,30 +523,17 @@ def bench_decision(model, warm: Series, measured: Series) -> dict:
     for _ in range(TICK_REPS):
         engine = build_engine(cfg, magic=1)
         sym = add_symbol(engine, cfg, "EURUSD", spec, warm_engine(model, warm))
-        ts, bids, asks, vols = seg.t.tolist(), seg.bid.tolist(), seg.ask.tolist(), seg.vol.tolist()
-        n = len(ts)
-        dur = [0] * n
-        empty = [0] * n
-        on_tick = engine.on_tick
-        pc = time.perf_counter_ns
-        gc.collect()
-        gc.disable()
-        try:
-            for i in range(n):
-                t0 = pc()
-                action = on_tick(sym, ts[i], bids[i], asks[i], vols[i], 100_000.0, 100_000.0, 0.0)
-                t1 = pc()
-                t2 = pc()
-                dur[i] = t1 - t0
-                empty[i] = t2 - t1
-                if action:
-                    # nothing fills here: refuse it so the next ticks decide afresh, outside the timing
-                    engine.on_result(engine.next_command_id - 1, False)
-                    commands += 1
-        finally:
-            gc.enable()
-        d = np.asarray(dur, dtype=np.float64) - float(np.median(empty))
-        pooled.append(d)
+        args = [(sym, t, b, a, v, 100_000.0, 100_000.0, 0.0)
+                for t, b, a, v in zip(seg.t.tolist(), seg.bid.tolist(), seg.ask.tolist(), seg.vol.tolist())]
+
+        def refuse(action, engine=engine):
+            # nothing fills here: refuse each command so the next ticks decide afresh, outside the timing
+            if action:
+                engine.on_result(engine.next_command_id - 1, False)
+
+        dur, actions, _ = time_calls(engine.on_tick, args, refuse)
+        commands += sum(1 for a in actions if a)
+        pooled.append(dur)
     dec = np.concatenate(pooled)
     return {
         "decision_ns_per_tick_p50": pct(dec, 50),
