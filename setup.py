@@ -27,7 +27,7 @@ directives = {
     "wraparound": DEBUG,
     "cdivision": not DEBUG,
     "initializedcheck": DEBUG,
-    "nonecheck": DEBUG,
+    "nonecheck": False,  # on, it would need the GIL in the nogil methods that read the engine's own fields
     "embedsignature": True,
     "profile": PROFILE,
     "linetrace": PROFILE,
