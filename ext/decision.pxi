@@ -102,6 +102,8 @@ cdef class DecisionEngine:
     cdef readonly list closed_trades
     cdef dict entry_features
     cdef double unprotected_stop_atr
+    cdef object pending_state
+    cdef object lifecycle_pending
 
     def __init__(self, dict params, long long magic, long long first_command_id=1):
         """``params``: the flat engine parameters (``mt5bridge.decision.engine_params``)."""
@@ -117,6 +119,8 @@ cdef class DecisionEngine:
         self.n_news = 0
         self.closed_trades = []
         self.entry_features = {}
+        self.pending_state = None
+        self.lifecycle_pending = None
         self._clear_decision(0)
 
     def _set_params(self, dict p):
@@ -264,6 +268,8 @@ cdef class DecisionEngine:
         self.engines.append(engine)
         self.symbols.append(name)
         self.n_syms += 1
+        if self.pending_state:
+            self._apply_pending()
         return self.n_syms - 1
 
     def set_correlation(self, int a, int b, double rho):
@@ -348,6 +354,13 @@ cdef class DecisionEngine:
                 p.entry_score = 0.0
                 p.r_dist = fabs(open_price[j] - sl[j]) if sl[j] > 0 else 0.0
                 k = self._adopt_in_flight(sym[j], side[j]) if p.managed else -1
+                known = self.lifecycle_pending.pop(str(p.ticket), None) if self.lifecycle_pending else None
+                if known is not None:
+                    # A position the engine managed before a restart: its life goes on where it was.
+                    p.stage, p.r_dist, p.mfe_r, p.mae_r = known["stage"], known["r_dist"], known["mfe_r"], known["mae_r"]
+                    p.adds, p.entry_score = known["adds"], known["entry_score"]
+                    p.initial_volume = known["initial_volume"]
+                    k = -1
                 if k >= 0:
                     p.entry_score = self.fl[k].score
                     if self.fl[k].sl > 0:
@@ -853,6 +866,103 @@ cdef class DecisionEngine:
         the account as it is then (and halts again if a limit is still past its level)."""
         self.acct.operator_halt = False
         self.acct.halted_for_good = False
+
+    # ---- surviving a restart ------------------------------------------------------------------------------
+
+    _ACCOUNT_FIELDS = ("started", "initial", "balance", "equity", "now_ms", "day_key", "week_key",
+                       "day_start_balance", "week_start_balance", "day_peak_equity", "highest_eod_balance",
+                       "equity_high", "best_day_profit", "state", "state_reason", "halted_today",
+                       "halted_for_good", "operator_halt", "stopped_today", "stopped_this_week", "breaker_until_ms",
+                       "streak", "recovery", "trading_days", "last_trading_day", "perf_n", "perf_head")
+
+    def export_state(self):
+        """Everything the FTMO limits, the trading state and the commands in flight depend on, as plain data
+        (the journal stores it; ``restore_state`` puts it back after a restart)."""
+        acct = {k: v for k, v in (<dict>self.acct).items() if k in self._ACCOUNT_FIELDS}
+        acct["perf_r"] = [self.acct.perf_r[i] for i in range(self.acct.perf_n)]
+        lifecycle = {
+            str(self.pos[i].ticket): {
+                "stage": self.pos[i].stage, "r_dist": self.pos[i].r_dist, "mfe_r": self.pos[i].mfe_r,
+                "mae_r": self.pos[i].mae_r, "adds": self.pos[i].adds, "entry_score": self.pos[i].entry_score,
+                "initial_volume": self.pos[i].initial_volume,
+            } for i in range(self.n_pos) if self.pos[i].managed
+        }
+        return {
+            "version": 1,
+            "account": acct,
+            "next_command_id": self.next_id,
+            "in_flight": [{
+                "id": self.fl[k].id, "symbol": self.symbols[self.fl[k].sym], "action": self.fl[k].action,
+                "side": self.fl[k].side, "volume": self.fl[k].volume, "price": self.fl[k].price,
+                "sl": self.fl[k].sl, "ticket": self.fl[k].ticket, "sent_ms": self.fl[k].sent_ms,
+                "filled": bool(self.fl[k].filled), "score": self.fl[k].score,
+            } for k in range(self.n_fl)],
+            "cooldown_until_ms": {self.symbols[i]: self.syms[i].spec.cooldown_until_ms for i in range(self.n_syms)},
+            "lifecycle": lifecycle,
+        }
+
+    def restore_state(self, dict state):
+        """Put back what ``export_state`` gave; in-flight commands and cooldowns of symbols not registered
+        yet are kept aside and applied when the symbol is added."""
+        if state.get("version") != 1:
+            raise ValueError(f"engine state version {state.get('version')!r} is not 1")
+        acct = dict(state["account"])
+        perf = acct.pop("perf_r", [])
+        cdef dict current = <dict>self.acct
+        current.update(acct)
+        cdef GuardParams p = self.acct.p
+        cdef DstYear dst = self.acct.dst
+        self.acct = current
+        self.acct.p = p
+        self.acct.dst = dst
+        for i, r in enumerate(perf[:PERF_CAP]):
+            self.acct.perf_r[i] = r
+        self.next_id = max(self.next_id, state["next_command_id"])
+        self.pending_state = state
+        self._apply_pending()
+
+    def _apply_pending(self):
+        state = self.pending_state
+        if not state:
+            return
+        cdef int k, sym
+        left = []
+        for c in state["in_flight"]:
+            if c["symbol"] not in self.symbols or self._has_in_flight(c["id"]):
+                if c["symbol"] not in self.symbols:
+                    left.append(c)
+                continue
+            if self.n_fl >= MAX_INFLIGHT:
+                raise ValueError("more commands in flight than the engine can hold")
+            sym = self.symbols.index(c["symbol"])
+            k = self.n_fl
+            self.n_fl += 1
+            self.fl[k].id = c["id"]
+            self.fl[k].sym = sym
+            self.fl[k].action = c["action"]
+            self.fl[k].side = c["side"]
+            self.fl[k].volume = c["volume"]
+            self.fl[k].price = c["price"]
+            self.fl[k].sl = c["sl"]
+            self.fl[k].ticket = c["ticket"]
+            self.fl[k].sent_ms = c["sent_ms"]
+            self.fl[k].filled = c["filled"]
+            self.fl[k].score = c["score"]
+        cooldowns = {}
+        for name, until in state["cooldown_until_ms"].items():
+            if name in self.symbols:
+                self.syms[self.symbols.index(name)].spec.cooldown_until_ms = until
+            else:
+                cooldowns[name] = until
+        self.lifecycle_pending = dict(state.get("lifecycle", {}))
+        self.pending_state = dict(state, in_flight=left, cooldown_until_ms=cooldowns) if (left or cooldowns) else None
+
+    cdef bint _has_in_flight(self, long long command_id):
+        cdef int k
+        for k in range(self.n_fl):
+            if self.fl[k].id == command_id:
+                return True
+        return False
 
     # ---- reading the state --------------------------------------------------------------------------------
 

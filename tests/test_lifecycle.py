@@ -198,3 +198,37 @@ def test_scale_in_adds_to_a_winner_in_a_strong_market(tmp_path):
                          exits={"breakeven_r": 20.0, "partial_r": 50.0})
     up = desk.tick("EURUSD", t + 2_000, d["price"] + 0.6 * (d["tp"] - d["price"]) / 2.5)
     assert up["action"] == "ADD" and up["reason_code"] == "SCALE_IN" and up["sl"] == d["sl"]
+
+
+def test_a_restarted_engine_has_the_same_limits_state_and_commands_in_flight(tmp_path):
+    cfg = config_for_signals(exits=QUIET_EXITS)
+    desk = Desk(cfg, model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=1)
+    d = desk.tick("EURUSD", t + 60_000, price)                   # an open, filled
+    desk.tick("EURUSD", t + 61_000, price)                                  # the book shows it
+    be = desk.tick("EURUSD", t + 61_500, d["price"] + 1.05 * (d["price"] - d["sl"]), execute=False)
+    assert be["action"] == "MODIFY"                                          # sent, no result yet
+    desk.balance = 100_400
+    desk.tick("EURUSD", t + 62_000, price, execute=False)
+    before = desk.engine.export_state()
+    assert before["in_flight"] and before["lifecycle"]
+
+    restarted = Desk(cfg, model=always("BUY", tmp_path))
+    restarted.engine.restore_state(before)
+    restarted.add("EURUSD")
+    restarted.positions = desk.positions
+    restarted.quotes = dict(desk.quotes)
+    restarted.balance = desk.balance
+    restarted.sync(t + 63_000)
+    after = restarted.engine.export_state()
+    assert after["account"] == before["account"]
+    assert after["in_flight"] == before["in_flight"] and after["next_command_id"] == before["next_command_id"]
+    assert after["lifecycle"] == before["lifecycle"]
+    # Until its first tick the restarted engine has no price and measures the stop from the open price;
+    # after it, the same numbers.
+    desk.tick("EURUSD", t + 64_000, price, execute=False)
+    restarted.tick("EURUSD", t + 64_000, price, execute=False)
+    acct_a, acct_b = desk.engine.account, restarted.engine.account
+    for key in ("day_start_balance", "equity_floor", "state", "trading_days", "worst_case_loss"):
+        assert acct_a[key] == acct_b[key], key
