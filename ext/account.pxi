@@ -59,7 +59,7 @@ cdef struct Account:
     int state_reason
     bint halted_today             # a daily halt lasts until the Prague day rolls
     bint halted_for_good          # the overall limit's halt lasts until the operator resumes
-    bint operator_halt
+    int operator_halt             # 0 none, 1 no new risk, 2 flatten
     bint stopped_today            # internal daily drawdown stop
     bint stopped_this_week        # internal weekly drawdown stop
     long long breaker_until_ms
@@ -79,7 +79,8 @@ cdef inline void account_init(Account* a, GuardParams p) noexcept nogil:
     a.initial = p.initial_balance
     a.state = STATE_ACTIVE
     a.state_reason = R_NONE
-    a.halted_today = a.halted_for_good = a.operator_halt = False
+    a.halted_today = a.halted_for_good = False
+    a.operator_halt = 0
     a.stopped_today = a.stopped_this_week = False
     a.breaker_until_ms = -(1LL << 62)
     a.streak = 0
@@ -154,7 +155,7 @@ cdef inline bint target_reached(const Account* a) noexcept nogil:
 
 cdef inline void _evaluate_state(Account* a) noexcept nogil:
     cdef double daily = daily_used_share(a), overall = overall_used_share(a)
-    if a.operator_halt:
+    if a.operator_halt == 2:
         a.state, a.state_reason = STATE_HALTED, R_OPERATOR_HALT
         return
     if overall >= a.p.halt_share:
@@ -165,6 +166,8 @@ cdef inline void _evaluate_state(Account* a) noexcept nogil:
         a.state, a.state_reason = STATE_HALTED, R_OVERALL_LIMIT_HALT
     elif a.halted_today:
         a.state, a.state_reason = STATE_HALTED, R_DAILY_LIMIT_HALT
+    elif a.operator_halt == 1:
+        a.state, a.state_reason = STATE_REDUCING, R_OPERATOR_HALT
     elif overall >= a.p.reduce_share:
         a.state, a.state_reason = STATE_REDUCING, R_OVERALL_LIMIT_REDUCE
     elif daily >= a.p.reduce_share:

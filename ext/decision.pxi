@@ -856,16 +856,54 @@ cdef class DecisionEngine:
 
     # ---- the operator -------------------------------------------------------------------------------------
 
-    def halt(self):
-        """Operator halt: flatten and open nothing until ``resume``."""
-        self.acct.operator_halt = True
-        _evaluate_state(&self.acct)
+    def halt(self, bint flatten=True):
+        """Operator halt: open nothing until ``resume``; with ``flatten``, close everything too (HALTED),
+        without it manage the open positions to their exits (REDUCING)."""
+        self.acct.operator_halt = 2 if flatten else 1
+        if self.acct.started:
+            _evaluate_state(&self.acct)
 
     def resume(self):
         """Lift the operator's halt and the overall limit's latch; the next tick re-evaluates the state from
         the account as it is then (and halts again if a limit is still past its level)."""
-        self.acct.operator_halt = False
+        self.acct.operator_halt = 0
         self.acct.halted_for_good = False
+
+    def set_spec(self, int sym, dict spec, bint enabled=True):
+        """Replace a symbol's broker specification (a chart connected for a symbol first seen in a position)."""
+        if not 0 <= sym < self.n_syms:
+            raise ValueError(f"unknown symbol index {sym}")
+        cdef SymbolSpec* s = &self.syms[sym].spec
+        for key in ("point", "tick_size", "tick_value", "contract_size", "volume_min", "volume_step", "volume_max"):
+            if not spec[key] > 0:
+                raise ValueError(f"{self.symbols[sym]}: {key} must be > 0, got {spec[key]!r}")
+        s.point = spec["point"]
+        s.tick_size = spec["tick_size"]
+        s.tick_value = spec["tick_value"]
+        s.contract_size = spec["contract_size"]
+        s.volume_min = spec["volume_min"]
+        s.volume_step = spec["volume_step"]
+        s.volume_max = spec["volume_max"]
+        s.digits = spec["digits"]
+        s.stops_level = spec.get("stops_level", 0)
+        s.freeze_level = spec.get("freeze_level", 0)
+        s.margin_per_lot = spec.get("margin_per_lot", 0.0)
+        s.enabled = enabled
+
+    @property
+    def state_code(self):
+        """(trading state, reason code index): cheap enough to read on every tick."""
+        return (self.acct.state, self.acct.state_reason)
+
+    @property
+    def decision_code(self):
+        """(action, reason code index, command id) of the last decision, without building the full dict."""
+        return (self.dec.action, self.dec.reason, self.dec.command_id)
+
+    @property
+    def day_key(self):
+        """The current FTMO (Prague) day, as days since 1970."""
+        return self.acct.day_key
 
     # ---- surviving a restart ------------------------------------------------------------------------------
 

@@ -320,3 +320,15 @@ def test_best_day_share_for_the_one_step_consistency_rule():
     desk.tick("EURUSD", utc_ms("2024-01-09 20:00"), 1.1)
     acct = desk.engine.account
     assert acct["best_day_profit"] == 3_000 and acct["best_day_share"] == pytest.approx(0.75)
+
+
+def test_operator_halt_without_flatten_only_stops_new_risk():
+    desk = Desk(config())
+    desk.add("EURUSD")
+    t = utc_ms("2024-01-08 09:00")
+    desk.tick("EURUSD", t, 1.1)
+    desk.open_manual("EURUSD", 1, 0.5, 1.1, sl=1.09, t=t)
+    desk.engine.halt(flatten=False)
+    d = desk.tick("EURUSD", t + 1000, 1.1)
+    assert d["action"] == "HOLD" and desk.positions
+    assert desk.engine.account["state"] == "REDUCING" and desk.engine.account["state_reason"] == "OPERATOR_HALT"
