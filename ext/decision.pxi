@@ -637,7 +637,7 @@ cdef class DecisionEngine:
         if x.time_exit_ms > 0 and t - p.open_time_ms >= x.time_exit_ms and pr < x.time_exit_min_r:
             return self._emit(ACT_CLOSE, sym, p.side, p.volume, price, 0.0, 0.0, p.ticket, R_TIME_EXIT, 0.0)
         if (exit_score(x, p, fe.feat, fe.warm, &fe.signal, self.entry.min_score, self.entry.min_confidence)
-                >= exit_threshold(x, p.profit, self.acct.equity)):
+                >= exit_threshold(x, (price - p.open_price) * p.side / p.open_price)):
             return self._emit(ACT_CLOSE, sym, p.side, p.volume, price, 0.0, 0.0, p.ticket, R_EXIT_SCORE, 0.0)
         if p.stage == STAGE_OPEN and x.partial_r > 0 and pr >= x.partial_r:
             vol = round_volume_down(s, p.volume * x.partial_fraction)
@@ -660,16 +660,17 @@ cdef class DecisionEngine:
     cdef bint _add(self, int sym, FeatureEngine fe, Position* p) noexcept:
         cdef SymbolSpec* s = &self.syms[sym].spec
         cdef AddParams* a = &self.adds
-        cdef double pl = p.profit / self.acct.equity if self.acct.equity > 0 else 0.0
+        # Moves are measured as the configuration describes them: % of the entry price, in the position's favour.
+        cdef double move = (exit_price(s, p.side) - p.open_price) * p.side / p.open_price
         cdef double p_side = fe.signal.p_up if p.side > 0 else 1.0 - fe.signal.p_up
         cdef double share, vol, risk, price
         cdef int reason
         if self.acct.state != STATE_ACTIVE or p.sl <= 0.0:
             return False
-        if a.dca_enabled and p.adds < a.dca_max_adds and pl < -a.dca_loss_frac and p_side > a.dca_probability:
+        if a.dca_enabled and p.adds < a.dca_max_adds and move < -a.dca_loss_frac and p_side > a.dca_probability:
             share = a.dca_min + (a.dca_max - a.dca_min) * (p_side - a.dca_probability) / (1.0 - a.dca_probability)
             reason = R_DCA
-        elif (a.scale_enabled and p.adds < a.scale_max_adds and pl > a.scale_profit_frac
+        elif (a.scale_enabled and p.adds < a.scale_max_adds and move > a.scale_profit_frac
               and fe.signal.score > a.scale_min_score and fe.signal.direction == p.side):
             share = a.scale_min + (a.scale_max - a.scale_min) * (fe.signal.score - a.scale_min_score) / (
                 100.0 - a.scale_min_score)

@@ -84,9 +84,10 @@ cdef inline double exit_score(const ExitParams* x, const Position* p, const doub
     return score
 
 
-cdef inline double exit_threshold(const ExitParams* x, double profit, double equity) noexcept nogil:
-    """A winning trade is let go more easily than a flat one; a losing one sits in between."""
-    cdef double pl = profit / equity if equity > 0.0 else 0.0
+cdef inline double exit_threshold(const ExitParams* x, double move) noexcept nogil:
+    """A winning trade is let go more easily than a flat one; a losing one sits in between. ``move`` is the
+    price's move from the entry in the position's favour, as a fraction of the entry price."""
+    cdef double pl = move
     if pl > x.band_frac:
         return x.threshold_profit
     if pl < -x.band_frac:

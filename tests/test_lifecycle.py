@@ -196,7 +196,7 @@ def test_stops_keep_the_brokers_stop_level(tmp_path):
 def test_scale_in_adds_to_a_winner_in_a_strong_market(tmp_path):
     desk, t, d = _opened(tmp_path, scale_in={"enabled": True, "profit_pct": 0.01, "min_score": 0},
                          exits={"breakeven_r": 20.0, "partial_r": 50.0})
-    up = desk.tick("EURUSD", t + 2_000, d["price"] + 0.6 * (d["tp"] - d["price"]) / 2.5)
+    up = desk.tick("EURUSD", t + 2_000, d["price"] + 0.9 * (d["tp"] - d["price"]) / 2.5)
     assert up["action"] == "ADD" and up["reason_code"] == "SCALE_IN" and up["sl"] == d["sl"]
 
 
