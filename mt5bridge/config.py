@@ -859,6 +859,66 @@ CROSS_RULES: tuple[Rule, ...] = (
 )
 
 
+class BridgeSettings(Section):
+    """How the bridge serves the terminals: its sockets, the lock-step timings it hands every EA in WELCOME,
+    and where the journal lives."""
+
+    endpoint: str = Field(
+        "tcp://127.0.0.1:5555",
+        description="ZeroMQ endpoint the bridge binds its ROUTER to; the EAs connect here. Loopback by default: "
+        "any other address needs CURVE keys (or `allow_insecure_remote`).",
+    )
+    control_endpoint: str = Field(
+        "tcp://127.0.0.1:5556",
+        description="Endpoint of the operator's control socket (`mt5bridge status`, `halt`, `resume`); loopback only.",
+    )
+    journal: str = Field(
+        "data/journal.sqlite",
+        description="The journal's SQLite file; a relative path is taken from the config file's folder.",
+    )
+    magic: int = Field(
+        20261121, ge=1, le=2_147_483_647,
+        description="Magic number of the engine's orders; the EAs must use the same. Positions with another "
+        "magic are someone else's: counted in every limit, never managed.",
+    )
+    deadline_ms: int = Field(
+        250, ge=10, le=10_000, description="How long an EA waits for the reply to a TICK before it holds."
+    )
+    heartbeat_ms: int = Field(1000, ge=100, le=60_000, description="How often an idle EA says it is alive.")
+    stale_after_ms: int = Field(
+        5000, ge=200, le=600_000, description="A chart silent this long is marked stale in status and logs."
+    )
+    command_timeout_ms: int = Field(
+        10_000, ge=100, le=600_000,
+        description="A command with no RESULT after this long is reconciled against the next TICK's positions "
+        "(never re-sent).",
+    )
+    max_frame_bytes: int = Field(
+        1_048_576, ge=4096, le=67_108_864, description="Frames larger than this are refused unread."
+    )
+    failsafe_silence_ms: int = Field(
+        30_000, ge=1000, le=3_600_000,
+        description="An EA that hears nothing from the bridge this long opens nothing new on its own.",
+    )
+    max_requests_per_minute: int = Field(
+        30, ge=1, le=600, description="The EA's own cap on trade requests per symbol and minute."
+    )
+    ea_equity_guard: bool = Field(
+        True,
+        description="Hand the EA the daily equity floor so it can close its positions by itself if the bridge "
+        "is gone and equity falls to it.",
+    )
+    curve_secret_key_file: str = Field(
+        "", description="The bridge's CURVE secret key (from `mt5bridge keygen`) for a non-loopback endpoint."
+    )
+    allow_insecure_remote: bool = Field(
+        False,
+        description="Bind a non-loopback endpoint without CURVE encryption. Logged loudly at every start.",
+    )
+
+    rules: ClassVar[tuple[Rule, ...]] = (below("heartbeat_ms", "stale_after_ms"),)
+
+
 class Config(BaseModel):
     """Everything the trader sets. ``Config()`` is the FTMO 2-Step challenge."""
 
@@ -873,6 +933,7 @@ class Config(BaseModel):
     dca: DcaSettings = Field(default_factory=DcaSettings, description="Adding to a losing position.")
     scale_in: ScaleInSettings = Field(default_factory=ScaleInSettings, description="Adding to a winning position.")
     funded: FundedSettings = Field(default_factory=FundedSettings, description="Funded-account rules.")
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings, description="Sockets, timings, journal.")
     symbols: dict[SymbolName, SymbolSettings] = Field(
         default_factory=default_symbols,
         description="Per-symbol settings, keyed by the symbol's name in MT5. What a file gives is added to the "
@@ -920,6 +981,15 @@ def load_config(path: str | Path | None = None) -> Config:
         resolved = str(Path(path).resolve().parent / news_file)
         cfg = cfg.model_copy(update={"funded": cfg.funded.model_copy(update={"news_file": resolved})})
     return cfg
+
+
+def journal_path(cfg: Config, config_path: str | Path | None) -> Path:
+    """The journal's file: ``bridge.journal``, a relative path taken from the config file's folder (from the
+    working folder when the embedded defaults are used)."""
+    path = Path(cfg.bridge.journal)
+    if path.is_absolute() or config_path is None:
+        return path
+    return Path(config_path).resolve().parent / path
 
 
 def parse_config(text: str, source: str = "<string>") -> Config:
