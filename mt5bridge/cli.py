@@ -11,7 +11,13 @@ import sys
 
 from mt5bridge import __version__
 
-SUBCOMMAND_MODULES = ("mt5bridge.features_cmd", "mt5bridge.check_config_cmd")
+SUBCOMMAND_MODULES = (
+    "mt5bridge.serve_cmd",
+    "mt5bridge.operator_cmd",
+    "mt5bridge.features_cmd",
+    "mt5bridge.check_config_cmd",
+    "mt5bridge.export_trades_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

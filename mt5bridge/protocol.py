@@ -491,7 +491,8 @@ class Command(Reply):
     command_id: int = Field(ge=0, description="Unique per command, > 0; 0 for HOLD.")
     action: Action = Field(
         description="HOLD nothing; OPEN a new position; ADD to an existing one (scale-in); CLOSE a position, all "
-        "or part; MODIFY a position's SL/TP; CLOSE_ALL of the EA's positions on the symbol."
+        "or part; MODIFY a position's SL/TP; CLOSE_ALL every open position on the account, whoever opened it (the "
+        "flatten of a HALTED account)."
     )
     symbol: str = Field(min_length=1, description="Symbol to act on: the chart's symbol.")
     side: CommandSide = Field(description="Direction for OPEN and ADD; \"\" where it is not relevant.")

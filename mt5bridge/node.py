@@ -1,0 +1,434 @@
+"""The node: EA messages in, replies out, for every chart of every account the bridge serves.
+
+It owns no socket and no clock of its own — the server hands it frames and the wall time — so the live
+bridge and its tests run the very same code. Per account it keeps one decision engine; per chart, the
+symbol's feature engine and the lock-step bookkeeping (sequence numbers, the reply to the last request).
+
+What it promises the trader:
+- one reply per HELLO or TICK; a re-sent request (same chart, same seq) gets the very same bytes back;
+- a command is in the journal before its bytes leave (write-ahead), and counts against every limit until
+  the book shows it or it is reconciled — never re-sent blindly;
+- a bad frame gets an ERROR naming the problem, is logged and counted, and the next good one is served;
+- trading time is the tick's own (server time converted to UTC with the offset the EA reported).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mt5bridge import protocol as wire
+from mt5bridge.config import Config, config_from_dict
+from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine
+from mt5bridge.engine import FeatureEngine
+from mt5bridge.reasons import CODES, WORDS
+
+log = logging.getLogger("mt5bridge.node")
+
+TIMEFRAME_INDEX = {"M1": 0, "M5": 1, "M15": 2, "H1": 3}
+FILLED_RETCODES = frozenset({10008, 10009, 10010})  # PLACED, DONE, DONE_PARTIAL
+SAVE_STATE_EVERY_S = 5.0
+# Shadow spec for a symbol seen only in a position: its stop is unknown, so its risk is treated as unbounded
+# until a chart for it connects and says what it is worth.
+_SHADOW_SPEC = dict(point=1.0, tick_size=1.0, tick_value=1.0, contract_size=1.0, volume_min=0.01,
+                    volume_step=0.01, volume_max=1e6, digits=0)
+
+
+@dataclass
+class Chart:
+    identity: bytes
+    label: str
+    account: str
+    symbol: str
+    sym: int
+    offset_ms: int
+    last_seq: int = -1
+    last_reply: bytes | None = None
+    last_tick_ms: int = -(1 << 62)
+    last_seen: float = 0.0
+    stale: bool = False
+    closed: bool = False
+    ticks: int = 0
+    # round trip as the bridge sees it: from a reply sent to the chart's next request
+    last_reply_at: float = 0.0
+    gap_ms: float = 0.0
+
+
+@dataclass
+class Account:
+    login: str
+    engine: Any
+    currency: str
+    charts: dict[str, Chart] = field(default_factory=dict)
+    shadow: set[str] = field(default_factory=set)
+    state: tuple[int, int] = (0, 0)
+    day_key: int = 0
+    saved_at: float = 0.0
+    sent: dict[int, float] = field(default_factory=dict)   # command id -> wall time it was sent
+
+
+class Node:
+    def __init__(self, cfg: Config, journal, *, model: str | None = None, clock=time.monotonic) -> None:
+        self.cfg = cfg
+        self.journal = journal
+        self.model = model
+        self.clock = clock
+        self.accounts: dict[str, Account] = {}
+        self.charts: dict[bytes, Chart] = {}
+        self.errors: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
+        self.halt = journal.halt_state()
+
+    # ---- the one entry point -------------------------------------------------------------------------------
+
+    def handle(self, identity: bytes, frame: bytes) -> bytes | None:
+        """The reply to one frame from one chart (None when the message needs none)."""
+        now = self.clock()
+        try:
+            msg = wire.parse_request(frame, self.cfg.bridge.max_frame_bytes)
+        except wire.ProtocolError as exc:
+            return self._refuse(identity, exc)
+        self.requests[msg.type] += 1
+        chart = self.charts.get(identity)
+        if chart is not None:
+            chart.last_seen = now
+            chart.stale = False
+            if chart.last_reply_at:
+                chart.gap_ms = (now - chart.last_reply_at) * 1000.0
+        try:
+            if msg.type == "HELLO":
+                return self._remember(self._hello(identity, msg, now), identity)
+            if chart is None:
+                raise wire.ProtocolError("NOT_INTRODUCED", f"{msg.type} before HELLO from this chart", msg.seq)
+            if msg.type == "TICK":
+                return self._tick(chart, msg, now)
+            if msg.type == "WARMUP":
+                self._warmup(chart, msg)
+            elif msg.type == "RESULT":
+                self._result(chart, msg)
+            elif msg.type == "DEAL":
+                self.journal.record_deal(chart.account, msg.model_dump())
+            elif msg.type == "BYE":
+                chart.closed = True
+                log.info("chart %s closed: %s", chart.label, msg.reason or "no reason given")
+            return None
+        except wire.ProtocolError as exc:
+            return self._refuse(identity, exc)
+        except ValueError as exc:
+            # The engine refused something the protocol let through (a warm-up bar out of order, ...).
+            return self._refuse(identity, wire.ProtocolError("INVALID_VALUE", str(exc), msg.seq))
+
+    def _refuse(self, identity: bytes, exc: wire.ProtocolError) -> bytes:
+        self.errors[exc.code] += 1
+        log.warning("refused a frame from %s: %s: %s", identity.decode("utf-8", "replace"), exc.code, exc.message)
+        return wire.encode(exc.to_reply())
+
+    def _remember(self, reply: bytes, identity: bytes) -> bytes:
+        chart = self.charts[identity]
+        chart.last_reply = reply
+        chart.last_reply_at = self.clock()
+        return reply
+
+    # ---- HELLO ---------------------------------------------------------------------------------------------
+
+    def _account(self, hello: wire.Hello) -> Account:
+        login = str(hello.login)
+        acct = self.accounts.get(login)
+        if acct is not None:
+            return acct
+        cfg = self.cfg
+        if cfg.account.initial_balance == 0 and hello.initial_balance:
+            data = cfg.model_dump(mode="json", by_alias=True)
+            data["account"]["initial_balance"] = hello.initial_balance
+            cfg = config_from_dict(data, "the configuration with the EA's initial balance")
+        engine = build_engine(cfg, cfg.bridge.magic, self.journal.next_command_id())
+        saved = self.journal.load_engine_state(login)
+        if saved:
+            engine.restore_state(saved)
+            log.info("account %s: state restored from the journal (day start balance %.2f, %d commands in flight)",
+                     login, saved["account"]["day_start_balance"], len(saved["in_flight"]))
+        if self.halt["halted"]:
+            engine.halt(flatten=self.halt["flatten"])
+        acct = Account(login, engine, hello.currency)
+        acct.state = engine.state_code
+        for pending in self.journal.pending_commands(login):
+            acct.sent[pending["command_id"]] = self.clock()
+        self.accounts[login] = acct
+        return acct
+
+    def _spec(self, hello: wire.Hello) -> dict[str, Any]:
+        return dict(point=hello.point, tick_size=hello.tick_size, tick_value=hello.tick_value,
+                    contract_size=hello.contract_size, volume_min=hello.volume_min, volume_step=hello.volume_step,
+                    volume_max=hello.volume_max, digits=hello.digits, stops_level=hello.stops_level,
+                    freeze_level=hello.freeze_level)
+
+    def _hello(self, identity: bytes, hello: wire.Hello, now: float) -> bytes:
+        acct = self._account(hello)
+        engine = acct.engine
+        if hello.symbol in engine.symbols:
+            sym = engine.symbols.index(hello.symbol)
+            if hello.symbol in acct.shadow:
+                engine.set_spec(sym, self._spec(hello), hello.trade_mode != "DISABLED")
+                acct.shadow.discard(hello.symbol)
+        else:
+            sym = add_symbol(engine, self.cfg, hello.symbol, self._spec(hello), FeatureEngine(self.model))
+        label = identity.decode("utf-8", "replace")
+        chart = Chart(identity, label, acct.login, hello.symbol, sym, hello.server_utc_offset_s * 1000,
+                      last_seq=hello.seq, last_seen=now)
+        self.charts[identity] = chart
+        acct.charts[label] = chart
+        log.info("chart %s: account %s (%s, %s), %s, server UTC%+.1f h", label, acct.login, hello.server,
+                 hello.margin_mode, hello.symbol, hello.server_utc_offset_s / 3600)
+        b = self.cfg.bridge
+        floor = 0.0
+        if b.ea_equity_guard:
+            a = engine.account
+            if engine.export_state()["account"]["started"]:
+                floor = a["equity_floor"]
+            else:
+                # Before the first tick: today's floor as FTMO will compute it from this balance.
+                initial = a["initial_balance"] or hello.initial_balance or hello.balance
+                floor = max(hello.balance - self.cfg.ftmo.daily_loss_pct / 100.0 * initial,
+                            initial * (1.0 - self.cfg.ftmo.max_loss_pct / 100.0))
+        return wire.encode(wire.Welcome(
+            reply_to=hello.seq, protocol_version=wire.PROTOCOL_VERSION, deadline_ms=b.deadline_ms,
+            heartbeat_ms=b.heartbeat_ms, stale_after_ms=b.stale_after_ms, failsafe_silence_ms=b.failsafe_silence_ms,
+            equity_floor=max(0.0, floor), max_requests_per_minute=b.max_requests_per_minute))
+
+    # ---- WARMUP --------------------------------------------------------------------------------------------
+
+    def _warmup(self, chart: Chart, msg: wire.Warmup) -> None:
+        engine = self.accounts[chart.account].engine
+        features = engine.feature_engine(chart.sym)
+        times = np.asarray(msg.time_msc, dtype=np.int64) - chart.offset_ms
+        features.warmup_bars(TIMEFRAME_INDEX[msg.timeframe], times, np.asarray(msg.open, dtype=np.float64),
+                             np.asarray(msg.high, dtype=np.float64), np.asarray(msg.low, dtype=np.float64),
+                             np.asarray(msg.close, dtype=np.float64), np.asarray(msg.volume, dtype=np.float64))
+
+    # ---- TICK ----------------------------------------------------------------------------------------------
+
+    def _tick(self, chart: Chart, tick: wire.Tick, now: float) -> bytes:
+        if tick.seq == chart.last_seq and chart.last_reply is not None:
+            return chart.last_reply   # a re-send: the same answer, never a second command
+        if tick.seq <= chart.last_seq:
+            raise wire.ProtocolError("SEQUENCE", f"TICK.seq {tick.seq} is not after {chart.last_seq}", tick.seq)
+        utc_ms = tick.time_msc - chart.offset_ms
+        if utc_ms < chart.last_tick_ms:
+            raise wire.ProtocolError(
+                "TIME_BACKWARDS", f"TICK.time_msc {tick.time_msc} is before the previous tick's", tick.seq)
+        acct = self.accounts[chart.account]
+        engine = acct.engine
+        self._sync(acct, chart, tick, utc_ms)
+        engine.on_tick(chart.sym, utc_ms, tick.bid, tick.ask, tick.volume, tick.balance, tick.equity, tick.margin)
+        chart.last_seq = tick.seq
+        chart.last_tick_ms = utc_ms
+        chart.ticks += 1
+        action, reason, command_id = engine.decision_code
+        if action == 0:
+            self.journal.record_refusal(acct.login, chart.symbol, utc_ms, CODES[reason])
+            reply = self._hold(tick.seq, chart.symbol, reason)
+        else:
+            reply = self._command(acct, chart, tick.seq, utc_ms)
+        self._after_decision(acct, utc_ms, now)
+        return self._remember(reply, chart.identity)
+
+    def _hold(self, seq: int, symbol: str, reason: int) -> bytes:
+        # The common case, built without a model round trip: it is most of the traffic.
+        code = CODES[reason] if reason else "NONE"
+        return (b'{"type":"COMMAND","reply_to":%d,"command_id":0,"action":"HOLD","symbol":%s,"side":"",'
+                b'"volume":0.0,"sl":0.0,"tp":0.0,"ticket":0,"reason_code":"%s","reason":%s}'
+                % (seq, _json_str(symbol), code.encode(), _json_str(WORDS[code])))
+
+    def _command(self, acct: Account, chart: Chart, seq: int, utc_ms: int) -> bytes:
+        d = acct.engine.decision
+        cmd = wire.Command(
+            reply_to=seq, command_id=d["command_id"], action=d["action"], symbol=d["symbol"], side=d["side"],
+            volume=round(d["volume"], 8), sl=d["sl"], tp=d["tp"], ticket=d["ticket"], reason_code=d["reason_code"],
+            reason=_reason_words(d))
+        payload = wire.encode(cmd)
+        # Write-ahead: in the journal before the bytes leave, so a crash right after cannot lose it.
+        self.journal.record_command(
+            command_id=cmd.command_id, account=acct.login, chart=chart.label, symbol=cmd.symbol, seq=seq,
+            time_ms=utc_ms, action=cmd.action, side=cmd.side, volume=cmd.volume, price=d["price"], sl=cmd.sl,
+            tp=cmd.tp, ticket=cmd.ticket, reason_code=cmd.reason_code, reason=cmd.reason, payload=payload)
+        self.journal.record_decision(acct.login, chart.symbol, utc_ms, d)
+        acct.sent[cmd.command_id] = self.clock()
+        if d["cap"]:
+            log.info("%s %s: %s %.2f lots capped by %s", acct.login, chart.symbol, d["action"], d["volume"], d["cap"])
+        log.info("%s %s: %s %s %.2f (%s) id %d", acct.login, chart.symbol, d["action"], d["side"], d["volume"],
+                 d["reason_code"], cmd.command_id)
+        self._save(acct, utc_ms)
+        return payload
+
+    def _after_decision(self, acct: Account, utc_ms: int, now: float) -> None:
+        engine = acct.engine
+        state = engine.state_code
+        if state != acct.state:
+            acct.state = state
+            self.journal.record_transition(acct.login, utc_ms, STATE_NAMES[state[0]], CODES[state[1]])
+            log.warning("account %s: trading state %s (%s)", acct.login, STATE_NAMES[state[0]], WORDS[CODES[state[1]]])
+            self._save(acct, utc_ms)
+        if engine.day_key != acct.day_key:
+            acct.day_key = engine.day_key
+            a = engine.export_state()["account"]
+            self.journal.record_baseline(acct.login, _prague_day(engine.day_key),
+                                         day_start_balance=a["day_start_balance"], initial_balance=a["initial"],
+                                         peak_equity=a["day_peak_equity"], highest_eod_balance=a["highest_eod_balance"])
+            self._save(acct, utc_ms)
+        if now - acct.saved_at >= SAVE_STATE_EVERY_S:
+            self._save(acct, utc_ms)
+
+    def _save(self, acct: Account, utc_ms: int) -> None:
+        self.journal.save_engine_state(acct.login, utc_ms, acct.engine.export_state())
+        acct.saved_at = self.clock()
+
+    def _sync(self, acct: Account, chart: Chart, tick: wire.Tick, utc_ms: int) -> None:
+        """Every position on the account into the engine's book; unknown symbols become shadows."""
+        engine = acct.engine
+        n = len(tick.positions)
+        ticket = np.empty(n, np.int64)
+        sym = np.empty(n, np.int32)
+        side = np.empty(n, np.int32)
+        volume = np.empty(n)
+        open_price = np.empty(n)
+        sl = np.empty(n)
+        tp = np.empty(n)
+        profit = np.empty(n)
+        open_time = np.empty(n, np.int64)
+        magic = np.empty(n, np.int64)
+        for i, p in enumerate(tick.positions):
+            if p.symbol not in engine.symbols:
+                add_symbol(engine, self.cfg, p.symbol, _SHADOW_SPEC, FeatureEngine(self.model))
+                acct.shadow.add(p.symbol)
+                log.warning("account %s: a position on %s, which has no chart: no new risk until one connects",
+                            acct.login, p.symbol)
+            ticket[i] = p.ticket
+            sym[i] = engine.symbols.index(p.symbol)
+            side[i] = 1 if p.side == "BUY" else -1
+            volume[i] = p.volume
+            open_price[i] = p.open_price
+            sl[i] = 0.0 if p.symbol in acct.shadow else p.sl
+            tp[i] = p.tp
+            profit[i] = p.profit + p.swap + p.commission
+            open_time[i] = p.open_time_msc - chart.offset_ms if p.open_time_msc > 0 else utc_ms
+            magic[i] = p.magic
+            if self.journal.record_position_seen(acct.login, p.model_dump(), managed=p.magic == self.cfg.bridge.magic,
+                                                 time_ms=utc_ms) and p.magic != self.cfg.bridge.magic:
+                log.warning("account %s: a manual position %d on %s (%s %.2f): counted in every limit",
+                            acct.login, p.ticket, p.symbol, p.side, p.volume)
+        engine.sync_positions(utc_ms, ticket, sym, side, volume, open_price, sl, tp, profit, open_time, magic)
+        for trade in engine.closed_trades:
+            self.journal.record_closed_trade(acct.login, trade)
+        engine.closed_trades.clear()
+        self._reconcile(acct, tick, utc_ms)
+
+    def _reconcile(self, acct: Account, tick: wire.Tick, utc_ms: int) -> None:
+        """Commands with no RESULT past the timeout: settled against the positions, never re-sent."""
+        timeout_s = self.cfg.bridge.command_timeout_ms / 1000.0
+        now = self.clock()
+        in_flight = {c["command_id"]: c for c in acct.engine.in_flight}
+        for command_id, sent_at in list(acct.sent.items()):
+            if now - sent_at < timeout_s:
+                continue
+            del acct.sent[command_id]
+            seen = any(p.comment == f"mt5b:{command_id}" for p in tick.positions)
+            if command_id in in_flight:
+                acct.engine.expire(command_id)
+            self.journal.expire_command(command_id, utc_ms, "filled_seen" if seen else "not_seen")
+            log.warning("account %s: command %d had no RESULT in %.0f s: %s", acct.login, command_id, timeout_s,
+                        "its position is in the book" if seen else "no trace of it in the book; its risk is released")
+
+    # ---- RESULT --------------------------------------------------------------------------------------------
+
+    def _result(self, chart: Chart, msg: wire.TradeResult) -> None:
+        acct = self.accounts[chart.account]
+        filled = msg.retcode in FILLED_RETCODES
+        outcome = self.journal.record_result(
+            command_id=msg.command_id, retcode=msg.retcode, ticket=msg.ticket, price=msg.price, volume=msg.volume,
+            text=msg.text, time_ms=msg.time_msc - chart.offset_ms, filled=filled)
+        if outcome != "recorded":
+            log.warning("chart %s: RESULT for command %d ignored (%s)", chart.label, msg.command_id, outcome)
+            return
+        acct.sent.pop(msg.command_id, None)
+        acct.engine.on_result(msg.command_id, filled, msg.ticket)
+        if not filled:
+            log.warning("chart %s: command %d refused by the server: retcode %d %s", chart.label, msg.command_id,
+                        msg.retcode, msg.text)
+        self._save(acct, msg.time_msc - chart.offset_ms)
+
+    # ---- housekeeping and the operator -----------------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        """Mark silent charts stale; flush aggregated refusals. Called by the server between frames."""
+        now = self.clock()
+        stale_s = self.cfg.bridge.stale_after_ms / 1000.0
+        for chart in self.charts.values():
+            if not chart.closed and not chart.stale and now - chart.last_seen > stale_s:
+                chart.stale = True
+                log.warning("chart %s (%s): silent for %.1f s, marked stale", chart.label, chart.symbol,
+                            now - chart.last_seen)
+        self.journal.flush()
+
+    def set_halt(self, halted: bool, flatten: bool, by: str) -> None:
+        self.journal.set_halt(halted, flatten=flatten, by=by, time_ms=int(time.time() * 1000))
+        self.halt = self.journal.halt_state()
+        for acct in self.accounts.values():
+            if halted:
+                acct.engine.halt(flatten=flatten)
+            else:
+                acct.engine.resume()
+        log.warning("operator: %s by %s", ("halt and flatten" if flatten else "halt") if halted else "resume", by)
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock()
+        out = {"halt": self.halt, "errors": dict(self.errors), "requests": dict(self.requests), "accounts": {}}
+        for login, acct in self.accounts.items():
+            a = acct.engine.account
+            a["headroom_pct"] = 100.0 * a["headroom"] / a["initial_balance"] if a["initial_balance"] else 0.0
+            out["accounts"][login] = {
+                "account": a,
+                "positions": acct.engine.positions,
+                "in_flight": acct.engine.in_flight,
+                "charts": [{
+                    "chart": c.label, "symbol": c.symbol, "ticks": c.ticks, "stale": c.stale, "closed": c.closed,
+                    "last_tick_age_s": now - c.last_seen if c.last_seen else None,
+                    "round_trip_ms": c.gap_ms,
+                } for c in acct.charts.values()],
+            }
+        return out
+
+    def close(self) -> None:
+        """Save every account's state and flush the journal: the last act of a clean shutdown."""
+        now_ms = int(time.time() * 1000)
+        for acct in self.accounts.values():
+            self._save(acct, now_ms)
+        self.journal.flush()
+
+
+def _json_str(text: str) -> bytes:
+    import json
+
+    return json.dumps(text).encode("utf-8")
+
+
+def _reason_words(d: dict) -> str:
+    words = d["reason"]
+    if d["action"] in ("OPEN", "ADD"):
+        words += f"; score {d['score']:.0f}, confidence {d['confidence']:.2f}, risk {d['risk_money']:.2f}"
+    if d["cap"]:
+        words += f"; capped by {d['cap']}"
+    return words
+
+
+def _prague_day(day_key: int) -> str:
+    from datetime import date, timedelta
+
+    return (date(1970, 1, 1) + timedelta(days=day_key)).isoformat()
+
+
+__all__ = ["ACTION_NAMES", "Node"]

@@ -1,0 +1,217 @@
+"""The bridge process: a ZeroMQ ROUTER the EAs connect to, a control socket for the operator, the node.
+
+One thread, one poll loop: frames are answered in arrival order, each request by exactly one reply (the node
+decides which). The loop never spins: it sleeps in ``poll`` until a frame or the housekeeping tick, so zmq's
+I/O thread keeps the CPU it needs on a small machine. SIGINT / SIGTERM (Ctrl-C on Windows too) end the loop
+after the frame in hand; the journal is flushed and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import signal
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import zmq
+import zmq.auth
+
+from mt5bridge.config import Config, journal_path
+from mt5bridge.journal import Journal
+from mt5bridge.node import Node
+
+log = logging.getLogger("mt5bridge.server")
+
+HOUSEKEEPING_S = 0.5
+MAX_FRAMES_PER_WAKE = 256   # drain bursts, but let the control socket and housekeeping in between
+
+
+class BridgeError(RuntimeError):
+    """The bridge cannot start as configured; the message says what to change."""
+
+
+def is_loopback(endpoint: str) -> bool:
+    """tcp://127.x.x.x, tcp://[::1], tcp://localhost, ipc:// and inproc:// stay on this machine."""
+    if endpoint.startswith(("ipc://", "inproc://")):
+        return True
+    host = urlparse(endpoint).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False   # a name or "*": it may reach beyond this machine
+
+
+def _secure(sock: zmq.Socket, cfg: Config, config_path: str | None) -> None:
+    b = cfg.bridge
+    if is_loopback(b.endpoint):
+        return
+    if b.curve_secret_key_file:
+        key_file = Path(b.curve_secret_key_file)
+        if not key_file.is_absolute() and config_path:
+            key_file = Path(config_path).resolve().parent / key_file
+        try:
+            public, secret = zmq.auth.load_certificate(str(key_file))
+        except (OSError, ValueError) as exc:
+            raise BridgeError(f"bridge.curve_secret_key_file {key_file}: cannot load the key: {exc}") from None
+        if secret is None:
+            raise BridgeError(f"bridge.curve_secret_key_file {key_file} holds no secret key: use the .key_secret file")
+        sock.curve_secretkey = secret
+        sock.curve_publickey = public
+        sock.curve_server = True
+        log.info("CURVE encryption on %s (server key %s)", b.endpoint, public.decode())
+        return
+    if b.allow_insecure_remote:
+        for _ in range(3):
+            log.critical("bridge.endpoint %s is reachable from other machines WITHOUT encryption "
+                         "(allow_insecure_remote = true): anyone who can reach it can send orders", b.endpoint)
+        return
+    raise BridgeError(
+        f"bridge.endpoint {b.endpoint} is not loopback: give bridge.curve_secret_key_file (make one with "
+        "`mt5bridge keygen`) or set bridge.allow_insecure_remote = true knowingly")
+
+
+class Bridge:
+    def __init__(self, cfg: Config, config_path: str | None = None, *, model: str | None = None,
+                 journal: Journal | None = None) -> None:
+        self.cfg = cfg
+        self.journal = journal or Journal(journal_path(cfg, config_path))
+        self.node = Node(cfg, self.journal, model=model)
+        self.ctx = zmq.Context.instance()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        # A reply to a chart that has gone away is dropped by zmq rather than queued forever.
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        # Frames over max_frame_bytes are answered with FRAME_TOO_LARGE by the node; only a frame far beyond it
+        # (an attack, not an EA) makes zmq drop the connection before it reaches memory.
+        self.router.setsockopt(zmq.MAXMSGSIZE, cfg.bridge.max_frame_bytes * 16)
+        _secure(self.router, cfg, config_path)
+        if not is_loopback(cfg.bridge.control_endpoint):
+            raise BridgeError(f"bridge.control_endpoint {cfg.bridge.control_endpoint} must be on loopback")
+        self.control = self.ctx.socket(zmq.REP)
+        self.control.setsockopt(zmq.LINGER, 0)
+        try:
+            self.router.bind(cfg.bridge.endpoint)
+            self.control.bind(cfg.bridge.control_endpoint)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise BridgeError(f"cannot bind {cfg.bridge.endpoint} / {cfg.bridge.control_endpoint}: {exc} "
+                              "(is another bridge running?)") from None
+        self.stopping = False
+        self.frames = 0
+        self.started = time.monotonic()
+
+    # ---- the loop ------------------------------------------------------------------------------------------
+
+    def request_stop(self, *_args) -> None:
+        self.stopping = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGINT, self.request_stop)
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, self.request_stop)
+        if hasattr(signal, "SIGBREAK"):   # Ctrl-Break in a Windows console
+            signal.signal(signal.SIGBREAK, self.request_stop)
+
+    def serve(self, until: float | None = None, on_housekeeping=None) -> None:
+        """Answer frames until a stop is requested (or ``until``, a monotonic time, passes)."""
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        next_house = time.monotonic() + HOUSEKEEPING_S
+        log.info("serving on %s (control %s)", self.cfg.bridge.endpoint, self.cfg.bridge.control_endpoint)
+        while not self.stopping:
+            now = time.monotonic()
+            if until is not None and now >= until:
+                break
+            timeout_ms = max(0, int((next_house - now) * 1000))
+            events = dict(poller.poll(timeout_ms))
+            if self.router in events:
+                self._drain_router()
+            if self.control in events:
+                self._answer_control()
+            if time.monotonic() >= next_house:
+                self.node.housekeeping()
+                if on_housekeeping is not None:
+                    on_housekeeping(self)
+                next_house = time.monotonic() + HOUSEKEEPING_S
+
+    def _drain_router(self) -> None:
+        for _ in range(MAX_FRAMES_PER_WAKE):
+            try:
+                parts = self.router.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            self.frames += 1
+            if len(parts) != 2:
+                # A DEALER sends one frame; anything else is not an EA of ours.
+                log.warning("dropped a %d-part message from %r", len(parts), parts[0] if parts else b"")
+                continue
+            identity, frame = parts
+            reply = self.node.handle(identity, frame)
+            if reply is not None:
+                self.router.send_multipart((identity, reply))
+
+    def _answer_control(self) -> None:
+        try:
+            request = json.loads(self.control.recv())
+            cmd = request.get("cmd")
+            if cmd == "status":
+                answer = self.node.status()
+                answer["uptime_s"] = time.monotonic() - self.started
+                answer["frames"] = self.frames
+            elif cmd in ("halt", "resume"):
+                self.node.set_halt(cmd == "halt", bool(request.get("flatten")), str(request.get("by", "operator")))
+                answer = {"ok": True, "halt": self.node.halt}
+            else:
+                answer = {"ok": False, "error": f"unknown control command {cmd!r}"}
+        except (ValueError, AttributeError) as exc:
+            answer = {"ok": False, "error": f"bad control request: {exc}"}
+        self.control.send(json.dumps(answer, default=_jsonable).encode())
+
+    # ---- shutting down -------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish cleanly: every account's state saved, the journal flushed and closed, the sockets closed."""
+        try:
+            if hasattr(self, "node"):
+                self.node.close()
+            self.journal.close()
+        finally:
+            for sock in (getattr(self, "router", None), getattr(self, "control", None)):
+                if sock is not None:
+                    sock.close(linger=0)
+
+
+def _jsonable(value):
+    try:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, np.generic):
+            return value.item()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def control_request(endpoint: str, request: dict, timeout_ms: int = 1500) -> dict | None:
+    """Ask a running bridge; None when nothing answers in time (the Lazy Pirate way: LINGER 0, then close)."""
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVTIMEO, timeout_ms)
+    sock.setsockopt(zmq.SNDTIMEO, timeout_ms)
+    try:
+        sock.connect(endpoint)
+        sock.send(json.dumps(request).encode())
+        return json.loads(sock.recv())
+    except zmq.Again:
+        return None
+    finally:
+        sock.close(linger=0)

@@ -1,0 +1,346 @@
+"""The bridge over real ZeroMQ sockets on 127.0.0.1 with a real journal file: lock-step replies, re-sends,
+bad input that never stops the server, write-ahead commands, the operator's control, and restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from desk import always
+from mt5bridge import protocol as wire
+from mt5bridge.config import Config
+from mt5bridge.server import Bridge, BridgeError, control_request
+from mt5bridge.synthetic import generate_ticks
+
+SERVER_OFFSET_MS = 3 * 3_600_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bridge_config(tmp_path: Path, **sections) -> Config:
+    base = {"bridge": {"journal": str(tmp_path / "journal.sqlite"),
+                       "endpoint": f"tcp://127.0.0.1:{free_port()}",
+                       "control_endpoint": f"tcp://127.0.0.1:{free_port()}",
+                       "deadline_ms": 1000, "heartbeat_ms": 200, "stale_after_ms": 600}}
+    for name, values in sections.items():
+        base.setdefault(name, {}).update(values)
+    return Config.model_validate(base)
+
+
+def signal_config(tmp_path: Path, **extra) -> Config:
+    return bridge_config(tmp_path, entry={"min_score": 0, "require_warm": False, "require_h1_ema200_alignment": False,
+                                          "sessions": [], "cooldown_minutes": 0,
+                                          "allowed_consensus": ["UNANIMOUS", "STRONG", "WEAK", "SPLIT"]},
+                         dca={"enabled": False}, scale_in={"enabled": False}, **extra)
+
+
+class Running:
+    """A bridge serving in a thread, stopped and closed at the end of the test."""
+
+    def __init__(self, cfg: Config, model: str | None = None):
+        self.cfg = cfg
+        self.bridge = Bridge(cfg, model=model)
+        self.thread = threading.Thread(target=self.bridge.serve, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.bridge.request_stop()
+        self.thread.join(5)
+        self.bridge.close()
+
+
+@pytest.fixture
+def running(tmp_path):
+    started = []
+
+    def start(cfg=None, model=None):
+        r = Running(cfg or bridge_config(tmp_path), model)
+        started.append(r)
+        return r
+
+    yield start
+    for r in started:
+        r.stop()
+
+
+class Chart:
+    """The EA's side of one chart, as plain as the EA: a DEALER, a seq, JSON frames."""
+
+    def __init__(self, endpoint: str, identity: bytes = b"1510234567-EURUSD-1", symbol: str = "EURUSD"):
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, identity)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVTIMEO, 3000)
+        self.sock.connect(endpoint)
+        self.seq = 0
+        self.symbol = symbol
+
+    def send(self, msg) -> None:
+        self.sock.send(msg if isinstance(msg, bytes) else json.dumps(msg).encode())
+
+    def ask(self, msg) -> dict:
+        self.send(msg)
+        return json.loads(self.sock.recv())
+
+    def raw_ask(self, msg) -> bytes:
+        self.send(msg)
+        return self.sock.recv()
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def hello(self, **changes) -> dict:
+        msg = dict(wire.Hello.example, seq=self.next_seq(), symbol=self.symbol, server_utc_offset_s=10800, magic=20261121)
+        msg.update(changes)
+        return self.ask(msg)
+
+    def tick(self, time_utc_ms: int, bid: float, ask: float | None = None, positions=(), **changes) -> dict:
+        msg = dict(wire.Tick.example, seq=self.next_seq(), time_msc=time_utc_ms + SERVER_OFFSET_MS, bid=bid,
+                   ask=ask if ask is not None else round(bid + 0.0001, 5), positions=list(positions))
+        msg.update(changes)
+        return self.ask(msg)
+
+    def warmup(self, ticks) -> None:
+        """History bars of M15 and H1 (server time), as the EA sends them after HELLO."""
+        from conftest import aggregate_bars
+
+        for tf, seconds in (("M15", 900), ("H1", 3600)):
+            t, o, h, low, c, v = aggregate_bars(ticks.times_ms, ticks.bid, ticks.volume, seconds)
+            self.send({"type": "WARMUP", "seq": self.next_seq(), "timeframe": tf, "chunk": 0, "chunks": 1,
+                       "time_msc": (t + SERVER_OFFSET_MS).tolist(), "open": o.tolist(), "high": h.tolist(),
+                       "low": low.tolist(), "close": c.tolist(), "volume": v.tolist()})
+
+    def close(self):
+        self.sock.close(linger=0)
+
+
+# ---- lock-step --------------------------------------------------------------------------------------------
+
+def test_hello_is_welcomed_with_the_configured_timings_and_a_tick_gets_its_command(running, tmp_path):
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    welcome = chart.hello()
+    assert welcome["type"] == "WELCOME" and welcome["reply_to"] == 1
+    assert (welcome["deadline_ms"], welcome["heartbeat_ms"]) == (1000, 200)
+    assert welcome["equity_floor"] == pytest.approx(101_250.5 - 5_000)
+    reply = chart.tick(1_783_400_000_000, 1.08510)
+    assert reply["type"] == "COMMAND" and reply["reply_to"] == 2 and reply["action"] == "HOLD"
+    assert reply["reason_code"] == "NOT_WARM"
+    wire.parse_reply(json.dumps(reply).encode(), 1 << 20)   # what the bridge sends is valid protocol
+
+
+def test_a_resent_tick_gets_the_very_same_reply(running):
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    msg = dict(wire.Tick.example, seq=7, time_msc=1_783_400_000_000, positions=[])
+    first = chart.raw_ask(msg)
+    again = chart.raw_ask(msg)
+    assert first == again
+
+
+BAD_FRAMES = [
+    (b"{bad json", "MALFORMED_JSON"),
+    (b"[1, 2]", "NOT_AN_OBJECT"),
+    (json.dumps({"type": "PING", "seq": 3}).encode(), "UNKNOWN_TYPE"),
+    (json.dumps({k: v for k, v in dict(wire.Tick.example, seq=3).items() if k != "bid"}).encode(), "MISSING_FIELD"),
+    (json.dumps(dict(wire.Tick.example, seq=3, colour="red")).encode(), "EXTRA_FIELD"),
+    (json.dumps(dict(wire.Tick.example, seq=3, bid=float("nan"))).encode(), "INVALID_VALUE"),   # a NaN literal
+    (json.dumps(dict(wire.Tick.example, seq=3, bid=1.2, ask=1.1)).encode(), "INVALID_VALUE"),
+    (json.dumps(dict(wire.Tick.example, seq=3, bid=-1.0)).encode(), "INVALID_VALUE"),
+    (json.dumps(dict(wire.Tick.example, seq=3, positions=[dict(wire.Position.example, volume=1e9)])).encode(),
+     "INVALID_VALUE"),
+    (b"{" + b" " * (2 << 20) + b"}", "FRAME_TOO_LARGE"),
+]
+
+
+@pytest.mark.parametrize("frame, code", BAD_FRAMES, ids=[c for _, c in BAD_FRAMES])
+def test_bad_input_gets_an_error_naming_it_and_the_next_tick_is_served(running, frame, code):
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    chart.tick(1_783_400_000_000, 1.08510)
+    error = chart.ask(frame)
+    assert error["type"] == "ERROR" and error["code"] == code and error["message"]
+    good = chart.tick(1_783_400_001_000, 1.08512)
+    assert good["type"] == "COMMAND" and good["reply_to"] == chart.seq
+    assert r.bridge.node.errors[code] == 1
+
+
+def test_wrong_protocol_version_tick_before_hello_and_time_backwards(running):
+    r = running()
+    stranger = Chart(r.cfg.bridge.endpoint, identity=b"nobody")
+    refused = stranger.tick(1_783_400_000_000, 1.0851)
+    assert refused["code"] == "NOT_INTRODUCED"
+    old = Chart(r.cfg.bridge.endpoint, identity=b"old-ea")
+    assert old.hello(protocol_version=0)["code"] == "PROTOCOL_VERSION"
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    chart.tick(1_783_400_005_000, 1.0851)
+    back = chart.tick(1_783_400_000_000, 1.0851)
+    assert back["code"] == "TIME_BACKWARDS"
+    assert chart.tick(1_783_400_006_000, 1.0852)["type"] == "COMMAND"
+
+
+# ---- commands: journaled before sent, acknowledged once ------------------------------------------------------
+
+def _open_a_position(r, chart, tmp_path):
+    ticks = generate_ticks("EURUSD", days=1, seed=3, start="2026-07-06T00:00:00Z")
+    chart.hello()
+    chart.warmup(ticks)
+    t = int(ticks.times_ms[-1]) + 60_000
+    return t, chart.tick(t, float(ticks.bid[-1]))
+
+
+def test_a_command_is_in_the_journal_before_the_ea_has_it_and_its_result_closes_it(running, tmp_path):
+    r = running(signal_config(tmp_path), model=always("BUY", tmp_path))
+    chart = Chart(r.cfg.bridge.endpoint)
+    t, cmd = _open_a_position(r, chart, tmp_path)
+    assert cmd["action"] == "OPEN" and cmd["command_id"] > 0
+    with sqlite3.connect(r.cfg.bridge.journal) as db:   # a second reader sees it already
+        rows = db.execute("select payload from commands where command_id = ?", (cmd["command_id"],)).fetchall()
+    assert rows and json.loads(rows[0][0]) == cmd
+    # Until its RESULT, the next tick holds: never a second order for the same thing.
+    assert chart.tick(t + 1000, 1.1)["reason_code"] == "COMMAND_IN_FLIGHT"
+    result = {"type": "RESULT", "seq": chart.next_seq(), "command_id": cmd["command_id"], "retcode": 10009,
+              "ticket": 555, "price": 1.1, "volume": cmd["volume"], "text": "done",
+              "time_msc": t + 1500 + SERVER_OFFSET_MS}
+    chart.send(result)
+    chart.send(dict(result, seq=chart.next_seq()))            # a duplicate RESULT changes nothing
+    pos = dict(wire.Position.example, ticket=555, symbol="EURUSD", side="BUY", volume=cmd["volume"],
+               open_price=1.1, sl=cmd["sl"], tp=cmd["tp"], magic=20261121, comment=f"mt5b:{cmd['command_id']}")
+    reply = chart.tick(t + 2000, 1.1, positions=[pos])
+    assert reply["reason_code"] in ("POSITION_OPEN", "NONE") or reply["action"] != "OPEN"
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    assert acct["in_flight"] == [] and [p["ticket"] for p in acct["positions"]] == [555]
+    assert acct["positions"][0]["managed"]
+
+
+# ---- the operator ----------------------------------------------------------------------------------------------
+
+def test_halt_with_flatten_closes_everything_and_stays_halted(running, tmp_path):
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    manual = dict(wire.Position.example, ticket=9, symbol="EURUSD", magic=0, sl=1.08)
+    chart.tick(1_783_400_000_000, 1.0851, positions=[manual])
+    answer = control_request(r.cfg.bridge.control_endpoint, {"cmd": "halt", "flatten": True, "by": "test"})
+    assert answer["ok"] and answer["halt"]["halted"]
+    reply = chart.tick(1_783_400_001_000, 1.0851, positions=[manual])
+    assert reply["action"] == "CLOSE_ALL" and reply["command_id"] > 0
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    assert acct["account"]["state"] == "HALTED" and acct["account"]["state_reason"] == "OPERATOR_HALT"
+
+
+def test_a_silent_chart_is_marked_stale(running):
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    chart.tick(1_783_400_000_000, 1.0851)
+    time.sleep(1.4)   # stale_after_ms is 600; housekeeping runs every 0.5 s
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    assert acct["charts"][0]["stale"]
+
+
+def test_a_remote_endpoint_needs_curve_keys_or_an_explicit_opt_out(tmp_path):
+    cfg = bridge_config(tmp_path, bridge={"endpoint": f"tcp://0.0.0.0:{free_port()}"})
+    with pytest.raises(BridgeError, match="not loopback: give bridge.curve_secret_key_file"):
+        Bridge(cfg)
+
+
+# ---- the process: signals and restarts -----------------------------------------------------------------------
+
+def _write_config(tmp_path: Path, cfg_sections: str) -> Path:
+    path = tmp_path / "bridge.toml"
+    path.write_text(cfg_sections, encoding="utf-8")
+    return path
+
+
+def _serve(config: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mt5bridge", "serve", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(endpoint: str, timeout: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = control_request(endpoint, {"cmd": "status"}, timeout_ms=300)
+        if answer is not None:
+            return answer
+    raise AssertionError(f"no bridge answered on {endpoint}")
+
+
+def _process_config(tmp_path: Path) -> tuple[Path, str, str]:
+    ea, control = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    text = (f'[bridge]\nendpoint = "{ea}"\ncontrol_endpoint = "{control}"\njournal = "j.sqlite"\n'
+            f'heartbeat_ms = 200\nstale_after_ms = 2000\n')
+    return _write_config(tmp_path, text), ea, control
+
+
+def test_sigterm_stops_cleanly_with_exit_code_0(tmp_path):
+    config, ea, control = _process_config(tmp_path)
+    proc = _serve(config)
+    try:
+        _wait_for(control)
+        chart = Chart(ea)
+        chart.hello()
+        chart.tick(1_783_400_000_000, 1.0851)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, proc.stderr.read()
+        assert "stopped cleanly" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_after_kill_9_the_restarted_bridge_has_the_same_limits_and_state(tmp_path):
+    config, ea, control = _process_config(tmp_path)
+    proc = _serve(config)
+    try:
+        _wait_for(control)
+        chart = Chart(ea)
+        chart.hello()
+        chart.tick(1_783_400_000_000, 1.0851)
+        chart.tick(1_783_400_001_000, 1.0851, balance=100_600.0, equity=100_550.0)
+        control_request(control, {"cmd": "halt", "flatten": False, "by": "test"})
+        before = control_request(control, {"cmd": "status"})
+        time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    proc = _serve(config)
+    try:
+        _wait_for(control)
+        chart = Chart(ea, identity=b"1510234567-EURUSD-2")
+        chart.hello()
+        after = control_request(control, {"cmd": "status"})
+        [a0] = before["accounts"].values()
+        [a1] = after["accounts"].values()
+        for key in ("initial_balance", "day_start_balance", "daily_floor", "overall_floor", "trading_days"):
+            assert a1["account"][key] == a0["account"][key], key
+        assert after["halt"]["halted"] and a1["account"]["state_reason"] == "OPERATOR_HALT"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
