@@ -272,6 +272,12 @@ cdef class DecisionEngine:
             self._apply_pending()
         return self.n_syms - 1
 
+    def feature_engine(self, int sym):
+        """The feature engine of a registered symbol (for its warm-up from history bars)."""
+        if not 0 <= sym < self.n_syms:
+            raise ValueError(f"unknown symbol index {sym}")
+        return self.engines[sym]
+
     def set_correlation(self, int a, int b, double rho):
         if not (0 <= a < self.n_syms and 0 <= b < self.n_syms):
             raise ValueError("unknown symbol index")
