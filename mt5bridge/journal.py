@@ -543,7 +543,8 @@ class Journal:
         """Record a DEAL; False when this deal of this account is already journaled (the EA re-sends)."""
         d = _require("deal", deal, _DEAL_KEYS)
         row = (
-            _account(account), _int("deal", d["deal"]), _int("order", d["order"]), _int("position_id", d["position_id"]),
+            _account(account), _int("deal", d["deal"]), _int("order", d["order"]),
+            _int("position_id", d["position_id"]),
             _text("symbol", d["symbol"]), _text("side", d["side"]), _text("entry", d["entry"]),
             _text("reason", d["reason"]), _num("volume", d["volume"]), _num("price", d["price"]),
             _num("profit", d["profit"]), _num("swap", d["swap"]), _num("commission", d["commission"]),
@@ -936,18 +937,19 @@ class Journal:
         return sorted(found)
 
     def snapshot(self, account: str) -> dict:
-        """What ``mt5bridge status`` shows while the bridge is down: the saved engine state's account part (and
-        when it was saved), the latest baseline, the commands in flight, the last trading-state change, the
-        operator's halt and the open positions as last seen."""
+        """What ``mt5bridge status`` shows while the bridge is down: ``account``, the saved engine state's
+        account part (None when never saved) and ``saved_ms``, when it was saved; ``baseline``, the latest
+        Prague day's; ``pending_commands``; ``last_transition``; ``halt``; ``open_positions`` as last seen;
+        and ``login``."""
         acc = _account(account)
         state = self.load_engine_state(acc)
         last = self._read(
             "SELECT time_ms, state, reason FROM transitions WHERE account = ? ORDER BY id DESC LIMIT 1", (acc,)
         )
         return {
-            "account": acc,
-            "engine": state.get("account") if state else None,
-            "engine_saved_ms": self.engine_state_time(acc),
+            "login": acc,
+            "account": state.get("account") if state else None,
+            "saved_ms": self.engine_state_time(acc),
             "baseline": self.latest_baseline(acc),
             "pending_commands": self.pending_commands(acc),
             "last_transition": dict(last[0]) if last else None,

@@ -70,6 +70,8 @@ class Account:
     day_key: int = 0
     saved_at: float = 0.0
     sent: dict[int, float] = field(default_factory=dict)   # command id -> wall time it was sent
+    book_empty: bool = False
+    book_reconciled: bool = False   # the journal's open positions checked against the terminal's once
 
 
 class Node:
@@ -83,6 +85,7 @@ class Node:
         self.errors: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
         self.halt = journal.halt_state()
+        self._hold_tails: dict[tuple[str, int], bytes] = {}
 
     # ---- the one entry point -------------------------------------------------------------------------------
 
@@ -224,6 +227,7 @@ class Node:
         acct = self.accounts[chart.account]
         engine = acct.engine
         self._sync(acct, chart, tick, utc_ms)
+        self._reconcile(acct, tick, utc_ms)
         engine.on_tick(chart.sym, utc_ms, tick.bid, tick.ask, tick.volume, tick.balance, tick.equity, tick.margin)
         chart.last_seq = tick.seq
         chart.last_tick_ms = utc_ms
@@ -238,11 +242,16 @@ class Node:
         return self._remember(reply, chart.identity)
 
     def _hold(self, seq: int, symbol: str, reason: int) -> bytes:
-        # The common case, built without a model round trip: it is most of the traffic.
-        code = CODES[reason] if reason else "NONE"
-        return (b'{"type":"COMMAND","reply_to":%d,"command_id":0,"action":"HOLD","symbol":%s,"side":"",'
-                b'"volume":0.0,"sl":0.0,"tp":0.0,"ticket":0,"reason_code":"%s","reason":%s}'
-                % (seq, _json_str(symbol), code.encode(), _json_str(WORDS[code])))
+        # Most of the traffic: the bytes after reply_to depend only on the symbol and the reason, so they are
+        # built once and only the sequence number is formatted per tick.
+        tail = self._hold_tails.get((symbol, reason))
+        if tail is None:
+            code = CODES[reason]
+            tail = (b',"command_id":0,"action":"HOLD","symbol":%s,"side":"","volume":0.0,"sl":0.0,"tp":0.0,'
+                    b'"ticket":0,"reason_code":"%s","reason":%s}' % (_json_str(symbol), code.encode(),
+                                                                      _json_str(WORDS[code])))
+            self._hold_tails[(symbol, reason)] = tail
+        return b'{"type":"COMMAND","reply_to":%d%s' % (seq, tail)
 
     def _command(self, acct: Account, chart: Chart, seq: int, utc_ms: int) -> bytes:
         d = acct.engine.decision
@@ -291,6 +300,15 @@ class Node:
         """Every position on the account into the engine's book; unknown symbols become shadows."""
         engine = acct.engine
         n = len(tick.positions)
+        if not acct.book_reconciled:
+            # Positions closed while the bridge was down are gone from the terminal's book: close them here too.
+            gone = self.journal.reconcile_positions(acct.login, [p.ticket for p in tick.positions], time_ms=utc_ms)
+            if gone:
+                log.warning("account %s: positions %s closed while the bridge was down", acct.login, gone)
+            acct.book_reconciled = True
+        if n == 0 and acct.book_empty:
+            return   # nothing held before, nothing now: the book cannot have changed
+        acct.book_empty = n == 0
         ticket = np.empty(n, np.int64)
         sym = np.empty(n, np.int32)
         side = np.empty(n, np.int32)
@@ -325,10 +343,11 @@ class Node:
         for trade in engine.closed_trades:
             self.journal.record_closed_trade(acct.login, trade)
         engine.closed_trades.clear()
-        self._reconcile(acct, tick, utc_ms)
 
     def _reconcile(self, acct: Account, tick: wire.Tick, utc_ms: int) -> None:
         """Commands with no RESULT past the timeout: settled against the positions, never re-sent."""
+        if not acct.sent:
+            return
         timeout_s = self.cfg.bridge.command_timeout_ms / 1000.0
         now = self.clock()
         in_flight = {c["command_id"]: c for c in acct.engine.in_flight}

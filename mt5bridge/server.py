@@ -1,8 +1,8 @@
 """The bridge process: a ZeroMQ ROUTER the EAs connect to, a control socket for the operator, the node.
 
-One thread, one poll loop: frames are answered in arrival order, each request by exactly one reply (the node
-decides which). The loop never spins: it sleeps in ``poll`` until a frame or the housekeeping tick, so zmq's
-I/O thread keeps the CPU it needs on a small machine. SIGINT / SIGTERM (Ctrl-C on Windows too) end the loop
+One thread, one loop: frames are answered in arrival order, each request by exactly one reply (the node
+decides which). The loop never spins: it sleeps in a blocking receive (at most WAIT_S) until a frame comes,
+so zmq's I/O thread keeps the CPU it needs on a small machine. SIGINT / SIGTERM (Ctrl-C on Windows too) end the loop
 after the frame in hand; the journal is flushed and the process exits 0.
 """
 
@@ -26,7 +26,7 @@ from mt5bridge.node import Node
 log = logging.getLogger("mt5bridge.server")
 
 HOUSEKEEPING_S = 0.5
-MAX_FRAMES_PER_WAKE = 256   # drain bursts, but let the control socket and housekeeping in between
+WAIT_S = 0.05               # longest a blocking receive waits before the loop looks at everything else
 
 
 class BridgeError(RuntimeError):
@@ -118,43 +118,44 @@ class Bridge:
             signal.signal(signal.SIGBREAK, self.request_stop)
 
     def serve(self, until: float | None = None, on_housekeeping=None) -> None:
-        """Answer frames until a stop is requested (or ``until``, a monotonic time, passes)."""
-        poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
-        poller.register(self.control, zmq.POLLIN)
+        """Answer frames until a stop is requested (or ``until``, a monotonic time, passes).
+
+        A blocking receive with a short timeout, not a poller: it is the cheapest wait pyzmq offers, and the
+        control socket is cheap to look at between frames (its EVENTS), so an operator waits at most the
+        timeout for an answer.
+        """
+        router, control = self.router, self.control
+        router.setsockopt(zmq.RCVTIMEO, int(WAIT_S * 1000))
         next_house = time.monotonic() + HOUSEKEEPING_S
         log.info("serving on %s (control %s)", self.cfg.bridge.endpoint, self.cfg.bridge.control_endpoint)
         while not self.stopping:
-            now = time.monotonic()
-            if until is not None and now >= until:
-                break
-            timeout_ms = max(0, int((next_house - now) * 1000))
-            events = dict(poller.poll(timeout_ms))
-            if self.router in events:
-                self._drain_router()
-            if self.control in events:
+            try:
+                parts = router.recv_multipart(copy=True)
+            except zmq.Again:
+                parts = None
+            if parts is not None:
+                self._serve_frame(parts)
+            if control.get(zmq.EVENTS) & zmq.POLLIN:
                 self._answer_control()
-            if time.monotonic() >= next_house:
+            now = time.monotonic()
+            if now >= next_house:
                 self.node.housekeeping()
                 if on_housekeeping is not None:
                     on_housekeeping(self)
-                next_house = time.monotonic() + HOUSEKEEPING_S
+                next_house = now + HOUSEKEEPING_S
+            if until is not None and now >= until:
+                break
 
-    def _drain_router(self) -> None:
-        for _ in range(MAX_FRAMES_PER_WAKE):
-            try:
-                parts = self.router.recv_multipart(zmq.NOBLOCK, copy=True)
-            except zmq.Again:
-                return
-            self.frames += 1
-            if len(parts) != 2:
-                # A DEALER sends one frame; anything else is not an EA of ours.
-                log.warning("dropped a %d-part message from %r", len(parts), parts[0] if parts else b"")
-                continue
-            identity, frame = parts
-            reply = self.node.handle(identity, frame)
-            if reply is not None:
-                self.router.send_multipart((identity, reply))
+    def _serve_frame(self, parts: list[bytes]) -> None:
+        self.frames += 1
+        if len(parts) != 2:
+            # A DEALER sends one frame; anything else is not an EA of ours.
+            log.warning("dropped a %d-part message from %r", len(parts), parts[0] if parts else b"")
+            return
+        identity, frame = parts
+        reply = self.node.handle(identity, frame)
+        if reply is not None:
+            self.router.send_multipart((identity, reply))
 
     def _answer_control(self) -> None:
         try:

@@ -387,6 +387,7 @@ class SimulatedBroker:
         comment: str = "", reason: str = "EXPERT",
     ) -> Execution:  # fmt: skip
         """A market order opening a new position."""
+        volume, sl, tp = float(volume), float(sl), float(tp)
         refusal = self._refuse_open(symbol, side, volume, sl, tp)
         if refusal is not None:
             return refusal
@@ -701,7 +702,9 @@ class SimulatedChart:
             del self._sent_kinds[next(iter(self._sent_kinds))]
         return seq
 
-    def hello(self, broker: SimulatedBroker, *, time_msc: int, server_utc_offset_s: int, timeout_ms: int) -> wire.Welcome:
+    def hello(
+        self, broker: SimulatedBroker, *, time_msc: int, server_utc_offset_s: int, timeout_ms: int
+    ) -> wire.Welcome:
         """Introduce the chart and wait for WELCOME; raise when refused or unanswered."""
         spec = self.spec
         seq = self._send(
@@ -802,9 +805,9 @@ class SimulatedChart:
         end = time.monotonic() + timeout_s
         while True:
             remaining_ms = math.ceil((end - time.monotonic()) * 1000)
-            if remaining_ms <= 0 or not self.socket.poll(remaining_ms, zmq.POLLIN):
-                if time.monotonic() >= end:
-                    return None
+            if remaining_ms <= 0:
+                return None
+            if not self.socket.poll(remaining_ms, zmq.POLLIN):
                 continue
             reply = self._read()
             if reply is None:
@@ -1013,7 +1016,9 @@ class SimulatedTerminal:
         if not warmup_days >= 0:
             raise SimulatorError(f"warmup_days must be >= 0, got {warmup_days!r}")
         if abs(server_utc_offset_s) > wire.MAX_UTC_OFFSET_S:
-            raise SimulatorError(f"server_utc_offset_s must be within ±{wire.MAX_UTC_OFFSET_S}, got {server_utc_offset_s}")
+            raise SimulatorError(
+                f"server_utc_offset_s must be within ±{wire.MAX_UTC_OFFSET_S}, got {server_utc_offset_s}"
+            )
         self.endpoint = endpoint
         self.symbols = list(symbols)
         self.login = login
@@ -1133,7 +1138,8 @@ class SimulatedTerminal:
                         server_offset_ms=self.server_offset_ms, digits=chart.spec.digits,
                     ))  # fmt: skip
         except BaseException:
-            self._shutdown(say_bye=False)
+            # Charts already welcomed say BYE, so the bridge does not wait for them to go stale.
+            self._shutdown(say_bye=True, reason="terminal start failed")
             raise
         self._wall_start = time.monotonic()
 
@@ -1255,7 +1261,9 @@ class SimulatedTerminal:
 
     def _server_now(self) -> int:
         """The terminal's server clock: the last quote's time, or where the paced replay has got to."""
-        last = self.last_tick_msc if self.last_tick_msc is not None else self.replay_start_utc_ms + self.server_offset_ms
+        last = self.last_tick_msc
+        if last is None:
+            last = self.replay_start_utc_ms + self.server_offset_ms
         if self.speed is None or not self._started:
             return last
         elapsed_ms = (time.monotonic() - self._wall_start) * 1000.0 * self.speed
@@ -1308,6 +1316,7 @@ class SimulatedTerminal:
             self._context = None
 
     def report(self, wall_seconds: float = 0.0) -> SimulationReport:
+        """What the charts counted so far and the account as it stands."""
         stats = [c.stats for c in self.charts.values()]
 
         def total(name: str) -> int:

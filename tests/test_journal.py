@@ -94,6 +94,7 @@ def test_a_command_is_committed_when_record_command_returns(path):
         assert row == ("OPEN", "EURUSD", command(17)["payload"])
         mode, sync = (journal._db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("journal_mode", "synchronous"))
         assert mode == "wal" and sync == 1  # 1 = NORMAL
+        assert journal._db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
 
 
 _CHILD = textwrap.dedent(
@@ -539,13 +540,14 @@ def test_snapshot_shows_what_status_needs_while_the_bridge_is_down(path):
         assert journal.accounts() == [ACCOUNT, "520000111"]
     with Journal(path) as journal:
         snap = journal.snapshot(int(ACCOUNT))   # a login as a number is the same account
-        assert snap["engine"] == {"state": 1, "equity": 99_000.0} and snap["engine_saved_ms"] == 5_000
+        assert snap["login"] == ACCOUNT
+        assert snap["account"] == {"state": 1, "equity": 99_000.0} and snap["saved_ms"] == 5_000
         assert snap["baseline"]["prague_day"] == "2026-07-07"
         assert [c["command_id"] for c in snap["pending_commands"]] == [3]
         assert snap["last_transition"] == {"time_ms": 4_000, "state": "REDUCING", "reason": "DAILY_LIMIT_NEAR"}
         assert snap["halt"]["halted"] is True
         assert [p["ticket"] for p in snap["open_positions"]] == [POSITION["ticket"]]
-        assert journal.snapshot("999")["engine"] is None
+        assert journal.snapshot("999")["account"] is None
 
 
 # --- schema: migrations and files that are not journals -----------------------------------------------------------

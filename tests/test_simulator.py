@@ -14,7 +14,7 @@ import zmq
 
 from mt5bridge import protocol as wire
 from mt5bridge import simulate_cmd
-from mt5bridge.marketdata import Ticks
+from mt5bridge.marketdata import Bars, Ticks
 from mt5bridge.simulator import (
     RETCODE_DONE,
     RETCODE_INVALID_STOPS,
@@ -87,11 +87,11 @@ class FakeBridge:
 
     def wait_for(self, kind: str, count: int = 1, timeout_s: float = 2.0) -> list:
         """Messages of ``kind`` once at least ``count`` have arrived (they are sent without a reply to wait on)."""
-        done = threading.Event()
-        end = timeout_s
-        while end > 0 and len(self.messages(kind)) < count:
-            done.wait(0.005)
-            end -= 0.005
+        pause = threading.Event()  # never set: a sleep that does not spin
+        for _ in range(int(timeout_s / 0.005)):
+            if len(self.messages(kind)) >= count:
+                break
+            pause.wait(0.005)
         return self.messages(kind)
 
     # the ROUTER loop -----------------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ def test_manual_positions_are_reported_with_reason_client_and_shown_in_ticks():
 
 
 def test_a_reply_past_the_deadline_is_a_hold_and_its_late_arrival_is_dropped():
-    with FakeBridge(scripted({3: WITHHOLD}), deadline_ms=300) as bridge:
+    with FakeBridge(scripted({3: WITHHOLD}), deadline_ms=500) as bridge:
         sim = terminal(bridge, data={"EURUSD": ticks_from(1.1 + np.arange(6) * 0.00001)})
         sim.start()
         outcomes = [sim.step() for _ in range(6)]
@@ -377,6 +377,26 @@ def test_hello_carries_the_symbol_spec_and_warmup_covers_every_timeframe_in_serv
     assert first_tick.time_msc >= start_server
 
 
+def test_a_bar_file_warms_up_only_the_timeframes_its_bars_can_build():
+    n = 400
+    close = 1.1 + np.cumsum(np.where(np.arange(n) % 3 == 0, -2e-5, 3e-5))
+    bars = Bars(times_ms=utc_ms("2024-01-08T00:00:00") + np.arange(n, dtype=np.int64) * 300_000,
+                open=np.round(close - 1e-5, 5), high=np.round(close + 4e-5, 5), low=np.round(close - 5e-5, 5),
+                close=np.round(close, 5), volume=np.full(n, 40.0), spread_points=np.full(n, 8.0), timeframe_s=300,
+                point=1e-5)  # fmt: skip
+    with FakeBridge() as bridge:
+        sim = terminal(bridge, data={"EURUSD": bars}, warmup_days=1.0, days=None)
+        report = sim.run()
+    assert bridge.invalid == []
+    assert {m.timeframe for m in bridge.messages("WARMUP")} == {"M5", "M15", "H1"}
+    m5 = [m for m in bridge.messages("WARMUP") if m.timeframe == "M5"]
+    assert sum(len(m.time_msc) for m in m5) == 288  # the first day's bars, as the file has them
+    np.testing.assert_allclose(np.concatenate([m.high for m in m5]), bars.high[:288])
+    assert report.ticks_sent == (n - 288) * 4  # the rest, four ticks a bar
+    hello = bridge.messages("HELLO")[0]
+    assert (hello.digits, hello.point, hello.tick_value) == (5, 1e-5, 1.0)
+
+
 def test_charts_of_one_account_tick_in_time_order_and_see_every_position():
     plan = {0: {"action": "OPEN", "side": "BUY", "volume": 0.02, "sl": 1.08}}
 
@@ -386,6 +406,7 @@ def test_charts_of_one_account_tick_in_time_order_and_see_every_position():
     with FakeBridge(script) as bridge:
         sim = terminal(bridge, ("EURUSD", "XAUUSD"), days=0.05, seed=3)
         report = sim.run(max_ticks=60)
+        assert len(bridge.wait_for("BYE", 2)) == 2
     assert bridge.invalid == [] and report.ticks_sent == 60
     identities = {who for who, m in bridge.received if m.type == "HELLO"}
     assert len(identities) == 2 and all(who.startswith("1234567-") for who in identities)
@@ -400,7 +421,6 @@ def test_charts_of_one_account_tick_in_time_order_and_see_every_position():
     assert gold and all(t.positions and t.positions[0].symbol == "EURUSD" for t in gold)
     hellos = {m.symbol: m for m in bridge.messages("HELLO")}
     assert (hellos["XAUUSD"].contract_size, hellos["XAUUSD"].tick_value, hellos["XAUUSD"].digits) == (100.0, 1.0, 2)
-    assert len(bridge.messages("BYE")) == 2
 
 
 def test_paced_replay_sends_heartbeats_while_waiting():

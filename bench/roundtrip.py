@@ -1,0 +1,218 @@
+"""Round trip through the whole bridge against a raw ZeroMQ echo, measured in the same run.
+
+    python bench/roundtrip.py [--json] [--ticks N] [--charts 28] [--seconds S]
+
+1. **Echo**: a separate process binds a ROUTER and sends every frame straight back; one DEALER sends the
+   same TICK frames the bridge gets, one at a time, and times each round trip (`echo_p50_us`, `echo_p99_us`).
+2. **Bridge**: `mt5bridge serve` in a separate process with its journal on; the same DEALER says HELLO and
+   then sends TICKs lock-step, timing TICK -> COMMAND (`bridge_p50_us`, `bridge_p99_us`).
+3. **Sustained**: `--charts` DEALERs (28 by default, one per symbol) each keep exactly one TICK in flight, as
+   EAs do; `ticks_per_s` is the replies received per second over `--seconds`.
+
+Both servers run in their own processes so the client's interpreter does not share a GIL with them. The
+last line printed is one JSON object with the figures, the goals (bridge p50 <= echo p50 + 25 us, p99 <=
+echo p99 + 100 us, >= 20,000 ticks/s over 28 charts) and whether each was met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import Process
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mt5bridge import protocol as wire  # noqa: E402
+
+SERVER_OFFSET_MS = 3 * 3_600_000
+START_MS = 1_783_400_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def echo_server(endpoint: str) -> None:
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    sock.bind(endpoint)
+    while True:
+        parts = sock.recv_multipart()
+        if parts[1] == b"STOP":
+            break
+        sock.send_multipart(parts)
+    sock.close(0)
+    ctx.term()
+
+
+def _template() -> bytes:
+    msg = dict(wire.Tick.example, seq=-1111, time_msc=-2222, bid=-3333.0, ask=-4444.0, positions=[])
+    text = json.dumps(msg, separators=(",", ":"))
+    for marker, slot in (("-1111", "%d"), ("-2222", "%d"), ("-3333.0", "%.5f"), ("-4444.0", "%.5f")):
+        text = text.replace(marker, slot)
+    return text.encode()
+
+
+TICK_TEMPLATE = _template()
+
+
+def tick_frame(seq: int, t_ms: int, bid: float) -> bytes:
+    # Formatted from a template: the client must cost far less than the server it measures.
+    return TICK_TEMPLATE % (seq, t_ms + SERVER_OFFSET_MS, bid, bid + 0.0001)
+
+
+def frames(n: int, seed: int, first_seq: int = 1) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    bid = 1.085 + np.cumsum(rng.normal(0, 2e-5, n))
+    return [tick_frame(first_seq + i, START_MS + 250 * i, float(bid[i])) for i in range(n)]
+
+
+def time_round_trips(sock: zmq.Socket, payloads: list[bytes]) -> np.ndarray:
+    out = np.empty(len(payloads))
+    pc = time.perf_counter_ns
+    for i, frame in enumerate(payloads):
+        t0 = pc()
+        sock.send(frame)
+        sock.recv()
+        out[i] = (pc() - t0) / 1000.0
+    return out
+
+
+def dealer(ctx: zmq.Context, endpoint: str, identity: bytes) -> zmq.Socket:
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.IDENTITY, identity)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, 5000)
+    s.connect(endpoint)
+    return s
+
+
+def hello(sock: zmq.Socket, symbol: str) -> None:
+    sock.send(json.dumps(dict(wire.Hello.example, seq=0, symbol=symbol, server_utc_offset_s=10800)).encode())
+    reply = json.loads(sock.recv())
+    if reply.get("type") != "WELCOME":
+        raise RuntimeError(f"the bridge refused HELLO for {symbol}: {reply}")
+
+
+def start_bridge(tmp: Path) -> tuple[subprocess.Popen, str, str]:
+    ea, control = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    config = tmp / "bench.toml"
+    config.write_text(f'[bridge]\nendpoint = "{ea}"\ncontrol_endpoint = "{control}"\njournal = "journal.sqlite"\n'
+                      f'stale_after_ms = 60000\n', encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "mt5bridge", "serve", "--config", str(config),
+                             "--log-level", "ERROR"], cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+    from mt5bridge.server import control_request
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if control_request(control, {"cmd": "status"}, timeout_ms=300) is not None:
+            return proc, ea, control
+    proc.kill()
+    raise RuntimeError(f"the bridge did not start: {proc.stderr.read()}")
+
+
+def sustained(ctx: zmq.Context, endpoint: str, charts: int, seconds: float) -> tuple[float, int]:
+    socks = []
+    for k in range(charts):
+        s = dealer(ctx, endpoint, f"bench-{k:02d}".encode())
+        hello(s, f"SYM{k:02d}")
+        socks.append(s)
+    poller = zmq.Poller()
+    seqs = [0] * charts
+    bids = [1.085] * charts
+    for k, s in enumerate(socks):
+        poller.register(s, zmq.POLLIN)
+        seqs[k] = 1
+        s.send(tick_frame(1, START_MS, bids[k]))
+    replies = 0
+    t_end = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    index = {s: k for k, s in enumerate(socks)}
+    while time.perf_counter() < t_end:
+        for s, _ in poller.poll(1000):
+            s.recv()
+            replies += 1
+            k = index[s]
+            seqs[k] += 1
+            bids[k] += 0.00001 if seqs[k] % 2 else -0.00001
+            s.send(tick_frame(seqs[k], START_MS + 250 * seqs[k], bids[k]))
+    elapsed = time.perf_counter() - t0
+    for s in socks:
+        s.close(0)
+    return replies / elapsed, replies
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--json", action="store_true", help="print only the JSON line")
+    p.add_argument("--ticks", type=int, default=20_000, help="timed round trips for each latency figure")
+    p.add_argument("--charts", type=int, default=28, help="charts for the sustained rate (default 28)")
+    p.add_argument("--seconds", type=float, default=5.0, help="length of the sustained run")
+    args = p.parse_args(argv)
+    ctx = zmq.Context()
+    payloads = frames(args.ticks + 1000, seed=1)
+
+    echo_ep = f"tcp://127.0.0.1:{free_port()}"
+    echo = Process(target=echo_server, args=(echo_ep,), daemon=True)
+    echo.start()
+    s = dealer(ctx, echo_ep, b"echo-client")
+    time_round_trips(s, payloads[:1000])        # connect and warm up
+    echo_us = time_round_trips(s, payloads[1000:])
+    s.send(b"STOP")
+    s.close(0)
+    echo.join(5)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, ea, _control = start_bridge(Path(tmp))
+        try:
+            s = dealer(ctx, ea, b"latency-chart")
+            hello(s, "EURUSD")
+            time_round_trips(s, payloads[:1000])
+            bridge_us = time_round_trips(s, payloads[1000:])
+            s.close(0)
+            rate, replies = sustained(ctx, ea, args.charts, args.seconds)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+
+    r = {
+        "echo_p50_us": float(np.percentile(echo_us, 50)), "echo_p99_us": float(np.percentile(echo_us, 99)),
+        "bridge_p50_us": float(np.percentile(bridge_us, 50)), "bridge_p99_us": float(np.percentile(bridge_us, 99)),
+        "ticks_per_s": rate, "symbols": args.charts, "sustained_replies": replies, "timed_round_trips": args.ticks,
+        "goals": {"bridge_p50_over_echo_us": 25, "bridge_p99_over_echo_us": 100, "ticks_per_s": 20_000},
+    }
+    r["bridge_p50_over_echo_us"] = r["bridge_p50_us"] - r["echo_p50_us"]
+    r["bridge_p99_over_echo_us"] = r["bridge_p99_us"] - r["echo_p99_us"]
+    r["goals_met"] = {
+        "bridge_p50_over_echo_us": r["bridge_p50_over_echo_us"] <= 25,
+        "bridge_p99_over_echo_us": r["bridge_p99_over_echo_us"] <= 100,
+        "ticks_per_s": r["ticks_per_s"] >= 20_000,
+    }
+    r = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
+    if not args.json:
+        for key in ("echo_p50_us", "echo_p99_us", "bridge_p50_us", "bridge_p99_us", "bridge_p50_over_echo_us",
+                    "bridge_p99_over_echo_us", "ticks_per_s", "symbols"):
+            print(f"{key:<26} {r[key]:>12,}")
+        for key, met in r["goals_met"].items():
+            print(f"goal {key:<21} {'met' if met else 'NOT met'}")
+    print(json.dumps(r, separators=(",", ":")))
+    ctx.term()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
