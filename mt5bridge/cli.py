@@ -13,6 +13,8 @@ from mt5bridge import __version__
 
 SUBCOMMAND_MODULES = (
     "mt5bridge.serve_cmd",
+    "mt5bridge.demo_cmd",
+    "mt5bridge.simulate_cmd",
     "mt5bridge.operator_cmd",
     "mt5bridge.features_cmd",
     "mt5bridge.check_config_cmd",
