@@ -344,3 +344,76 @@ def test_after_kill_9_the_restarted_bridge_has_the_same_limits_and_state(tmp_pat
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
+
+
+def test_a_command_without_result_is_reconciled_not_resent(running, tmp_path):
+    cfg = signal_config(tmp_path, bridge={"command_timeout_ms": 300})
+    r = running(cfg, model=always("BUY", tmp_path))
+    chart = Chart(r.cfg.bridge.endpoint)
+    t, cmd = _open_a_position(r, chart, tmp_path)
+    assert cmd["action"] == "OPEN"
+    time.sleep(0.5)                                  # no RESULT ever comes, and no position appears
+    reply = chart.tick(t + 1000, 1.1)
+    assert reply["command_id"] != cmd["command_id"]  # never the same command again
+    with sqlite3.connect(r.cfg.bridge.journal) as db:
+        outcome = db.execute("select expired_outcome from commands where command_id = ?",
+                             (cmd["command_id"],)).fetchone()[0]
+    assert outcome == "not_seen"
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    assert all(c["command_id"] != cmd["command_id"] for c in acct["in_flight"])
+
+
+def test_curve_keys_let_a_remote_endpoint_serve_only_clients_that_know_the_key(tmp_path):
+    import zmq.auth
+
+    from mt5bridge.cli import main
+
+    assert main(["keygen", "--out", str(tmp_path / "keys")]) == 0
+    public, _ = zmq.auth.load_certificate(str(tmp_path / "keys" / "bridge.key"))
+    port = free_port()
+    cfg = bridge_config(tmp_path, bridge={"endpoint": f"tcp://0.0.0.0:{port}",
+                                          "curve_secret_key_file": str(tmp_path / "keys" / "bridge.key_secret")})
+    r = Running(cfg)
+    try:
+        client_public, client_secret = zmq.curve_keypair()
+        chart = Chart(f"tcp://127.0.0.1:{port}")
+        chart.sock.close(0)
+        chart.sock = zmq.Context.instance().socket(zmq.DEALER)
+        chart.sock.setsockopt(zmq.LINGER, 0)
+        chart.sock.setsockopt(zmq.RCVTIMEO, 3000)
+        chart.sock.curve_serverkey = public
+        chart.sock.curve_publickey = client_public
+        chart.sock.curve_secretkey = client_secret
+        chart.sock.connect(f"tcp://127.0.0.1:{port}")
+        assert chart.hello()["type"] == "WELCOME"
+        plain = Chart(f"tcp://127.0.0.1:{port}", identity=b"no-keys")
+        plain.sock.setsockopt(zmq.RCVTIMEO, 500)
+        plain.send(dict(wire.Hello.example, seq=1))
+        with pytest.raises(zmq.Again):
+            plain.sock.recv()
+    finally:
+        r.stop()
+
+
+def test_status_and_halt_work_from_the_journal_when_the_bridge_is_down(tmp_path, capsys):
+    from mt5bridge.cli import main
+
+    config, ea, control = _process_config(tmp_path)
+    proc = _serve(config)
+    try:
+        _wait_for(control)
+        chart = Chart(ea)
+        chart.hello()
+        chart.tick(1_783_400_000_000, 1.0851)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    capsys.readouterr()
+    assert main(["halt", "--config", str(config)]) == 0
+    assert "recorded in the journal" in capsys.readouterr().err
+    assert main(["status", "--config", str(config), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["source"].startswith("journal") and shown["halt"]["halted"]
+    [snapshot] = shown["accounts"].values()
+    assert snapshot["snapshot"]["account"]["day_start_balance"] == 101_250.5
