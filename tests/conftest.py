@@ -37,3 +37,16 @@ def aggregate_bars(times_ms: np.ndarray, price: np.ndarray, volume: np.ndarray, 
         price[ends - 1],
         np.add.reduceat(volume, starts),
     )
+
+
+def package_process(args: list[str], cwd) -> tuple[list[str], dict, str]:
+    """The command line, environment and folder to run `python -m mt5bridge ...` as a separate process
+    against the very package under test (installed or built in place), never a source tree beside it."""
+    import os
+    import sys
+
+    import mt5bridge
+
+    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=where + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return [sys.executable, "-m", "mt5bridge", *args], env, str(cwd)

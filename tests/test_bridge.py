@@ -9,7 +9,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 import zmq
 
+from conftest import package_process
 from desk import always
 from mt5bridge import protocol as wire
 from mt5bridge.config import Config
@@ -277,8 +277,8 @@ def _write_config(tmp_path: Path, cfg_sections: str) -> Path:
 
 
 def _serve(config: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mt5bridge", "serve", "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd, env, cwd = package_process(["serve", "--config", str(config)], config.parent)
+    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for(endpoint: str, timeout: float = 15.0) -> dict:

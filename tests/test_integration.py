@@ -6,8 +6,8 @@ from __future__ import annotations
 import signal
 import sqlite3
 import subprocess
-import sys
 
+from conftest import package_process
 from desk import always
 from mt5bridge.simulator import SimulatedTerminal
 from test_bridge import _wait_for, free_port
@@ -22,8 +22,8 @@ def test_simulated_terminal_against_a_real_bridge_process(tmp_path):
         '[entry]\nmin_score = 0\nrequire_warm = false\nrequire_h1_ema200_alignment = false\nsessions = []\n'
         'allowed_consensus = ["UNANIMOUS", "STRONG", "WEAK", "SPLIT"]\ncooldown_minutes = 0\n',
         encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-m", "mt5bridge", "serve", "--config", str(config), "--model",
-                             always("BUY", tmp_path)], stderr=subprocess.PIPE, text=True)
+    cmd, env, cwd = package_process(["serve", "--config", str(config), "--model", always("BUY", tmp_path)], tmp_path)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(control)
         terminal = SimulatedTerminal(ea, ["EURUSD", "XAUUSD"], days=0.25, warmup_days=1.0, seed=5)

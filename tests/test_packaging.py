@@ -36,6 +36,12 @@ def test_a_missing_engine_fails_with_how_to_build_it():
     assert "compiled engine" in run.stderr and "pip install" in run.stderr
 
 
-def test_the_console_script_lists_its_commands():
-    run = subprocess.run([sys.executable, "-m", "mt5bridge", "--help"], capture_output=True, text=True)
-    assert run.returncode == 0 and "features" in run.stdout
+def test_the_console_script_lists_its_commands(tmp_path):
+    from conftest import package_process
+
+    cmd, env, cwd = package_process(["--help"], tmp_path)
+    run = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    assert run.returncode == 0
+    for command in ("serve", "status", "halt", "resume", "simulate", "demo", "features", "check-config",
+                    "export-trades", "keygen"):
+        assert command in run.stdout, command
