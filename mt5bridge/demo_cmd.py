@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 PROG = "mt5bridge demo"
+# History sent as warm-up: the H1 EMA 200 needs 200 trading hours, about 9 trading days, and a calendar
+# fortnight around New Year holds fewer than that.
+WARMUP_DAYS = 21.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     serving = threading.Thread(target=bridge.serve, name="bridge", daemon=True)
     serving.start()
     try:
-        terminal = SimulatedTerminal(ea, symbols, days=args.days, seed=args.seed, warmup_days=10.0)
+        # The replay opens on a Monday at 07:00 UTC, as London opens: the hours the default sessions trade.
+        terminal = SimulatedTerminal(ea, symbols, days=args.days, seed=args.seed, warmup_days=WARMUP_DAYS,
+                                     start="2024-01-08T07:00:00Z")
     except SimulatorError as exc:
         bridge.request_stop()
         serving.join(5)

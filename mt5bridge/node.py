@@ -57,6 +57,8 @@ class Chart:
     # round trip as the bridge sees it: from a reply sent to the chart's next request
     last_reply_at: float = 0.0
     gap_ms: float = 0.0
+    last_action: int = 0
+    last_reason: int = 0
 
 
 @dataclass
@@ -233,6 +235,7 @@ class Node:
         chart.last_tick_ms = utc_ms
         chart.ticks += 1
         action, reason, command_id = engine.decision_code
+        chart.last_action, chart.last_reason = action, reason
         if action == 0:
             self.journal.record_refusal(acct.login, chart.symbol, utc_ms, CODES[reason])
             reply = self._hold(tick.seq, chart.symbol, reason)
@@ -417,6 +420,7 @@ class Node:
                     "chart": c.label, "symbol": c.symbol, "ticks": c.ticks, "stale": c.stale, "closed": c.closed,
                     "last_tick_age_s": now - c.last_seen if c.last_seen else None,
                     "round_trip_ms": c.gap_ms,
+                    "last_decision": ACTION_NAMES[c.last_action], "last_reason": CODES[c.last_reason],
                 } for c in acct.charts.values()],
             }
         return out
