@@ -42,7 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    from mt5bridge.config import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        # Every command that reads a configuration reports a bad one the same way: each problem on its
+        # own line (file, key, value, allowed range), exit status 2, no traceback.
+        print("\n".join(exc.lines), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

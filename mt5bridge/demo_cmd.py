@@ -36,17 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    from mt5bridge.config import ConfigError, config_from_dict, load_config
+    from mt5bridge.config import config_from_dict, load_config
     from mt5bridge.live_view import plain_line, watch
     from mt5bridge.server import Bridge, control_request
     from mt5bridge.simulator import SimulatedTerminal, SimulatorError
 
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    try:
-        base = load_config(args.config)
-    except ConfigError as exc:
-        print("\n".join(exc.lines), file=sys.stderr)
-        return 2
+    base = load_config(args.config)
     folder = Path(tempfile.mkdtemp(prefix="mt5bridge-demo-"))
     data = base.model_dump(mode="json", by_alias=True)
     ea, control = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"

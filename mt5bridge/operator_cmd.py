@@ -33,14 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mt5bridge.config import ConfigError, journal_path, load_config
+    from mt5bridge.config import journal_path, load_config
     from mt5bridge.server import control_request
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print("\n".join(exc.lines), file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)
     if args.command == "status":
         answer = control_request(cfg.bridge.control_endpoint, {"cmd": "status"})
         source = "bridge"

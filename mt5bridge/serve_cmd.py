@@ -25,19 +25,15 @@ def setup_logging(level: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
-    from mt5bridge.config import ConfigError, load_config
+    from mt5bridge.config import load_config
     from mt5bridge.journal import JournalError
     from mt5bridge.model import ModelError
     from mt5bridge.news import NewsCalendarError
     from mt5bridge.server import Bridge, BridgeError
 
+    cfg = load_config(args.config)
     try:
-        cfg = load_config(args.config)
         bridge = Bridge(cfg, args.config, model=args.model)
-    except ConfigError as exc:
-        for line in exc.lines:
-            print(line, file=sys.stderr)
-        return 2
     except (BridgeError, JournalError, ModelError, NewsCalendarError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -45,3 +45,13 @@ def test_the_console_script_lists_its_commands(tmp_path):
     for command in ("serve", "status", "halt", "resume", "simulate", "demo", "features", "check-config",
                     "export-trades", "keygen"):
         assert command in run.stdout, command
+
+
+def test_every_command_reports_a_bad_config_with_key_value_and_range(tmp_path, capsys):
+    from mt5bridge.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[entry]\nmin_score = 500\n", encoding="utf-8")
+    for command in (["serve"], ["status"], ["halt"], ["demo", "--seconds", "1"]):
+        assert main([*command, "--config", str(bad)]) == 2, command
+        assert f"{bad}: entry.min_score = 500: must be between 0 and 100" in capsys.readouterr().err, command
