@@ -228,6 +228,7 @@ class Node:
                 "TIME_BACKWARDS", f"TICK.time_msc {tick.time_msc} is before the previous tick's", tick.seq)
         acct = self.accounts[chart.account]
         engine = acct.engine
+        chart.last_reply = None   # until this tick's reply exists, a re-send of it has none to repeat
         self._sync(acct, chart, tick, utc_ms)
         self._reconcile(acct, tick, utc_ms)
         engine.on_tick(chart.sym, utc_ms, tick.bid, tick.ask, tick.volume, tick.balance, tick.equity, tick.margin)
@@ -263,11 +264,13 @@ class Node:
             volume=round(d["volume"], 8), sl=d["sl"], tp=d["tp"], ticket=d["ticket"], reason_code=d["reason_code"],
             reason=_reason_words(d))
         payload = wire.encode(cmd)
-        # Write-ahead: in the journal before the bytes leave, so a crash right after cannot lose it.
-        self.journal.record_command(
-            command_id=cmd.command_id, account=acct.login, chart=chart.label, symbol=cmd.symbol, seq=seq,
-            time_ms=utc_ms, action=cmd.action, side=cmd.side, volume=cmd.volume, price=d["price"], sl=cmd.sl,
-            tp=cmd.tp, ticket=cmd.ticket, reason_code=cmd.reason_code, reason=cmd.reason, payload=payload)
+        # Write-ahead: in the journal before the bytes leave, so a crash right after cannot lose it. If the
+        # journal cannot take it, the command is not sent at all, and its risk is released.
+        try:
+            self._journal_command(acct, chart, seq, utc_ms, cmd, d, payload)
+        except Exception:
+            acct.engine.expire(cmd.command_id)
+            raise
         self.journal.record_decision(acct.login, chart.symbol, utc_ms, d)
         acct.sent[cmd.command_id] = self.clock()
         if d["cap"]:
@@ -276,6 +279,13 @@ class Node:
                  d["reason_code"], cmd.command_id)
         self._save(acct, utc_ms)
         return payload
+
+    def _journal_command(self, acct: Account, chart: Chart, seq: int, utc_ms: int, cmd: wire.Command, d: dict,
+                         payload: bytes) -> None:
+        self.journal.record_command(
+            command_id=cmd.command_id, account=acct.login, chart=chart.label, symbol=cmd.symbol, seq=seq,
+            time_ms=utc_ms, action=cmd.action, side=cmd.side, volume=cmd.volume, price=d["price"], sl=cmd.sl,
+            tp=cmd.tp, ticket=cmd.ticket, reason_code=cmd.reason_code, reason=cmd.reason, payload=payload)
 
     def _after_decision(self, acct: Account, utc_ms: int, now: float) -> None:
         engine = acct.engine

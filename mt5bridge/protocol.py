@@ -89,6 +89,7 @@ ErrorCode = Literal[
     "NOT_INTRODUCED",
     "TIME_BACKWARDS",
     "SEQUENCE",
+    "INTERNAL_ERROR",
 ]
 
 ERROR_CODES: dict[str, str] = {
@@ -103,6 +104,8 @@ ERROR_CODES: dict[str, str] = {
     "NOT_INTRODUCED": "A message other than HELLO arrived from a chart that has not been welcomed.",
     "TIME_BACKWARDS": "TICK.time_msc is earlier than the previous TICK's from this chart.",
     "SEQUENCE": "seq is lower than the last one accepted from this chart and is not a re-send of the latest.",
+    "INTERNAL_ERROR": "The bridge failed on a valid frame (its journal, say); nothing was sent for it. For a TICK "
+    "the EA holds.",
 }
 """What each error code means; the order is the order of the checks."""
 

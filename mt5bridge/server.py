@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import zmq
 import zmq.auth
 
+from mt5bridge import protocol as wire
 from mt5bridge.config import Config, journal_path
 from mt5bridge.journal import Journal
 from mt5bridge.node import Node
@@ -165,7 +166,15 @@ class Bridge:
             # A DEALER sends exactly one frame; anything else is not an EA of ours.
             log.warning("dropped a message of %d parts from %r", 1 + (frame is not None) + extra, identity)
             return
-        reply = self.node.handle(identity, frame)
+        try:
+            reply = self.node.handle(identity, frame)
+        except Exception as exc:
+            # A fault of ours (a full disk under the journal, a bug) must not stop the bridge for every other
+            # chart, nor go unseen: it is logged with its traceback and the EA gets an ERROR, so it holds.
+            log.critical("failed on a frame from %r: %s", identity, exc, exc_info=True)
+            self.node.errors["INTERNAL_ERROR"] += 1
+            reply = wire.encode(wire.ErrorReply(reply_to=wire.REPLY_TO_UNKNOWN, code="INTERNAL_ERROR",
+                                                message=f"the bridge failed on this frame: {exc}"[:500]))
         if reply is not None:
             router.send(identity, zmq.SNDMORE)
             router.send(reply)

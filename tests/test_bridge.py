@@ -417,3 +417,19 @@ def test_status_and_halt_work_from_the_journal_when_the_bridge_is_down(tmp_path,
     assert shown["source"].startswith("journal") and shown["halt"]["halted"]
     [snapshot] = shown["accounts"].values()
     assert snapshot["snapshot"]["account"]["day_start_balance"] == 101_250.5
+
+
+def test_a_journal_failure_sends_nothing_frees_the_risk_and_the_bridge_keeps_serving(running, tmp_path):
+    r = running(signal_config(tmp_path), model=always("BUY", tmp_path))
+
+    def full_disk(**_kwargs):
+        raise OSError(28, "No space left on device")
+
+    r.bridge.journal.record_command = full_disk
+    chart = Chart(r.cfg.bridge.endpoint)
+    t, reply = _open_a_position(r, chart, tmp_path)
+    assert reply["type"] == "ERROR" and reply["code"] == "INTERNAL_ERROR" and "No space left" in reply["message"]
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    assert acct["in_flight"] == [] and status["errors"]["INTERNAL_ERROR"] == 1
+    assert chart.tick(t + 1000, 1.1)["type"] == "ERROR"   # still failing: still nothing sent, still serving

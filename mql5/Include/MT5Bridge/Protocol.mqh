@@ -166,5 +166,6 @@
 #define MT5B_ERR_NOT_INTRODUCED                  "NOT_INTRODUCED"
 #define MT5B_ERR_TIME_BACKWARDS                  "TIME_BACKWARDS"
 #define MT5B_ERR_SEQUENCE                        "SEQUENCE"
+#define MT5B_ERR_INTERNAL_ERROR                  "INTERNAL_ERROR"
 
 #endif // MT5B_PROTOCOL_MQH
