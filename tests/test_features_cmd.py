@@ -7,7 +7,6 @@ import sys
 from datetime import datetime, timedelta
 
 import numpy as np
-import pytest
 
 from mt5bridge.catalog import FEATURE_NAMES, INDICATOR_NAMES
 from mt5bridge.cli import build_parser, main

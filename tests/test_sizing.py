@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from desk import SPECS, Desk, always, config_for_signals
+from desk import Desk, always, config_for_signals
 
 MIN = 60_000
 
