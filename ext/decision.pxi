@@ -278,6 +278,14 @@ cdef class DecisionEngine:
             raise ValueError(f"unknown symbol index {sym}")
         return self.engines[sym]
 
+    def adverse_move_cvar(self, int sym, int side):
+        """The CVaR of adverse moves the full sizer uses now as its least stop distance (price units)."""
+        if not 0 <= sym < self.n_syms:
+            raise ValueError(f"unknown symbol index {sym}")
+        cdef SymState* ss = &self.syms[sym]
+        return cvar_adverse(ss.closes, ss.closes_count, ss.closes_head, CVAR_CAP, self.sizing.cvar_window,
+                            self.sizing.holding_bars, 1 if side > 0 else -1, self.sizing.cvar_level, self.scratch)
+
     def set_correlation(self, int a, int b, double rho):
         if not (0 <= a < self.n_syms and 0 <= b < self.n_syms):
             raise ValueError("unknown symbol index")
@@ -824,8 +832,8 @@ cdef class DecisionEngine:
             risk_frac *= self._diversification(sym, side)
             risk_frac *= z.trend_factor if fe.feat[3 * TF_BLOCK_LEN + TFO_ADX_14] >= 25.0 else z.range_factor
             risk_frac *= controller_multiplier(&self.acct)
-            cvar = cvar_adverse(ss.closes, ss.closes_count, ss.closes_head, CVAR_CAP if z.cvar_window > CVAR_CAP
-                                else z.cvar_window, z.holding_bars, side, z.cvar_level, self.scratch)
+            cvar = cvar_adverse(ss.closes, ss.closes_count, ss.closes_head, CVAR_CAP, z.cvar_window,
+                                z.holding_bars, side, z.cvar_level, self.scratch)
             if cvar > sizing_dist:
                 sizing_dist = cvar
         risk_money = equity * risk_frac

@@ -39,18 +39,22 @@ cdef int _cmp_desc(const void* a, const void* b) noexcept nogil:
     return -1 if x > y else (1 if x < y else 0)
 
 
-cdef inline double cvar_adverse(const double* closes, long long count, int head, int cap, int holding, int side,
-                                double level, double* scratch) noexcept nogil:
-    """Mean of the worst (1 - level) share of adverse moves over ``holding`` bars, from a ring of closes."""
-    cdef int m = <int>(count if count < cap else cap), t, n = 0, k, first = head - m
+cdef inline double cvar_adverse(const double* closes, long long count, int head, int ring_cap, int window,
+                                int holding, int side, double level, double* scratch) noexcept nogil:
+    """Mean of the worst (1 - level) share of adverse moves over ``holding`` bars, among the newest ``window``
+    closes of a ring of ``ring_cap`` slots whose next write goes to ``head``."""
+    cdef int m = <int>(count if count < ring_cap else ring_cap), t, n = 0, k, first
+    if window < m:
+        m = window
+    first = head - m
     cdef double a, b, loss, s = 0.0
     if m <= holding:
         return 0.0
     if first < 0:
-        first += cap
+        first += ring_cap
     for t in range(m - holding):
-        a = closes[(first + t) % cap]
-        b = closes[(first + t + holding) % cap]
+        a = closes[(first + t) % ring_cap]
+        b = closes[(first + t + holding) % ring_cap]
         loss = (a - b) * side
         scratch[n] = loss if loss > 0.0 else 0.0
         n += 1

@@ -3,9 +3,11 @@ the whole position would not fit; positions the engine did not open counted in e
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from desk import Desk, always, config_for_signals
+from mt5bridge.synthetic import generate_ticks
 
 MIN = 60_000
 
@@ -166,3 +168,26 @@ def test_dca_adds_when_the_headroom_covers_it(tmp_path):
     assert 0.25 * d["volume"] - 0.01 <= d2["volume"] <= 0.5 * d["volume"] + 1e-9
     acct = desk.engine.account
     assert acct["equity"] - worst_case_of(desk) >= acct["equity_floor"] + acct["safety_buffer"] - 1e-6
+
+
+@pytest.mark.parametrize("side", [1, -1])
+def test_the_sizers_cvar_is_the_tail_of_adverse_moves_over_the_holding_time(tmp_path, side):
+    # More closes than the 500-bar window: the sizer must read the newest 500 of its 1024-slot ring.
+    from conftest import aggregate_bars
+
+    desk = Desk(config_for_signals(), model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    ticks = generate_ticks("EURUSD", days=12, seed=4)
+    for i in range(0, len(ticks.times_ms), 5):
+        desk.engine.on_tick(0, int(ticks.times_ms[i]), float(ticks.bid[i]), float(ticks.ask[i]), 1.0,
+                            100_000.0, 100_000.0, 0.0)
+        if desk.engine.decision_code[2]:
+            desk.engine.on_result(desk.engine.decision_code[2], False)
+    fed = slice(None, None, 5)
+    *_, closes, _ = aggregate_bars(ticks.times_ms[fed], ticks.bid[fed], ticks.volume[fed], 900)
+    closes = closes[:-1][-500:]                        # closed bars only, the newest 500
+    assert len(closes) == 500
+    holding = 16
+    losses = np.maximum((closes[:-holding] - closes[holding:]) * side, 0.0)
+    worst = np.sort(losses)[::-1][: max(1, int(0.05 * losses.size))]
+    assert desk.engine.adverse_move_cvar(0, side) == pytest.approx(worst.mean(), rel=1e-12)
