@@ -47,11 +47,11 @@ def render(status: dict) -> Group:
         head.add_row("headroom", f"{a['headroom']:,.2f} ({a.get('headroom_pct', 0.0):.2f} % of initial) after a "
                                  f"worst case of {a['worst_case_loss']:,.2f}")
         head.add_row("trading days", f"{a['trading_days']}   positions {a['positions']}   in flight {a['in_flight']}")
-        charts = Table("symbol", "ticks", "last", "rtt ms", "decision", "why", "state", box=None, padding=(0, 1))
+        charts = Table("symbol", "ticks", "last", "answer ms", "decision", "why", "state", box=None, padding=(0, 1))
         for c in info["charts"]:
             age = c["last_tick_age_s"]
             charts.add_row(c["symbol"], f"{c['ticks']:,}", "-" if age is None else f"{age:4.1f} s",
-                           f"{c['round_trip_ms']:.2f}", c.get("last_decision", ""), c.get("last_reason", ""),
+                           f"{c['answer_ms']:.2f}", c.get("last_decision", ""), c.get("last_reason", ""),
                            Text("STALE", style="red") if c["stale"] else "ok")
         positions = Table("ticket", "symbol", "side", "lots", "sl", "tp", "P/L", "who", "stage", box=None,
                           padding=(0, 1))

@@ -54,9 +54,9 @@ class Chart:
     stale: bool = False
     closed: bool = False
     ticks: int = 0
-    # round trip as the bridge sees it: from a reply sent to the chart's next request
-    last_reply_at: float = 0.0
-    gap_ms: float = 0.0
+    # The bridge's own time to answer this chart's ticks (exponentially weighted). The EA's round trip
+    # includes the network and the terminal as well; only the EA can measure that.
+    answer_ms: float = 0.0
     last_action: int = 0
     last_reason: int = 0
 
@@ -103,15 +103,15 @@ class Node:
         if chart is not None:
             chart.last_seen = now
             chart.stale = False
-            if chart.last_reply_at:
-                chart.gap_ms = (now - chart.last_reply_at) * 1000.0
         try:
             if msg.type == "HELLO":
                 return self._remember(self._hello(identity, msg, now), identity)
             if chart is None:
                 raise wire.ProtocolError("NOT_INTRODUCED", f"{msg.type} before HELLO from this chart", msg.seq)
             if msg.type == "TICK":
-                return self._tick(chart, msg, now)
+                reply = self._tick(chart, msg, now)
+                chart.answer_ms += 0.05 * ((self.clock() - now) * 1000.0 - chart.answer_ms)
+                return reply
             if msg.type == "WARMUP":
                 self._warmup(chart, msg)
             elif msg.type == "RESULT":
@@ -134,9 +134,7 @@ class Node:
         return wire.encode(exc.to_reply())
 
     def _remember(self, reply: bytes, identity: bytes) -> bytes:
-        chart = self.charts[identity]
-        chart.last_reply = reply
-        chart.last_reply_at = self.clock()
+        self.charts[identity].last_reply = reply
         return reply
 
     # ---- HELLO ---------------------------------------------------------------------------------------------
@@ -429,7 +427,7 @@ class Node:
                 "charts": [{
                     "chart": c.label, "symbol": c.symbol, "ticks": c.ticks, "stale": c.stale, "closed": c.closed,
                     "last_tick_age_s": now - c.last_seen if c.last_seen else None,
-                    "round_trip_ms": c.gap_ms,
+                    "answer_ms": c.answer_ms,
                     "last_decision": ACTION_NAMES[c.last_action], "last_reason": CODES[c.last_reason],
                 } for c in acct.charts.values()],
             }

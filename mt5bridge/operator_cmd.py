@@ -99,7 +99,7 @@ def render_status(answer: dict, source: str) -> str:
         for c in info.get("charts", []):
             age = c["last_tick_age_s"]
             lines.append(f"  chart {c['symbol']:<8} ticks {c['ticks']:>8}  last {age:.1f} s ago  "
-                         f"rtt {c['round_trip_ms']:.2f} ms{'  STALE' if c['stale'] else ''}")
+                         f"answered in {c['answer_ms']:.3f} ms{'  STALE' if c['stale'] else ''}")
     return "\n".join(lines)
 
 

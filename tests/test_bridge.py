@@ -255,10 +255,13 @@ def test_a_silent_chart_is_marked_stale(running):
     chart = Chart(r.cfg.bridge.endpoint)
     chart.hello()
     chart.tick(1_783_400_000_000, 1.0851)
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    assert not acct["charts"][0]["stale"] and 0 < acct["charts"][0]["answer_ms"] < 1000
     time.sleep(1.4)   # stale_after_ms is 600; housekeeping runs every 0.5 s
     status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
     [acct] = status["accounts"].values()
-    assert acct["charts"][0]["stale"]
+    assert acct["charts"][0]["stale"] and acct["charts"][0]["last_tick_age_s"] > 0.6
 
 
 def test_a_remote_endpoint_needs_curve_keys_or_an_explicit_opt_out(tmp_path):
