@@ -10,12 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mt5bridge.config import ASSET_CLASSES, Config, correlation, engine_params, symbol_params, symbol_settings
-from mt5bridge.engine import FeatureEngine
-
-try:
-    from mt5bridge._engine import ACTION_NAMES, STATE_NAMES, DecisionEngine
-except ImportError as exc:  # the engine module explains how to build; keep its message
-    raise ImportError(str(exc)) from exc
+from mt5bridge.engine import ACTION_NAMES, STATE_NAMES, DecisionEngine, FeatureEngine
 
 CURRENCY_BITS: tuple[str, ...] = (
     "USD", "EUR", "GBP", "JPY", "CHF", "AUD", "NZD", "CAD", "SEK", "NOK", "DKK", "PLN", "HUF", "CZK", "TRY",

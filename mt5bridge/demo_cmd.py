@@ -72,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
     trading = threading.Thread(target=replay, name="terminal", daemon=True)
     trading.start()
     deadline = time.monotonic() + args.seconds if args.seconds > 0 else None
-    done = lambda: (not trading.is_alive()) or (deadline is not None and time.monotonic() >= deadline)  # noqa: E731
+
+    def done() -> bool:
+        return not trading.is_alive() or (deadline is not None and time.monotonic() >= deadline)
+
     try:
         watch(lambda: control_request(control, {"cmd": "status"}, timeout_ms=1000), done)
     except KeyboardInterrupt:

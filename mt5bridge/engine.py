@@ -7,9 +7,12 @@ from __future__ import annotations
 
 try:
     from mt5bridge._engine import (  # noqa: F401  (re-exported)
+        ACTION_NAMES,
         CONSENSUS_NAMES,
         DIRECTION_NAMES,
+        STATE_NAMES,
         TIMEFRAME_SECONDS,
+        DecisionEngine,
         FeatureEngine,
     )
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides the module

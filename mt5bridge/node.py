@@ -14,6 +14,7 @@ What it promises the trader:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -442,8 +443,6 @@ class Node:
 
 
 def _json_str(text: str) -> bytes:
-    import json
-
     return json.dumps(text).encode("utf-8")
 
 
@@ -461,5 +460,3 @@ def _prague_day(day_key: int) -> str:
 
     return (date(1970, 1, 1) + timedelta(days=day_key)).isoformat()
 
-
-__all__ = ["ACTION_NAMES", "Node"]

@@ -118,11 +118,16 @@ def test_a_manual_position_is_counted_in_the_worst_case(tmp_path):
 
 
 def test_a_manual_position_without_a_stop_is_assumed_stopped_three_atr_away(tmp_path):
-    desk, t, price = warmed(tmp_path)
+    desk = Desk(config_for_signals(symbols={"EURUSD": {"enabled": False}}), model=always("BUY", tmp_path))
+    desk.add("EURUSD")
+    t, price = desk.warm("EURUSD", days=2)
     desk.open_manual("EURUSD", 1, 1.0, price, sl=0.0, t=t, magic=0)
-    desk.tick("EURUSD", t, price, execute=False)
-    acct = desk.engine.account
-    assert 0 < acct["worst_case_loss"] < float("inf")
+    desk.tick("EURUSD", t + MIN, price, execute=False)
+    from mt5bridge.catalog import INDICATOR_NAMES
+
+    atr = desk.engine.feature_engine(0).indicators[INDICATOR_NAMES.index("m15_atr_14")]
+    # three M15 ATRs, plus the 10 % slippage allowance, on one lot at 100,000 per unit of price
+    assert desk.engine.account["worst_case_loss"] == pytest.approx(3 * atr * 1.1 * 100_000, rel=1e-9)
 
 
 def test_an_unprotected_position_on_a_symbol_without_a_price_blocks_new_risk(tmp_path):
