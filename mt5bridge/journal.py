@@ -264,7 +264,25 @@ def _add_highest_eod_balance(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1, _add_highest_eod_balance)
+def _add_failsafes(db: sqlite3.Connection) -> None:
+    """Version 2 -> 3: what the EAs' own failsafes did (FAILSAFE messages), per account and chart."""
+    db.execute(
+        """CREATE TABLE failsafes (
+            id      INTEGER PRIMARY KEY,
+            account TEXT    NOT NULL,
+            chart   TEXT    NOT NULL,
+            symbol  TEXT    NOT NULL,
+            time_ms INTEGER NOT NULL,
+            kind    TEXT    NOT NULL,
+            detail  TEXT    NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX failsafes_by_account ON failsafes (account, id)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_v1, _add_highest_eod_balance, _add_failsafes,
+)
 """``MIGRATIONS[n]`` takes a journal from schema version n to n + 1; a new file starts at 0."""
 
 
@@ -660,6 +678,19 @@ class Journal:
             (_account(account), _int("time_ms", time_ms), _text("state", state), _text("reason", reason, empty=True)),
         )
 
+    def record_failsafe(self, account: str, chart: str, symbol: str, time_ms: int, kind: str, detail: str) -> None:
+        """Record something an EA's own failsafe did (stopped opening, closed at its equity floor, ...)."""
+        self._write(
+            "record an EA failsafe",
+            "INSERT INTO failsafes (account, chart, symbol, time_ms, kind, detail) VALUES (?,?,?,?,?,?)",
+            (_account(account), _text("chart", chart), _text("symbol", symbol), _int("time_ms", time_ms),
+             _text("kind", kind), _text("detail", detail, empty=True)),
+        )
+
+    def failsafes(self, account: str) -> list[dict]:
+        rows = self._read("SELECT * FROM failsafes WHERE account = ? ORDER BY id", (_account(account),))
+        return [dict(r) for r in rows]
+
     def transitions(self, account: str) -> list[dict]:
         rows = self._read("SELECT * FROM transitions WHERE account = ? ORDER BY id", (_account(account),))
         return [dict(r) for r in rows]
@@ -930,7 +961,7 @@ class Journal:
 
     def accounts(self) -> list[str]:
         """Every account the journal has anything for."""
-        tables = ("commands", "deals", "decisions", "refusals", "transitions", "engine_state", "baselines",
+        tables = ("commands", "deals", "decisions", "refusals", "transitions", "failsafes", "engine_state", "baselines",
                   "positions_seen", "closed_trades")
         found = {r[0] for r in self._read(" UNION ".join(f"SELECT DISTINCT account FROM {t}" for t in tables))}
         found.update(str(key[0]) for key in self._refusals)

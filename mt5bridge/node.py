@@ -58,6 +58,7 @@ class Chart:
     # The bridge's own time to answer this chart's ticks (exponentially weighted). The EA's round trip
     # includes the network and the terminal as well; only the EA can measure that.
     answer_ms: float = 0.0
+    round_trip_ms: float = 0.0   # as the EA measures it (TICK.round_trip_us), exponentially weighted
     last_action: int = 0
     last_reason: int = 0
 
@@ -119,6 +120,8 @@ class Node:
                 self._result(chart, msg)
             elif msg.type == "DEAL":
                 self.journal.record_deal(chart.account, msg.model_dump())
+            elif msg.type == "FAILSAFE":
+                self._failsafe(chart, msg)
             elif msg.type == "BYE":
                 chart.closed = True
                 log.info("chart %s closed: %s", chart.label, msg.reason or "no reason given")
@@ -169,7 +172,7 @@ class Node:
         return dict(point=hello.point, tick_size=hello.tick_size, tick_value=hello.tick_value,
                     contract_size=hello.contract_size, volume_min=hello.volume_min, volume_step=hello.volume_step,
                     volume_max=hello.volume_max, digits=hello.digits, stops_level=hello.stops_level,
-                    freeze_level=hello.freeze_level)
+                    freeze_level=hello.freeze_level, margin_per_lot=hello.margin_per_lot)
 
     def _hello(self, identity: bytes, hello: wire.Hello, now: float) -> bytes:
         acct = self._account(hello)
@@ -234,6 +237,10 @@ class Node:
         chart.last_seq = tick.seq
         chart.last_tick_ms = utc_ms
         chart.ticks += 1
+        if tick.round_trip_us:
+            rt = tick.round_trip_us / 1000.0
+            chart.round_trip_ms = rt if chart.round_trip_ms == 0.0 else chart.round_trip_ms + 0.05 * (
+                rt - chart.round_trip_ms)
         action, reason, command_id = engine.decision_code
         chart.last_action, chart.last_reason = action, reason
         if action == 0:
@@ -392,6 +399,16 @@ class Node:
                         msg.retcode, msg.text)
         self._save(acct, msg.time_msc - chart.offset_ms)
 
+    # ---- FAILSAFE ------------------------------------------------------------------------------------------
+
+    def _failsafe(self, chart: Chart, msg: wire.Failsafe) -> None:
+        self.journal.record_failsafe(chart.account, chart.label, chart.symbol, msg.time_msc - chart.offset_ms,
+                                     msg.kind, msg.detail)
+        # The EA acted without the bridge: the trader must hear of it even when all is well again.
+        level = logging.INFO if msg.kind == "BRIDGE_BACK" else logging.ERROR
+        log.log(level, "chart %s (%s): EA failsafe %s: %s", chart.label, chart.symbol, msg.kind,
+                msg.detail or "no detail given")
+
     # ---- housekeeping and the operator -----------------------------------------------------------------------
 
     def housekeeping(self) -> None:
@@ -428,7 +445,7 @@ class Node:
                 "charts": [{
                     "chart": c.label, "symbol": c.symbol, "ticks": c.ticks, "stale": c.stale, "closed": c.closed,
                     "last_tick_age_s": now - c.last_seen if c.last_seen else None,
-                    "answer_ms": c.answer_ms,
+                    "answer_ms": c.answer_ms, "round_trip_ms": c.round_trip_ms,
                     "last_decision": ACTION_NAMES[c.last_action], "last_reason": CODES[c.last_reason],
                 } for c in acct.charts.values()],
             }

@@ -99,7 +99,9 @@ def render_status(answer: dict, source: str) -> str:
         for c in info.get("charts", []):
             age = c["last_tick_age_s"]
             lines.append(f"  chart {c['symbol']:<8} ticks {c['ticks']:>8}  last {age:.1f} s ago  "
-                         f"answered in {c['answer_ms']:.3f} ms{'  STALE' if c['stale'] else ''}")
+                         f"answered in {c['answer_ms']:.3f} ms"
+                         f"{'  round trip %.1f ms' % c['round_trip_ms'] if c.get('round_trip_ms') else ''}"
+                         f"{'  STALE' if c['stale'] else ''}")
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """The wire protocol between the Expert Advisor and the bridge: the single source of truth.
 
 One JSON object per ZeroMQ frame, UTF-8, with a ``type`` that names the message. The EA (a DEALER per chart)
-sends HELLO, WARMUP, TICK, RESULT, DEAL, HEARTBEAT and BYE, each with a ``seq`` that increases per chart; the
+sends HELLO, WARMUP, TICK, RESULT, DEAL, FAILSAFE, HEARTBEAT and BYE, each with a ``seq`` that increases per chart; the
 bridge (one ROUTER) answers with WELCOME, COMMAND or ERROR, each with ``reply_to`` set to the request's ``seq``.
 
 Three files are generated from this module by ``python -m mt5bridge.protocol_gen --write`` and a test fails
@@ -77,6 +77,7 @@ CommandSide = Literal[Side, ""]  # "" where the action has no direction (HOLD, C
 Action = Literal["HOLD", "OPEN", "ADD", "CLOSE", "MODIFY", "CLOSE_ALL"]
 DealEntry = Literal["IN", "OUT", "INOUT", "OUT_BY"]
 DealReason = Literal["CLIENT", "MOBILE", "WEB", "EXPERT", "SL", "TP", "SO", "ROLLOVER", "VMARGIN", "SPLIT"]
+FailsafeKind = Literal["BRIDGE_SILENT", "BRIDGE_BACK", "EQUITY_GUARD", "RATE_LIMIT", "DUPLICATE_COMMAND"]
 ErrorCode = Literal[
     "MALFORMED_JSON",
     "NOT_AN_OBJECT",
@@ -119,6 +120,7 @@ ENUMS: dict[str, Any] = {
     "ACTION": Action,
     "ENTRY": DealEntry,
     "DEAL_REASON": DealReason,
+    "FAILSAFE": FailsafeKind,
     "ERR": ErrorCode,
 }
 """Every enumeration on the wire under the prefix its MQL5 constants carry (``MT5B_SIDE_BUY``)."""
@@ -217,7 +219,8 @@ class Hello(Request):
         "initial_balance": 100000.0, "balance": 101250.5, "equity": 101180.25, "symbol": "EURUSD", "digits": 5,
         "point": 1e-05, "tick_size": 1e-05, "tick_value": 1.0, "contract_size": 100000.0, "volume_min": 0.01,
         "volume_step": 0.01, "volume_max": 100.0, "stops_level": 0, "freeze_level": 0, "filling_modes": 3,
-        "trade_mode": "FULL", "server_utc_offset_s": 10800, "magic": 20260101, "chart_id": 133476532849512345,
+        "trade_mode": "FULL", "server_utc_offset_s": 10800, "margin_per_lot": 1085.19, "magic": 20260101,
+        "chart_id": 133476532849512345,
         "time_msc": 1783416645123,
     }  # fmt: skip
 
@@ -255,6 +258,10 @@ class Hello(Request):
         ge=-MAX_UTC_OFFSET_S,
         le=MAX_UTC_OFFSET_S,
         description="Trade server time minus UTC, in seconds; converts every time_msc to UTC.",
+    )
+    margin_per_lot: float = Field(
+        0.0, ge=0, description="OrderCalcMargin of one lot BUY at the ask, in the account currency; 0 = unknown "
+        "(the bridge then estimates margin from the notional at 1:100)."
     )
     magic: int = Field(ge=0, description="Magic number the EA puts on its orders.")
     chart_id: int = Field(description="ChartID() of the chart the EA runs on.")
@@ -344,7 +351,7 @@ class Tick(Request):
     example: ClassVar[dict[str, Any]] = {
         "type": "TICK", "seq": 42, "time_msc": 1783416645391, "bid": 1.08512, "ask": 1.08519, "volume": 0.0,
         "balance": 101250.5, "equity": 101345.6, "margin": 1085.19, "free_margin": 100260.41,
-        "positions": [Position.example],
+        "positions": [Position.example], "round_trip_us": 412,
     }  # fmt: skip
 
     type: Literal["TICK"] = "TICK"
@@ -360,6 +367,10 @@ class Tick(Request):
         max_length=MAX_POSITIONS,
         description="Every open position on the account, all symbols and magics, so the bridge sees the whole "
         "account's risk.",
+    )
+    round_trip_us: int = Field(
+        0, ge=0, description="The EA's own time from sending its previous TICK to holding the COMMAND for it, in "
+        "microseconds (GetMicrosecondCount); 0 = none yet, or that reply missed the deadline."
     )
 
     @model_validator(mode="after")
@@ -413,6 +424,22 @@ class Deal(Request):
     magic: int = Field(ge=0, description="DEAL_MAGIC.")
     time_msc: TimeMsc = Field(description="DEAL_TIME_MSC: server time in ms since 1970.")
     comment: FreeText = _text("DEAL_COMMENT.")
+
+
+class Failsafe(Request):
+    """Something the EA did on its own, without the bridge: stopped opening while the bridge was silent (and
+    started again), closed its positions at the local equity floor, held back trade requests over the rate limit,
+    or refused a command id it had already executed. Sent when it happens, or queued until the bridge is back."""
+
+    example: ClassVar[dict[str, Any]] = {
+        "type": "FAILSAFE", "seq": 47, "kind": "EQUITY_GUARD", "time_msc": 1783416700000,
+        "detail": "equity 94990.00 below floor 95000.00: closed 2 positions",
+    }  # fmt: skip
+
+    type: Literal["FAILSAFE"] = "FAILSAFE"
+    kind: FailsafeKind = Field(description="Which failsafe acted.")
+    time_msc: TimeMsc = Field(description="Server time in ms since 1970 when it acted (not when it was sent).")
+    detail: FreeText = _text("What it saw and what it did, for the journal and the trader.")
 
 
 class Heartbeat(Request):
@@ -540,12 +567,12 @@ class ErrorReply(Reply):
 
 
 EaMessage = Annotated[
-    Union[Hello, Warmup, Tick, TradeResult, Deal, Heartbeat, Bye],
+    Union[Hello, Warmup, Tick, TradeResult, Deal, Failsafe, Heartbeat, Bye],
     Field(discriminator="type"),
 ]
 BridgeMessage = Annotated[Union[Welcome, Command, ErrorReply], Field(discriminator="type")]
 
-EA_MESSAGES: tuple[type[Request], ...] = (Hello, Warmup, Tick, TradeResult, Deal, Heartbeat, Bye)
+EA_MESSAGES: tuple[type[Request], ...] = (Hello, Warmup, Tick, TradeResult, Deal, Failsafe, Heartbeat, Bye)
 BRIDGE_MESSAGES: tuple[type[Reply], ...] = (Welcome, Command, ErrorReply)
 NESTED_MODELS: tuple[type[WireModel], ...] = (Position,)
 

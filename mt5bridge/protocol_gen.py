@@ -196,15 +196,19 @@ _SESSION_RULES = """\
    answered by exactly one RESULT with that `command_id`. The EA executes a `command_id` at most once, so a
    reply received twice never trades twice. Until its RESULT arrives the bridge counts a command against every
    risk limit as if it had filled. A HOLD has `command_id` 0 and is neither executed nor acknowledged.
-7. **What is answered.** HELLO is answered by WELCOME, TICK by COMMAND. WARMUP, RESULT, DEAL, HEARTBEAT and
-   BYE are answered only when refused, by an ERROR whose `reply_to` is their `seq`.
+7. **What is answered.** HELLO is answered by WELCOME, TICK by COMMAND. WARMUP, RESULT, DEAL, FAILSAFE,
+   HEARTBEAT and BYE are answered only when refused, by an ERROR whose `reply_to` is their `seq`.
 8. **Warm-up.** After WELCOME the EA may send closed bars as WARMUP chunks, per timeframe, chunk 0 first and
    oldest bars first, before its first TICK.
 9. **Failsafes the EA applies on its own**, with the values from WELCOME: it sends a HEARTBEAT when it has
    sent nothing for `heartbeat_ms`; the bridge treats the chart as gone after `stale_after_ms` of silence; when
-   the EA has heard nothing from the bridge for `failsafe_silence_ms`, or equity is at or below a non-zero
-   `equity_floor`, it opens nothing new; it never sends more than `max_requests_per_minute` trade requests to
-   the server in a minute.
+   the EA has heard nothing from the bridge for `failsafe_silence_ms` it opens nothing new (its positions keep
+   their own SL/TP); when equity falls to a non-zero `equity_floor` (or the EA's own floor from the
+   Prague-midnight balance, whichever is higher) it closes its own positions; it never sends more than
+   `max_requests_per_minute` trade requests to the server in a minute. Each such act is reported as a FAILSAFE,
+   at once or as soon as the bridge answers again.
+10. **Latency.** Each TICK carries `round_trip_us`, the EA's own measure of its previous TICK's round trip, so
+   the trader sees the latency the terminal lives with (`mt5bridge status`).
 """
 
 

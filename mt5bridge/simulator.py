@@ -316,6 +316,10 @@ class SimulatedBroker:
         """Every open position of the account, all symbols and magics, as TICK.positions carries them."""
         return [p.to_wire() for p in self.positions.values()]
 
+    def margin_per_lot(self, symbol: str, ask: float) -> float:
+        """What one lot of ``symbol`` bought at ``ask`` ties up, as OrderCalcMargin tells the EA."""
+        return self._margin_for(symbol, 1.0, ask)
+
     def _margin_for(self, symbol: str, volume: float, price: float) -> float:
         return volume * price * self.specs[symbol].money_per_price / self.leverage
 
@@ -683,6 +687,7 @@ class SimulatedChart:
         self.last_sent = time.monotonic()
         self._sent_kinds: dict[int, str] = {}
         self._trade_requests: deque[int] = deque()  # server times of the last minute's trade requests
+        self.round_trip_us = 0  # the last TICK's own round trip, sent with the next TICK as the EA does
         self.socket = context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.IDENTITY, self.identity.encode("utf-8"))
         # A bridge that has gone away must never hold the EA up on close, and nothing queued for it matters.
@@ -703,9 +708,11 @@ class SimulatedChart:
         return seq
 
     def hello(
-        self, broker: SimulatedBroker, *, time_msc: int, server_utc_offset_s: int, timeout_ms: int
+        self, broker: SimulatedBroker, *, time_msc: int, server_utc_offset_s: int, timeout_ms: int,
+        ask: float = 0.0,
     ) -> wire.Welcome:
-        """Introduce the chart and wait for WELCOME; raise when refused or unanswered."""
+        """Introduce the chart and wait for WELCOME; raise when refused or unanswered. ``ask`` is the last
+        known price, for the margin of one lot (0: unknown, as the EA would send before any quote)."""
         spec = self.spec
         seq = self._send(
             wire.Hello, protocol_version=wire.PROTOCOL_VERSION, ea_version=f"{__version__}-sim", login=self.login,
@@ -715,7 +722,8 @@ class SimulatedChart:
             tick_value=spec.tick_value, contract_size=spec.contract_size, volume_min=spec.volume_min,
             volume_step=spec.volume_step, volume_max=spec.volume_max, stops_level=spec.stops_level,
             freeze_level=spec.freeze_level, filling_modes=spec.filling_modes, trade_mode=spec.trade_mode,
-            server_utc_offset_s=server_utc_offset_s, magic=self.magic, chart_id=self.chart_id, time_msc=time_msc,
+            server_utc_offset_s=server_utc_offset_s, margin_per_lot=broker.margin_per_lot(spec.name, ask) if ask > 0 else 0.0,
+            magic=self.magic, chart_id=self.chart_id, time_msc=time_msc,
         )  # fmt: skip
         reply = self._await(seq, timeout_ms / 1000.0)
         if reply is None:
@@ -752,10 +760,13 @@ class SimulatedChart:
         seq = self._send(
             wire.Tick, time_msc=time_msc, bid=bid, ask=ask, volume=volume, balance=broker.balance,
             equity=broker.equity, margin=broker.margin, free_margin=broker.free_margin,
-            positions=broker.wire_positions(),
+            positions=broker.wire_positions(), round_trip_us=self.round_trip_us,
         )  # fmt: skip
         self.stats.ticks += 1
+        sent = time.perf_counter()
         reply = self._await(seq, deadline_ms / 1000.0)
+        # A reply that missed the deadline has no round trip worth reporting.
+        self.round_trip_us = 0 if reply is None else max(1, int((time.perf_counter() - sent) * 1e6))
         if reply is None:
             self.stats.holds_by_timeout += 1
         elif isinstance(reply, wire.ErrorReply):
@@ -1129,8 +1140,10 @@ class SimulatedTerminal:
                     chart_id=133_476_532_849_500_000 + i, magic=self.magic,
                 )  # fmt: skip
                 self.charts[symbol] = chart
+                history = self._warmup[symbol]
                 chart.hello(self.broker, time_msc=max(0, hello_msc), server_utc_offset_s=self.server_utc_offset_s,
-                            timeout_ms=self.hello_timeout_ms)  # fmt: skip
+                            timeout_ms=self.hello_timeout_ms,
+                            ask=float(history.ask[-1]) if len(history) else 0.0)  # fmt: skip
             for symbol, chart in self.charts.items():
                 for tf in self._warmup_timeframes[symbol]:
                     chart.warmup(build_warmup_bars(

@@ -435,3 +435,25 @@ def test_a_journal_failure_sends_nothing_frees_the_risk_and_the_bridge_keeps_ser
     [acct] = status["accounts"].values()
     assert acct["in_flight"] == [] and status["errors"]["INTERNAL_ERROR"] == 1
     assert chart.tick(t + 1000, 1.1)["type"] == "ERROR"   # still failing: still nothing sent, still serving
+
+
+def test_the_eas_failsafe_acts_are_journaled_and_its_round_trip_is_shown(running, tmp_path):
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    chart.tick(1_783_400_000_000, 1.0851, round_trip_us=0)
+    chart.tick(1_783_400_001_000, 1.0852, round_trip_us=2500)
+    chart.send({"type": "FAILSAFE", "seq": chart.next_seq(), "kind": "EQUITY_GUARD",
+                "time_msc": 1_783_400_002_000 + SERVER_OFFSET_MS, "detail": "equity below floor: closed 2 positions"})
+    # A kind the protocol does not know is refused by name, and the chart is served on.
+    bad = chart.ask({"type": "FAILSAFE", "seq": chart.next_seq(), "kind": "PANIC", "time_msc": 1, "detail": ""})
+    assert bad["type"] == "ERROR" and bad["code"] == "INVALID_VALUE" and "kind" in bad["message"]
+    assert chart.tick(1_783_400_003_000, 1.0853, round_trip_us=0)["type"] == "COMMAND"   # 0: none measured
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    assert acct["charts"][0]["round_trip_ms"] == pytest.approx(2.5)
+    r.bridge.node.journal.flush()
+    db = sqlite3.connect(tmp_path / "journal.sqlite")
+    rows = db.execute("SELECT kind, detail, time_ms, symbol FROM failsafes").fetchall()
+    db.close()
+    assert rows == [("EQUITY_GUARD", "equity below floor: closed 2 positions", 1_783_400_002_000, "EURUSD")]

@@ -580,8 +580,8 @@ def _version_1_file(path: Path) -> None:
 def test_an_older_journal_is_migrated_and_keeps_its_data(path):
     _version_1_file(path)
     with Journal(path) as journal:
-        assert Journal.SCHEMA_VERSION == 2 and len(journal_mod.MIGRATIONS) == 2
-        assert journal._db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert Journal.SCHEMA_VERSION == 3 and len(journal_mod.MIGRATIONS) == 3
+        assert journal._db.execute("PRAGMA user_version").fetchone()[0] == 3
         assert [c["command_id"] for c in journal.pending_commands(ACCOUNT)] == [12]
         assert journal.next_command_id() == 13
         assert journal.load_engine_state(ACCOUNT) == {"version": 1, "account": {"equity": 1.5}}
@@ -593,6 +593,9 @@ def test_an_older_journal_is_migrated_and_keeps_its_data(path):
                                 peak_equity=1.0, highest_eod_balance=101_500.0)
     with Journal(path) as journal:   # already current: opened as it is
         assert len(journal.baselines(ACCOUNT)) == 4
+        # Version 3's table is there and takes what an EA's failsafe did.
+        journal.record_failsafe(ACCOUNT, "chart-1", "EURUSD", 5, "EQUITY_GUARD", "closed 2 positions")
+        assert [(f["kind"], f["detail"]) for f in journal.failsafes(ACCOUNT)] == [("EQUITY_GUARD", "closed 2 positions")]
 
 
 def test_a_failed_migration_leaves_the_file_as_it_was(path, monkeypatch):
@@ -616,14 +619,14 @@ def test_a_journal_from_a_newer_mt5bridge_is_refused_untouched(path):
     with Journal(path):
         pass
     db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 3")
+    db.execute("PRAGMA user_version = 4")
     db.commit()
     db.close()
     before = path.read_bytes()
     with pytest.raises(JournalError) as err:
         Journal(path)
     message = str(err.value)
-    assert str(path) in message and "schema version 3" in message and "version 2" in message
+    assert str(path) in message and "schema version 4" in message and "version 3" in message
     assert "upgrade mt5bridge" in message
     assert path.read_bytes() == before
 
