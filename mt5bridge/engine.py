@@ -14,6 +14,7 @@ try:
         TIMEFRAME_SECONDS,
         DecisionEngine,
         FeatureEngine,
+        ReplayLoop,
     )
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides the module
     raise ImportError(

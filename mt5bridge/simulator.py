@@ -325,14 +325,20 @@ class SimulatedBroker:
 
     # quotes, stops and targets ------------------------------------------------------------------------------
 
-    def quote(self, symbol: str, time_msc: int, bid: float, ask: float) -> list[DealRecord]:
-        """A new quote: mark the symbol's positions and close those whose stop or target it reached."""
+    def quote(
+        self, symbol: str, time_msc: int, bid: float, ask: float, *, continuous: bool = False
+    ) -> list[DealRecord]:
+        """A new quote: mark the symbol's positions and close those whose stop or target it reached.
+
+        ``continuous``: the price moved through every level between the previous quote and this one (a bar's
+        path expanded to ticks), so a level it passed was traded at, however far this quote lies beyond it.
+        """
         self.quotes[symbol] = (bid, ask)
         self.time_msc = max(self.time_msc, time_msc)
         deals: list[DealRecord] = []
         for pos in [p for p in self.positions.values() if p.symbol == symbol]:
             self._mark(pos)
-            hit = self._stop_or_target(pos, bid, ask)
+            hit = self._stop_or_target(pos, bid, ask, continuous)
             if hit is not None:
                 reason, price = hit
                 level = pos.sl if reason == "SL" else pos.tp
@@ -341,13 +347,16 @@ class SimulatedBroker:
         return deals
 
     @staticmethod
-    def _stop_or_target(pos: OpenPosition, bid: float, ask: float) -> tuple[str, float] | None:
+    def _stop_or_target(
+        pos: OpenPosition, bid: float, ask: float, continuous: bool = False
+    ) -> tuple[str, float] | None:
         """("SL" or "TP", fill price) when this quote reaches the position's stop or target.
 
-        A quote past the level by no more than the spread is taken as having traded through it, and fills at
-        the level; a quote further past means the market gapped over it, and fills at the quote.
+        A quote past the level by no more than the spread (or any distance on a continuous path) is taken as
+        having traded through it, and fills at the level; a quote further past means the market gapped over
+        it, and fills at the quote.
         """
-        spread = ask - bid
+        spread = math.inf if continuous else ask - bid
         if pos.side == "BUY":
             if pos.sl > 0 and bid <= pos.sl:
                 return "SL", pos.sl if pos.sl - bid <= spread else bid
