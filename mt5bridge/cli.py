@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "mt5bridge.features_cmd",
     "mt5bridge.check_config_cmd",
     "mt5bridge.export_trades_cmd",
+    "mt5bridge.replay_cmd",
     "mt5bridge.train_cmd",
 )
 
