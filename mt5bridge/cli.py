@@ -20,7 +20,9 @@ SUBCOMMAND_MODULES = (
     "mt5bridge.check_config_cmd",
     "mt5bridge.export_trades_cmd",
     "mt5bridge.replay_cmd",
+    "mt5bridge.sweep_cmd",
     "mt5bridge.train_cmd",
+    "mt5bridge.history_cmd",
 )
 
 

@@ -85,6 +85,19 @@ def market_from(symbol: str, data: Ticks | Bars, source: str) -> Market:
     return Market(symbol.upper(), ticks, continuous, price_digits(ticks.bid), source)
 
 
+def slice_market(market: Market, start_ms: int, end_ms: int) -> Market | None:
+    """The market's ticks in [start_ms, end_ms), or None when there are none; the first does not continue a path."""
+    t = market.ticks.times_ms
+    a, b = int(np.searchsorted(t, start_ms, "left")), int(np.searchsorted(t, end_ms, "left"))
+    if b <= a:
+        return None
+    ticks = Ticks(times_ms=t[a:b], bid=market.ticks.bid[a:b], ask=market.ticks.ask[a:b],
+                  volume=market.ticks.volume[a:b])
+    continuous = market.continuous[a:b].copy()
+    continuous[0] = False
+    return replace(market, ticks=ticks, continuous=continuous)
+
+
 def symbol_from_name(path: str | os.PathLike) -> str:
     """The symbol a file is named after: ``EURUSD.csv``, ``EURUSD_ticks.csv``, ``XAUUSD_M1_2024.csv``."""
     name = Path(path).name
@@ -459,5 +472,5 @@ def describe_reason(code: str) -> str:
 
 
 __all__ = ["ACTION_NAMES", "COMMENT_PREFIX", "Market", "MarketDataError", "Replay", "ReplayError", "ReplayResult",
-           "data_files", "load_markets", "load_specs", "market_from", "spec_for", "symbol_from_name",
+           "data_files", "load_markets", "load_specs", "market_from", "slice_market", "spec_for", "symbol_from_name",
            "synthetic_markets"]
