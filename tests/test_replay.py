@@ -241,3 +241,10 @@ def test_the_html_page_escapes_what_it_shows(tmp_path):
     report["input"]["symbols"] = ["<b>EURUSD</b>"]
     page = render_html(report, result)
     assert "<b>EURUSD</b>" not in page and "&lt;b&gt;EURUSD&lt;/b&gt;" in page
+
+
+def test_plot_writes_the_equity_chart_as_a_png(tmp_path):
+    png, report = tmp_path / "equity.png", tmp_path / "r.json"
+    assert main(["replay", "--synthetic", "EURUSD", "--days", "16", "--report", str(report), "--plot", str(png),
+                 "--quiet"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
