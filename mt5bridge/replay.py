@@ -18,14 +18,12 @@ needs about 200 trading hours), as the EA's WARMUP bars do live.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -34,7 +32,7 @@ from mt5bridge.config import Config
 from mt5bridge.decision import ACTION_NAMES, add_symbol, build_engine
 from mt5bridge.engine import FeatureEngine, ReplayLoop
 from mt5bridge.marketdata import Bars, MarketDataError, Ticks, expand_bars_to_ticks, read_market_file
-from mt5bridge.reasons import CODES, WORDS
+from mt5bridge.reasons import CODES
 from mt5bridge.simulator import (
     COMMENT_PREFIX,
     DealRecord,
@@ -160,42 +158,15 @@ def synthetic_markets(symbols: Iterable[str], *, days: float, seed: int = 0,
 
 # --- symbol specifications ----------------------------------------------------------------------------------
 
-SPEC_KEYS = ("digits", "point", "tick_size", "tick_value", "contract_size", "volume_min", "volume_step",
-             "volume_max", "stops_level", "freeze_level", "commission_per_lot")
-
-
-def load_specs(path: str | os.PathLike) -> dict[str, SymbolSpec]:
-    """Symbol specifications from a TOML spec file: one ``[symbols.NAME]`` table per symbol with any of
-    SPEC_KEYS (the rest come from the preset for that symbol); see docs/replay.md."""
-    from mt5bridge.config import tomllib
+def load_specs(path: str | os.PathLike) -> dict[str, dict]:
+    """Symbol specifications from a spec file (``mt5bridge.symbolspec``, layout in docs/history.md); a table may
+    give only some keys, the rest come from the symbol's preset."""
+    from mt5bridge.symbolspec import SpecFileError, read_spec_file
 
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ReplayError(f"{path}: cannot read the spec file: {exc.strerror or exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ReplayError(f"{path}: not valid TOML: {exc}") from exc
-    tables = data.get("symbols")
-    if not isinstance(tables, dict) or not tables:
-        raise ReplayError(f"{path}: no [symbols.NAME] tables (e.g. [symbols.EURUSD] with digits, tick_value, ...)")
-    out: dict[str, dict] = {}
-    for name, table in tables.items():
-        if not isinstance(table, dict):
-            raise ReplayError(f"{path}: symbols.{name} must be a table")
-        unknown = sorted(set(table) - set(SPEC_KEYS) - {"spread_points"})
-        if unknown:
-            raise ReplayError(f"{path}: symbols.{name}: unknown key(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(SPEC_KEYS)}")
-        for key, value in table.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ReplayError(f"{path}: symbols.{name}.{key} = {value!r}: expected a number")
-            positive = key not in ("stops_level", "freeze_level", "commission_per_lot", "spread_points")
-            if (value <= 0) if positive else (value < 0):
-                raise ReplayError(f"{path}: symbols.{name}.{key} = {value!r}: must be "
-                                  f"{'> 0' if positive else '>= 0'}")
-        out[name.upper()] = table
-    return out  # type: ignore[return-value]
+        return {name.upper(): table for name, table in read_spec_file(path, partial=True).items()}
+    except SpecFileError as exc:
+        raise ReplayError(str(exc)) from exc
 
 
 def spec_for(market: Market, overrides: dict[str, dict] | None) -> SymbolSpec:
@@ -206,10 +177,8 @@ def spec_for(market: Market, overrides: dict[str, dict] | None) -> SymbolSpec:
     point = round(10.0 ** -digits, digits)
     spec = replace(spec, point=point, tick_size=point, tick_value=spec.tick_value)
     if overrides and market.symbol in overrides:
-        values = {k: v for k, v in overrides[market.symbol].items() if k in SPEC_KEYS}
-        for key in ("digits", "stops_level", "freeze_level"):
-            if key in values:
-                values[key] = int(values[key])
+        # The spread is the data's own; everything else the file gives replaces the preset's value.
+        values = {k: v for k, v in overrides[market.symbol].items() if k != "spread_points"}
         spec = replace(spec, **values)
     if spec.volume_min > spec.volume_max:
         raise ReplayError(f"{market.symbol}: volume_min {spec.volume_min} > volume_max {spec.volume_max}")
@@ -454,7 +423,7 @@ class Replay:
                                                   np.float64, np.float64, np.int64, np.int64)))  # fmt: skip
 
     def _result(self) -> ReplayResult:
-        sym, t = self._arrays[0], self._arrays[1]
+        t = self._arrays[1]
         refusals = {CODES[k]: int(v) for k, v in sorted(self.loop.refusals().items())}
         return ReplayResult(
             config=self.cfg, symbols=self.symbols, initial_balance=self.loop.initial_balance,
@@ -465,10 +434,6 @@ class Replay:
             trades=self.trades, commands=self.commands, refusals=refusals, deals=list(self.broker.history),
             trading_days=sorted(self.trading_days),
         )  # fmt: skip
-
-
-def describe_reason(code: str) -> str:
-    return WORDS.get(code, code)
 
 
 __all__ = ["ACTION_NAMES", "COMMENT_PREFIX", "Market", "MarketDataError", "Replay", "ReplayError", "ReplayResult",

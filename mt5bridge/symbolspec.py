@@ -54,8 +54,11 @@ class SpecFileError(ValueError):
     """A spec file that cannot be used: the file, the symbol, the key and what is wrong."""
 
 
-def read_spec_file(path: str | os.PathLike[str]) -> dict[str, dict]:
-    """Every symbol's specification in the file, checked: ``{"EURUSD": {"digits": 5, ...}, ...}``."""
+def read_spec_file(path: str | os.PathLike[str], *, partial: bool = False) -> dict[str, dict]:
+    """Every symbol's specification in the file, checked: ``{"EURUSD": {"digits": 5, ...}, ...}``.
+
+    ``partial``: a table may leave keys out (replay takes them from the symbol's preset); a key the layout
+    does not know is refused either way, so a misspelt one is never silently ignored."""
     where = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -70,17 +73,23 @@ def read_spec_file(path: str | os.PathLike[str]) -> dict[str, dict]:
     symbols = data.get("symbols")
     if not isinstance(symbols, dict) or not symbols:
         raise SpecFileError(f"{where}: no [symbols.NAME] table; see docs/history.md for the layout")
-    return {name: check_spec(spec, f"{where}: symbols.{name}") for name, spec in symbols.items()}
+    return {name: check_spec(spec, f"{where}: symbols.{name}", partial=partial) for name, spec in symbols.items()}
 
 
-def check_spec(spec: object, where: str) -> dict:
-    """The specification with every key present and in range; SpecFileError naming ``where`` and the key."""
+def check_spec(spec: object, where: str, *, partial: bool = False) -> dict:
+    """The specification with every key (``partial``: every key given) known and in range; SpecFileError
+    naming ``where`` and the key."""
     if not isinstance(spec, dict):
         raise SpecFileError(f"{where}: expected a table of keys, got {spec!r}")
+    unknown = sorted(k for k in spec if k not in SPEC_KEYS)
+    if unknown:
+        raise SpecFileError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(SPEC_KEYS)}")
     missing = [k for k in SPEC_KEYS if k not in spec]
-    if missing:
+    if missing and not partial:
         raise SpecFileError(f"{where}: missing {', '.join(missing)}")
     for key in SPEC_KEYS:
+        if key not in spec:
+            continue
         value = spec[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise SpecFileError(f"{where}.{key} = {value!r}: expected a number")
@@ -90,12 +99,12 @@ def check_spec(spec: object, where: str) -> dict:
             raise SpecFileError(f"{where}.{key} = {value!r}: must be above 0")
         if value < 0:
             raise SpecFileError(f"{where}.{key} = {value!r}: must not be negative")
-    if spec["digits"] > 10:
+    if spec.get("digits", 0) > 10:
         raise SpecFileError(f"{where}.digits = {spec['digits']!r}: at most 10")
-    if spec["volume_min"] > spec["volume_max"]:
+    if "volume_min" in spec and "volume_max" in spec and spec["volume_min"] > spec["volume_max"]:
         raise SpecFileError(f"{where}: volume_min {spec['volume_min']!r} is above volume_max {spec['volume_max']!r}")
     out = dict(spec)
-    for key in _WHOLE:
+    for key in _WHOLE & set(spec):
         out[key] = int(spec[key])
     return out
 

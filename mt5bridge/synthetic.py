@@ -86,6 +86,17 @@ def _market_open(t_ms: np.ndarray) -> np.ndarray:
     return ~closed
 
 
+@dataclass(frozen=True)
+class SyntheticMarket:
+    """The ticks and what made them: each hour's start (UTC ms) and regime (index into REGIMES), and the news
+    times (UTC ms)."""
+
+    ticks: Ticks
+    hour_starts: np.ndarray
+    regimes: np.ndarray
+    news_ms: np.ndarray
+
+
 def generate_ticks(
     symbol: str = "EURUSD",
     days: float = 5.0,
@@ -95,6 +106,18 @@ def generate_ticks(
     news_per_week: float = 3.0,
 ) -> Ticks:
     """Synthetic ticks for ``symbol`` (a key of PROFILES, or any name with ``profile`` given)."""
+    return generate_market(symbol, days, start, seed, profile, news_per_week).ticks
+
+
+def generate_market(
+    symbol: str = "EURUSD",
+    days: float = 5.0,
+    start: str | datetime = "2024-01-08T00:00:00Z",
+    seed: int = 0,
+    profile: SymbolProfile | None = None,
+    news_per_week: float = 3.0,
+) -> SyntheticMarket:
+    """Synthetic ticks for ``symbol`` with the regimes and news behind them."""
     prof = profile or PROFILES.get(symbol.upper())
     if prof is None:
         raise ValueError(f"no synthetic profile for {symbol!r}; known: {', '.join(PROFILES)}")
@@ -177,4 +200,5 @@ def generate_ticks(
     ask = np.round((bid + spread) / prof.point) * prof.point
     bid = np.round(bid, prof.digits)
     ask = np.round(ask, prof.digits)
-    return Ticks(times_ms=t.astype(np.int64), bid=bid, ask=ask, volume=np.ones(n))
+    ticks = Ticks(times_ms=t.astype(np.int64), bid=bid, ask=ask, volume=np.ones(n))
+    return SyntheticMarket(ticks, hour_starts, regime, news_ms)

@@ -190,7 +190,7 @@ def test_a_spec_file_sets_what_a_symbol_is_worth_and_costs(tmp_path):
     with pytest.raises(ReplayError, match="tick_vlaue"):
         load_specs(bad)
     bad.write_text("[symbols.EURUSD]\nvolume_min = -1\n")
-    with pytest.raises(ReplayError, match="volume_min = -1: must be > 0"):
+    with pytest.raises(ReplayError, match="volume_min = -1: must be above 0"):
         load_specs(bad)
 
 
