@@ -17,8 +17,8 @@ commission, which HELLO does not carry::
     spread_points = 8.0        # typical spread, in points
     commission_per_lot = 2.5   # account currency per lot on every deal, in and out (a round turn costs twice)
 
-``mt5bridge history --spec-out`` writes a symbol's table (keeping the other symbols and any extra keys of its
-own) and docs/history.md documents the layout. :func:`read_spec_file` checks every value and names the file,
+``mt5bridge history --spec-out`` writes a symbol's table (keeping the other symbols) and docs/history.md
+documents the layout. A key the layout does not know is refused, so a misspelt one is never silently ignored. :func:`read_spec_file` checks every value and names the file,
 the symbol and the key of a bad one.
 """
 
@@ -111,7 +111,7 @@ def check_spec(spec: object, where: str, *, partial: bool = False) -> dict:
 
 def write_spec(path: str | os.PathLike[str], symbol: str, spec: dict) -> None:
     """Write ``symbol``'s specification into the spec file at ``path``, creating it or replacing that symbol's
-    known keys while keeping the other symbols and any extra keys. The file is replaced atomically."""
+    keys while keeping the other symbols. The file is replaced atomically."""
     where = f"{path}: symbols.{symbol}"
     new = check_spec({k: spec[k] for k in SPEC_KEYS if k in spec}, where)
     target = Path(path)
