@@ -1,0 +1,867 @@
+//+------------------------------------------------------------------+
+//| MT5Bridge/Session.mqh                                            |
+//| One chart's conversation with the bridge: HELLO and WELCOME,     |
+//| the warm-up, each TICK in lock-step with a deadline, RESULT, DEAL|
+//| and FAILSAFE messages queued while the bridge cannot hear them,  |
+//| heartbeats, the silence failsafe, reconnects with back-off, BYE. |
+//|                                                                  |
+//| States: OFFLINE (no socket, waiting for the next attempt),       |
+//| HELLO_SENT (waiting for WELCOME), READY (welcomed and warmed up).|
+//| Every message sent carries the next seq; a reply is matched to   |
+//| the TICK it answers by reply_to, and anything else is late.      |
+//+------------------------------------------------------------------+
+#ifndef MT5B_SESSION_MQH
+#define MT5B_SESSION_MQH
+
+#include "Protocol.mqh"
+#include "Json.mqh"
+#include "Messages.mqh"
+#include "Zmq.mqh"
+#include "Terminal.mqh"
+#include "Log.mqh"
+
+#define STATE_OFFLINE      0
+#define STATE_HELLO_SENT   1
+#define STATE_READY        2
+
+//--- what a TICK got
+#define TICK_NOT_SENT      0   // not welcomed, no usable quote, or time would go backwards
+#define TICK_NO_REPLY      1   // nothing in time: HOLD
+#define TICK_REFUSED       2   // an ERROR answered it: HOLD
+#define TICK_COMMAND       3   // the COMMAND answering it
+
+//--- what one frame from the bridge was
+#define FRAME_OTHER        0
+#define FRAME_COMMAND      1   // the COMMAND awaited
+#define FRAME_ERROR        2   // an ERROR for the request awaited
+#define FRAME_WELCOME      3   // the WELCOME awaited
+
+#define OUTBOX_LIMIT       5000
+#define FIRST_BACKOFF_MS   500
+#define SEND_TIMEOUT_MS    200
+#define WARMUP_SEND_MS     2000
+#define BYE_LINGER_MS      500
+
+class CBridgeSession
+  {
+private:
+   CZmqDealer        m_socket;
+   CJsonWriter       m_writer;
+   CJsonReader       m_reader;
+   //--- settings
+   string            m_endpoint;
+   string            m_symbol;
+   string            m_ea_version;
+   long              m_magic;
+   double            m_initial_balance;
+   string            m_curve_server_key;
+   string            m_curve_public_key;
+   string            m_curve_secret_key;
+   int               m_hello_timeout_ms;
+   int               m_backoff_max_ms;
+   int               m_silence_limit_ms;   // the trader's own limit; the stricter of it and WELCOME's applies
+   int               m_warmup_bars[4];
+   //--- timings in force (the inputs until WELCOME hands over the bridge's)
+   int               m_deadline_ms;
+   int               m_heartbeat_ms;
+   int               m_silence_ms;
+   double            m_equity_floor;
+   int               m_max_requests;
+   bool              m_welcomed_once;
+   //--- state
+   int               m_state;
+   long              m_seq;
+   long              m_hello_seq;
+   ulong             m_hello_sent_ms;
+   ulong             m_next_attempt_ms;
+   int               m_backoff_ms;
+   ulong             m_last_sent_ms;
+   ulong             m_last_heard_ms;
+   ulong             m_awaiting_since_ms;  // first request since the bridge was last heard; 0 = none
+   long              m_last_tick_msc;
+   long              m_round_trip_us;
+   bool              m_silent;             // BRIDGE_SILENT reported, BRIDGE_BACK not yet
+   ulong             m_silent_since_ms;
+   int               m_held_while_silent;
+   string            m_status;             // for the chart
+   string            m_waiting_for;        // why no HELLO was sent yet
+   bool              m_unreachable_logged; // "no bridge at ..." said once until the next WELCOME
+   //--- counters for the chart and the log
+   long              m_ticks_sent;
+   long              m_holds_by_timeout;
+   long              m_holds_by_error;
+   long              m_late_replies;
+   //--- messages waiting for the bridge
+   SResultInfo       m_results[];
+   int               m_result_count;
+   SDealInfo         m_deals[];
+   int               m_deal_count;
+   SFailsafeInfo     m_failsafes[];
+   int               m_failsafe_count;
+
+   long              NextSeq(void) { long seq=m_seq; m_seq++; return(seq); }
+   bool              SendFrame(const string frame,const int timeout_ms,const bool answered);
+   void              Heard(void);
+   void              Disconnect(const string why,const int backoff_ms);
+   void              StartHello(void);
+   bool              AwaitWelcome(const int timeout_ms);
+   void              ApplyWelcome(const SWelcome &w);
+   bool              SendWarmup(const ENUM_TIMEFRAMES timeframe,const string name,const int bars);
+   int               Classify(const string text,const long awaited_seq,const bool awaiting_welcome,
+                              SCommand &command,SWelcome &welcome,SErrorReply &error);
+   void              LateCommand(const SCommand &command);
+   void              CheckSilence(void);
+   void              SendHeartbeat(void);
+   void              Drain(void);
+
+public:
+                     CBridgeSession(void);
+   void              Configure(const string endpoint,const string symbol,const string ea_version,const long magic,
+                               const double initial_balance,const int deadline_ms,const int heartbeat_ms,
+                               const int silence_ms,const int max_requests,const int hello_timeout_ms,
+                               const int backoff_max_ms,const string curve_server_key,
+                               const string curve_public_key,const string curve_secret_key);
+   void              SetWarmupBars(const int m1,const int m5,const int m15,const int h1);
+   bool              Start(string &problem);
+   void              Connect(const int wait_ms);
+   void              Service(void);
+   int               Tick(const STickInfo &tick,const SPositionInfo &positions[],const int count,SCommand &command);
+   void              NoteHeldTick(void) { if(m_silent) m_held_while_silent++; }
+   void              QueueResult(const SResultInfo &r);
+   void              QueueDeal(const SDealInfo &d);
+   void              QueueFailsafe(const string kind,const string detail);
+   void              Flush(void);
+   void              Bye(const string reason);
+   void              Shutdown(void);
+   //--- what the EA and the chart need to know
+   bool              IsReady(void) const { return(m_state==STATE_READY); }
+   bool              IsSilent(void) const { return(m_silent); }
+   bool              WasWelcomed(void) const { return(m_welcomed_once); }
+   long              RoundTripUs(void) const { return(m_round_trip_us); }
+   double            BridgeEquityFloor(void) const { return(m_equity_floor); }
+   int               MaxRequestsPerMinute(void) const { return(m_max_requests); }
+   int               DeadlineMs(void) const { return(m_deadline_ms); }
+   int               SilenceMs(void) const { return(m_silence_ms); }
+   int               Pending(void) const { return(m_result_count+m_deal_count+m_failsafe_count); }
+   string            Status(void) const { return(m_status); }
+   ulong             LastHeardMs(void) const { return(m_last_heard_ms); }
+   long              TicksSent(void) const { return(m_ticks_sent); }
+   long              HoldsByTimeout(void) const { return(m_holds_by_timeout); }
+   long              HoldsByError(void) const { return(m_holds_by_error); }
+   long              LateReplies(void) const { return(m_late_replies); }
+  };
+
+CBridgeSession::CBridgeSession(void)
+  {
+   m_endpoint="";
+   m_symbol="";
+   m_ea_version="";
+   m_magic=0;
+   m_initial_balance=0;
+   m_curve_server_key="";
+   m_curve_public_key="";
+   m_curve_secret_key="";
+   m_hello_timeout_ms=3000;
+   m_backoff_max_ms=30000;
+   m_silence_limit_ms=30000;
+   m_deadline_ms=250;
+   m_heartbeat_ms=1000;
+   m_silence_ms=30000;
+   m_equity_floor=0;
+   m_max_requests=30;
+   m_welcomed_once=false;
+   m_state=STATE_OFFLINE;
+   m_seq=0;
+   m_hello_seq=-1;
+   m_hello_sent_ms=0;
+   m_next_attempt_ms=0;
+   m_backoff_ms=FIRST_BACKOFF_MS;
+   m_last_sent_ms=0;
+   m_last_heard_ms=0;
+   m_awaiting_since_ms=0;
+   m_last_tick_msc=0;
+   m_round_trip_us=0;
+   m_silent=false;
+   m_silent_since_ms=0;
+   m_held_while_silent=0;
+   m_status="not connected";
+   m_waiting_for="";
+   m_unreachable_logged=false;
+   m_ticks_sent=0;
+   m_holds_by_timeout=0;
+   m_holds_by_error=0;
+   m_late_replies=0;
+   m_result_count=0;
+   m_deal_count=0;
+   m_failsafe_count=0;
+   for(int i=0; i<4; i++)
+      m_warmup_bars[i]=0;
+  }
+
+void CBridgeSession::Configure(const string endpoint,const string symbol,const string ea_version,const long magic,
+                               const double initial_balance,const int deadline_ms,const int heartbeat_ms,
+                               const int silence_ms,const int max_requests,const int hello_timeout_ms,
+                               const int backoff_max_ms,const string curve_server_key,
+                               const string curve_public_key,const string curve_secret_key)
+  {
+   m_endpoint=endpoint;
+   m_symbol=symbol;
+   m_ea_version=ea_version;
+   m_magic=magic;
+   m_initial_balance=initial_balance;
+   m_deadline_ms=deadline_ms;
+   m_heartbeat_ms=heartbeat_ms;
+   m_silence_limit_ms=silence_ms;
+   m_silence_ms=silence_ms;
+   m_max_requests=max_requests;
+   m_hello_timeout_ms=hello_timeout_ms;
+   m_backoff_max_ms=backoff_max_ms;
+   m_curve_server_key=curve_server_key;
+   m_curve_public_key=curve_public_key;
+   m_curve_secret_key=curve_secret_key;
+  }
+
+void CBridgeSession::SetWarmupBars(const int m1,const int m5,const int m15,const int h1)
+  {
+   m_warmup_bars[0]=m1;
+   m_warmup_bars[1]=m5;
+   m_warmup_bars[2]=m15;
+   m_warmup_bars[3]=h1;
+  }
+
+bool CBridgeSession::Start(string &problem)
+  {
+   if(!m_socket.Init())
+     {
+      problem="cannot create a ZeroMQ context: "+m_socket.LastError();
+      return(false);
+     }
+   return(true);
+  }
+
+//+------------------------------------------------------------------+
+//| One frame out. A TICK (answered=true) starts the silence clock   |
+//| if it is not running; so does any send that fails, since with    |
+//| IMMEDIATE a failed send means there is no live connection.       |
+//| Messages the bridge does not answer (RESULT, DEAL, HEARTBEAT...) |
+//| must not start it, or a quiet weekend would look like silence.   |
+//+------------------------------------------------------------------+
+bool CBridgeSession::SendFrame(const string frame,const int timeout_ms,const bool answered)
+  {
+   ulong now=GetTickCount64();
+   bool ok=m_socket.Send(frame,timeout_ms);
+   if((answered || !ok) && m_awaiting_since_ms==0 && m_state==STATE_READY)
+      m_awaiting_since_ms=now;
+   if(!ok)
+     {
+      LogDebug("not sent ("+m_socket.LastError()+"): "+StringSubstr(frame,0,200));
+      return(false);
+     }
+   m_last_sent_ms=now;
+   if(LogDebugOn())
+      LogDebug("sent "+StringSubstr(frame,0,400));
+   return(true);
+  }
+
+//--- anything from the bridge: it is alive
+void CBridgeSession::Heard(void)
+  {
+   m_last_heard_ms=GetTickCount64();
+   m_awaiting_since_ms=0;
+  }
+
+//--- drop the socket and try again after a back-off that doubles up to the maximum
+void CBridgeSession::Disconnect(const string why,const int backoff_ms)
+  {
+   m_socket.Close(0);
+   m_state=STATE_OFFLINE;
+   m_awaiting_since_ms=0;
+   int wait=backoff_ms;
+   if(wait<=0)
+     {
+      wait=m_backoff_ms;
+      m_backoff_ms=m_backoff_ms*2;
+      if(m_backoff_ms>m_backoff_max_ms)
+         m_backoff_ms=m_backoff_max_ms;
+     }
+   m_next_attempt_ms=GetTickCount64()+(ulong)wait;
+   m_status=why+"; next attempt in "+DoubleToString(wait/1000.0,1)+" s";
+  }
+
+//+------------------------------------------------------------------+
+//| A fresh socket and a HELLO, once the account and the symbol can  |
+//| be described. The socket is new on every attempt (the "lazy      |
+//| pirate" of the ZeroMQ guide): nothing queued for a bridge that   |
+//| went away is delivered to the next one.                          |
+//+------------------------------------------------------------------+
+void CBridgeSession::StartHello(void)
+  {
+   string why="";
+   if(!AccountReady(why) || !SymbolReady(m_symbol,why))
+     {
+      if(why!=m_waiting_for)
+         LogInfo("waiting before introducing the chart to the bridge: "+why);
+      m_waiting_for=why;
+      m_status="waiting: "+why;
+      m_next_attempt_ms=GetTickCount64()+1000;
+      return;
+     }
+   m_waiting_for="";
+   string identity=IntegerToString(AccountInfoInteger(ACCOUNT_LOGIN))+"-"+m_symbol+"-"+IntegerToString(ChartID());
+   string problem="";
+   if(!m_socket.Open(m_endpoint,identity,m_curve_server_key,m_curve_public_key,m_curve_secret_key,problem))
+     {
+      LogError("cannot open the connection to the bridge: "+problem);
+      Disconnect("connection failed: "+problem,0);
+      return;
+     }
+   SHelloInfo hello;
+   CollectHello(hello,m_symbol,m_ea_version,m_magic,m_initial_balance);
+   long seq=NextSeq();
+   string frame=BuildHello(m_writer,seq,hello);
+   if(!SendFrame(frame,SEND_TIMEOUT_MS,true))
+     {
+      Disconnect("no bridge at "+m_endpoint+" ("+m_socket.LastError()+")",0);
+      if(!m_unreachable_logged)
+         LogWarning(m_status+"; is `mt5bridge serve` running there? (retrying quietly)");
+      m_unreachable_logged=true;
+      return;
+     }
+   m_hello_seq=seq;
+   m_hello_sent_ms=GetTickCount64();
+   m_state=STATE_HELLO_SENT;
+   m_status="HELLO sent to "+m_endpoint+", waiting for WELCOME";
+   LogDebug(m_status);
+  }
+
+//+------------------------------------------------------------------+
+//| Sorts one frame from the bridge. The COMMAND or ERROR answering  |
+//| awaited_seq (and the WELCOME answering the HELLO when            |
+//| awaiting_welcome) is handed back; everything else is dealt with  |
+//| here: late commands are dropped, refusals of other messages are  |
+//| logged, NOT_INTRODUCED (a restarted bridge) sends a new HELLO.   |
+//+------------------------------------------------------------------+
+int CBridgeSession::Classify(const string text,const long awaited_seq,const bool awaiting_welcome,
+                             SCommand &command,SWelcome &welcome,SErrorReply &error)
+  {
+   if(LogDebugOn())
+      LogDebug("received "+StringSubstr(text,0,400));
+   if(!m_reader.Parse(text))
+     {
+      LogError("unreadable message from the bridge ("+m_reader.Error()+"): "+StringSubstr(text,0,200));
+      return(FRAME_OTHER);
+     }
+   string type="";
+   long reply_to=-1;
+   string problem="";
+   if(!ReadReplyHeader(m_reader,type,reply_to,problem))
+     {
+      LogError("message from the bridge without type or reply_to ("+problem+")");
+      return(FRAME_OTHER);
+     }
+   if(type==MT5B_MSG_COMMAND)
+     {
+      if(!ParseCommand(m_reader,command,problem))
+        {
+         LogError("unreadable COMMAND from the bridge, not executed: "+problem);
+         long command_id=0;
+         // a readable id still gets its RESULT, so the bridge frees the command's risk at once
+         if(ReadCommandId(m_reader,command_id) && command_id>MT5B_HOLD_COMMAND_ID)
+           {
+            SResultInfo r;
+            r.command_id=command_id;
+            r.retcode=TRADE_RETCODE_INVALID;
+            r.ticket=0;
+            r.price=0;
+            r.volume=0;
+            r.text="the EA could not read the command ("+problem+"): not executed";
+            r.time_msc=ServerTimeMsc();
+            r.digits=0;
+            QueueResult(r);
+           }
+         return(FRAME_OTHER);
+        }
+      if(awaited_seq>=0 && command.reply_to==awaited_seq)
+         return(FRAME_COMMAND);
+      LateCommand(command);
+      return(FRAME_OTHER);
+     }
+   if(type==MT5B_MSG_ERROR)
+     {
+      if(!ParseError(m_reader,error,problem))
+        {
+         LogError("unreadable ERROR from the bridge: "+problem);
+         return(FRAME_OTHER);
+        }
+      bool answers_hello=(awaiting_welcome && error.reply_to==m_hello_seq);
+      if(!answers_hello && error.code==MT5B_ERR_NOT_INTRODUCED && m_state==STATE_READY)
+        {
+         // the bridge restarted and no longer knows this chart: introduce it again
+         LogWarning("the bridge does not know this chart any more (it restarted?): sending HELLO again");
+         Disconnect("re-introducing the chart",FIRST_BACKOFF_MS);
+         m_next_attempt_ms=0;
+        }
+      if(answers_hello || (awaited_seq>=0 && error.reply_to==awaited_seq))
+         return(FRAME_ERROR);
+      LogWarning("the bridge refused message seq "+IntegerToString(error.reply_to)+": "+error.code+": "+error.message);
+      return(FRAME_OTHER);
+     }
+   if(type==MT5B_MSG_WELCOME)
+     {
+      if(!awaiting_welcome || reply_to!=m_hello_seq)
+        {
+         LogDebug("WELCOME to an earlier HELLO ignored");
+         return(FRAME_OTHER);
+        }
+      if(!ParseWelcome(m_reader,welcome,problem))
+        {
+         error.reply_to=reply_to;
+         error.code="";
+         error.message="unusable WELCOME: "+problem;
+         return(FRAME_ERROR);
+        }
+      return(FRAME_WELCOME);
+     }
+   LogWarning("message of unknown type '"+type+"' from the bridge ignored");
+   return(FRAME_OTHER);
+  }
+
+//+------------------------------------------------------------------+
+//| A COMMAND that answers an earlier TICK arrived after its         |
+//| deadline: dropped, never executed. A non-HOLD one still gets its |
+//| one RESULT (refused), so the bridge stops counting its risk.     |
+//+------------------------------------------------------------------+
+void CBridgeSession::LateCommand(const SCommand &command)
+  {
+   m_late_replies++;
+   if(command.action==MT5B_ACTION_HOLD)
+     {
+      LogDebug("late HOLD for seq "+IntegerToString(command.reply_to)+" dropped");
+      return;
+     }
+   LogWarning("COMMAND "+IntegerToString(command.command_id)+" ("+command.action+") answered seq "+
+              IntegerToString(command.reply_to)+" after its deadline of "+IntegerToString(m_deadline_ms)+
+              " ms: dropped, not executed");
+   SResultInfo r;
+   r.command_id=command.command_id;
+   r.retcode=TRADE_RETCODE_REJECT;
+   r.ticket=0;
+   r.price=0;
+   r.volume=0;
+   r.text="arrived after the EA's deadline of "+IntegerToString(m_deadline_ms)+" ms: not executed";
+   r.time_msc=ServerTimeMsc();
+   r.digits=0;
+   QueueResult(r);
+  }
+
+//--- waits up to timeout_ms (0: only what has arrived) for the WELCOME answering the HELLO
+bool CBridgeSession::AwaitWelcome(const int timeout_ms)
+  {
+   ulong until=GetTickCount64()+(ulong)timeout_ms;
+   while(m_state==STATE_HELLO_SENT)
+     {
+      ulong now=GetTickCount64();
+      int wait=0;
+      if(until>now)
+         wait=(int)(until-now);
+      string text="";
+      int got=m_socket.Receive(text,wait);
+      if(got==ZMQ_GOT_ERROR)
+        {
+         Disconnect("connection error: "+m_socket.LastError(),0);
+         return(false);
+        }
+      if(got==ZMQ_GOT_NOTHING)
+         return(false);
+      Heard();
+      SCommand command;
+      SWelcome welcome;
+      SErrorReply error;
+      int kind=Classify(text,-1,true,command,welcome,error);
+      if(kind==FRAME_WELCOME)
+        {
+         ApplyWelcome(welcome);
+         return(true);
+        }
+      if(kind==FRAME_ERROR)
+        {
+         // a refused HELLO stays refused until something changes: wait long before asking again
+         LogError("the bridge refused this chart: "+error.code+" "+error.message);
+         Disconnect("refused by the bridge: "+error.code+" "+error.message,m_backoff_max_ms);
+         return(false);
+        }
+     }
+   return(false);
+  }
+
+//--- the bridge's timings and failsafes, then the warm-up, then whatever waited
+void CBridgeSession::ApplyWelcome(const SWelcome &w)
+  {
+   m_deadline_ms=(int)w.deadline_ms;
+   m_heartbeat_ms=(int)w.heartbeat_ms;
+   m_silence_ms=(int)w.failsafe_silence_ms;
+   if(m_silence_limit_ms>0 && m_silence_limit_ms<m_silence_ms)
+      m_silence_ms=m_silence_limit_ms;
+   m_equity_floor=w.equity_floor;
+   m_max_requests=(int)w.max_requests_per_minute;
+   m_state=STATE_READY;
+   m_backoff_ms=FIRST_BACKOFF_MS;
+   m_unreachable_logged=false;
+   m_last_tick_msc=0;
+   bool first=!m_welcomed_once;
+   m_welcomed_once=true;
+   LogInfo("welcomed by the bridge at "+m_endpoint+": deadline "+IntegerToString(m_deadline_ms)+" ms, heartbeat "+
+           IntegerToString(m_heartbeat_ms)+" ms, silence failsafe "+IntegerToString(m_silence_ms)+" ms, equity floor "+
+           DoubleToString(m_equity_floor,2)+", at most "+IntegerToString(m_max_requests)+" trade requests a minute");
+   string names[4];
+   names[0]=MT5B_TF_M1;
+   names[1]=MT5B_TF_M5;
+   names[2]=MT5B_TF_M15;
+   names[3]=MT5B_TF_H1;
+   ENUM_TIMEFRAMES frames[4];
+   frames[0]=PERIOD_M1;
+   frames[1]=PERIOD_M5;
+   frames[2]=PERIOD_M15;
+   frames[3]=PERIOD_H1;
+   for(int i=0; i<4 && m_state==STATE_READY; i++)
+      if(!SendWarmup(frames[i],names[i],m_warmup_bars[i]))
+         Disconnect("the bridge went away during the warm-up",0);
+   if(m_state!=STATE_READY)
+      return;
+   if(m_silent)
+     {
+      double silent_s=(GetTickCount64()-m_silent_since_ms)/1000.0;
+      string detail="the bridge answers again after "+DoubleToString(silent_s,1)+" s of silence; "+
+                    IntegerToString(m_held_while_silent)+" ticks were held meanwhile";
+      LogWarning(detail);
+      m_silent=false;
+      m_held_while_silent=0;
+      QueueFailsafe(MT5B_FAILSAFE_BRIDGE_BACK,detail);
+     }
+   m_status="connected to "+m_endpoint;
+   if(first)
+      LogInfo("warm-up sent; trading on the bridge's commands");
+   Flush();
+  }
+
+//+------------------------------------------------------------------+
+//| Closed bars of one timeframe as WARMUP chunks, oldest first.     |
+//| CopyRates from position 1 leaves out the bar still forming; the  |
+//| oldest bar is at index 0 of the array. A bar with a missing      |
+//| price is left out rather than have the whole chunk refused.      |
+//+------------------------------------------------------------------+
+bool CBridgeSession::SendWarmup(const ENUM_TIMEFRAMES timeframe,const string name,const int bars)
+  {
+   if(bars<=0)
+      return(true);
+   MqlRates rates[];
+   int copied=-1;
+   for(int attempt=0; attempt<3; attempt++)
+     {
+      ResetLastError();
+      copied=CopyRates(m_symbol,timeframe,1,bars,rates);
+      if(copied>=bars)
+         break;
+      // the terminal may still be loading history: give it a moment
+      Sleep(200);
+     }
+   if(copied<=0)
+     {
+      LogWarning(name+" warm-up: no history (error "+IntegerToString(GetLastError())+
+                 "); the bridge warms up from live ticks");
+      return(true);
+     }
+   MqlRates clean[];
+   ArrayResize(clean,copied);
+   int n=0;
+   for(int i=0; i<copied; i++)
+     {
+      if(rates[i].open<=0 || rates[i].high<=0 || rates[i].low<=0 || rates[i].close<=0 || rates[i].high<rates[i].low)
+         continue;
+      if(n>0 && rates[i].time<=clean[n-1].time)
+         continue;
+      clean[n]=rates[i];
+      n++;
+     }
+   int digits=(int)SymbolInfoInteger(m_symbol,SYMBOL_DIGITS);
+   int chunks=(n+MT5B_MAX_WARMUP_BARS-1)/MT5B_MAX_WARMUP_BARS;
+   for(int chunk=0; chunk<chunks; chunk++)
+     {
+      int from=chunk*MT5B_MAX_WARMUP_BARS;
+      int count=n-from;
+      if(count>MT5B_MAX_WARMUP_BARS)
+         count=MT5B_MAX_WARMUP_BARS;
+      string frame=BuildWarmup(m_writer,NextSeq(),name,chunk,chunks,clean,from,count,digits);
+      if(!SendFrame(frame,WARMUP_SEND_MS,false))
+         return(false);
+     }
+   if(n<bars)
+      LogInfo(name+" warm-up: "+IntegerToString(n)+" closed bars of the "+IntegerToString(bars)+" asked for");
+   else
+      LogDebug(name+" warm-up: "+IntegerToString(n)+" bars in "+IntegerToString(chunks)+" chunks");
+   return(true);
+  }
+
+//--- OnInit: introduce the chart at once and give WELCOME a moment, so the first tick is usually served
+void CBridgeSession::Connect(const int wait_ms)
+  {
+   StartHello();
+   if(m_state==STATE_HELLO_SENT)
+      AwaitWelcome(wait_ms);
+  }
+
+//+------------------------------------------------------------------+
+//| Waiting for the bridge's answer for longer than the silence      |
+//| limit: it is silent. Reported (queued), the socket dropped, and  |
+//| the chart introduced again when it answers. Until then the EA    |
+//| opens nothing - it gets no commands - and its positions keep     |
+//| their own stop loss and take profit on the trade server.         |
+//+------------------------------------------------------------------+
+void CBridgeSession::CheckSilence(void)
+  {
+   if(m_state!=STATE_READY || m_awaiting_since_ms==0)
+      return;
+   ulong waited=GetTickCount64()-m_awaiting_since_ms;
+   if(waited<(ulong)m_silence_ms)
+      return;
+   if(!m_silent)
+     {
+      m_silent=true;
+      m_silent_since_ms=m_awaiting_since_ms;
+      string detail="no answer from the bridge for "+DoubleToString(waited/1000.0,1)+
+                    " s: the EA opens nothing new; open positions keep their own stop loss and take profit";
+      LogError(detail);
+      QueueFailsafe(MT5B_FAILSAFE_BRIDGE_SILENT,detail);
+     }
+   Disconnect("the bridge is silent",0);
+  }
+
+void CBridgeSession::SendHeartbeat(void)
+  {
+   string frame=BuildHeartbeat(m_writer,NextSeq(),ServerTimeMsc());
+   SendFrame(frame,0,false);
+   // a failed heartbeat still counts as sent: the next one comes a full interval later
+   m_last_sent_ms=GetTickCount64();
+  }
+
+//--- whatever arrived between ticks: late replies, refusals, a restarted bridge
+void CBridgeSession::Drain(void)
+  {
+   for(int i=0; i<100 && m_state==STATE_READY; i++)
+     {
+      string text="";
+      int got=m_socket.Receive(text,0);
+      if(got==ZMQ_GOT_NOTHING)
+         return;
+      if(got==ZMQ_GOT_ERROR)
+        {
+         Disconnect("connection error: "+m_socket.LastError(),0);
+         return;
+        }
+      Heard();
+      SCommand command;
+      SWelcome welcome;
+      SErrorReply error;
+      Classify(text,-1,false,command,welcome,error);
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| OnTimer: connect, wait for WELCOME, read what arrived, watch for |
+//| silence, send what waited, keep the chart alive.                 |
+//+------------------------------------------------------------------+
+void CBridgeSession::Service(void)
+  {
+   ulong now=GetTickCount64();
+   if(m_state==STATE_OFFLINE)
+     {
+      if(now>=m_next_attempt_ms)
+         StartHello();
+      return;
+     }
+   if(m_state==STATE_HELLO_SENT)
+     {
+      AwaitWelcome(0);
+      if(m_state==STATE_HELLO_SENT && now-m_hello_sent_ms>=(ulong)m_hello_timeout_ms)
+        {
+         LogDebug("no WELCOME within "+IntegerToString(m_hello_timeout_ms)+" ms");
+         Disconnect("no answer from the bridge at "+m_endpoint,0);
+        }
+      return;
+     }
+   Drain();
+   CheckSilence();
+   if(m_state!=STATE_READY)
+      return;
+   Flush();
+   if(GetTickCount64()-m_last_sent_ms>=(ulong)m_heartbeat_ms)
+      SendHeartbeat();
+  }
+
+//+------------------------------------------------------------------+
+//| One TICK and the wait for its COMMAND, at most the deadline.     |
+//| round_trip_us is measured from the send to holding the COMMAND   |
+//| (or ERROR) answering it, and is 0 when nothing came in time.     |
+//+------------------------------------------------------------------+
+int CBridgeSession::Tick(const STickInfo &tick,const SPositionInfo &positions[],const int count,SCommand &command)
+  {
+   if(m_state!=STATE_READY)
+     {
+      NoteHeldTick();
+      return(TICK_NOT_SENT);
+     }
+   // the bridge refuses a tick older than the last one (TIME_BACKWARDS)
+   if(tick.time_msc<m_last_tick_msc)
+      return(TICK_NOT_SENT);
+   long seq=NextSeq();
+   string frame=BuildTick(m_writer,seq,tick,positions,count);
+   ulong started_us=GetMicrosecondCount();
+   ulong deadline_us=started_us+(ulong)m_deadline_ms*1000;
+   m_ticks_sent++;
+   if(!SendFrame(frame,m_deadline_ms,true))
+     {
+      m_round_trip_us=0;
+      m_holds_by_timeout++;
+      CheckSilence();
+      return(TICK_NO_REPLY);
+     }
+   m_last_tick_msc=tick.time_msc;
+   while(m_state==STATE_READY)
+     {
+      ulong now_us=GetMicrosecondCount();
+      if(now_us>=deadline_us)
+         break;
+      int wait_ms=(int)((deadline_us-now_us+999)/1000);
+      string text="";
+      int got=m_socket.Receive(text,wait_ms);
+      if(got==ZMQ_GOT_NOTHING)
+         continue;
+      if(got==ZMQ_GOT_ERROR)
+        {
+         Disconnect("connection error: "+m_socket.LastError(),0);
+         break;
+        }
+      Heard();
+      SWelcome welcome;
+      SErrorReply error;
+      int kind=Classify(text,seq,false,command,welcome,error);
+      if(kind==FRAME_COMMAND || kind==FRAME_ERROR)
+        {
+         long elapsed=(long)(GetMicrosecondCount()-started_us);
+         if(elapsed<1)
+            elapsed=1;
+         m_round_trip_us=elapsed;
+         if(kind==FRAME_COMMAND)
+            return(TICK_COMMAND);
+         m_holds_by_error++;
+         LogWarning("the bridge refused tick seq "+IntegerToString(seq)+": "+error.code+": "+error.message+" (HOLD)");
+         return(TICK_REFUSED);
+        }
+     }
+   m_round_trip_us=0;
+   m_holds_by_timeout++;
+   LogDebug("no COMMAND for seq "+IntegerToString(seq)+" within "+IntegerToString(m_deadline_ms)+" ms: HOLD");
+   CheckSilence();
+   return(TICK_NO_REPLY);
+  }
+
+void CBridgeSession::QueueResult(const SResultInfo &r)
+  {
+   if(m_result_count>=OUTBOX_LIMIT)
+     {
+      LogError("too many RESULTs waiting for the bridge: the RESULT of command "+IntegerToString(r.command_id)+" is dropped");
+      return;
+     }
+   ArrayResize(m_results,m_result_count+1,64);
+   m_results[m_result_count]=r;
+   m_result_count++;
+  }
+
+void CBridgeSession::QueueDeal(const SDealInfo &d)
+  {
+   if(m_deal_count>=OUTBOX_LIMIT)
+     {
+      LogWarning("too many DEALs waiting for the bridge: deal #"+IntegerToString(d.deal)+" is not reported");
+      return;
+     }
+   ArrayResize(m_deals,m_deal_count+1,64);
+   m_deals[m_deal_count]=d;
+   m_deal_count++;
+  }
+
+//--- the moment is when the EA acted, not when the bridge hears of it
+void CBridgeSession::QueueFailsafe(const string kind,const string detail)
+  {
+   if(m_failsafe_count>=OUTBOX_LIMIT)
+      return;
+   ArrayResize(m_failsafes,m_failsafe_count+1,16);
+   m_failsafes[m_failsafe_count].kind=kind;
+   m_failsafes[m_failsafe_count].time_msc=ServerTimeMsc();
+   m_failsafes[m_failsafe_count].detail=detail;
+   m_failsafe_count++;
+  }
+
+//+------------------------------------------------------------------+
+//| Sends what waited, oldest first: failsafes, results, deals. Only |
+//| when welcomed; a send that fails leaves the rest for the next    |
+//| call (the timer tries every 100 ms).                             |
+//+------------------------------------------------------------------+
+void CBridgeSession::Flush(void)
+  {
+   if(m_state!=STATE_READY)
+      return;
+   int sent=0;
+   while(sent<m_failsafe_count)
+     {
+      if(!SendFrame(BuildFailsafe(m_writer,NextSeq(),m_failsafes[sent]),0,false))
+         break;
+      sent++;
+     }
+   for(int i=sent; i<m_failsafe_count; i++)
+      m_failsafes[i-sent]=m_failsafes[i];
+   m_failsafe_count-=sent;
+   if(m_failsafe_count>0)
+      return;
+   sent=0;
+   while(sent<m_result_count)
+     {
+      if(!SendFrame(BuildResult(m_writer,NextSeq(),m_results[sent]),0,false))
+         break;
+      sent++;
+     }
+   for(int i=sent; i<m_result_count; i++)
+      m_results[i-sent]=m_results[i];
+   m_result_count-=sent;
+   if(m_result_count>0)
+      return;
+   sent=0;
+   while(sent<m_deal_count)
+     {
+      if(!SendFrame(BuildDeal(m_writer,NextSeq(),m_deals[sent]),0,false))
+         break;
+      sent++;
+     }
+   for(int i=sent; i<m_deal_count; i++)
+      m_deals[i-sent]=m_deals[i];
+   m_deal_count-=sent;
+  }
+
+//--- OnDeinit: a BYE if the bridge knows the chart, given a moment to leave
+void CBridgeSession::Bye(const string reason)
+  {
+   if(m_state==STATE_READY)
+     {
+      Flush();
+      SendFrame(BuildBye(m_writer,NextSeq(),reason),SEND_TIMEOUT_MS,false);
+      m_socket.Close(BYE_LINGER_MS);
+     }
+   m_state=STATE_OFFLINE;
+  }
+
+void CBridgeSession::Shutdown(void)
+  {
+   m_socket.Shutdown();
+   m_state=STATE_OFFLINE;
+  }
+
+#endif // MT5B_SESSION_MQH
