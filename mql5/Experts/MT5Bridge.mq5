@@ -30,6 +30,7 @@
 #define OTHER_SYMBOLS_AFTER 2000   // the guard leaves other charts this long to close their own symbols
 #define GUARD_RETRY_MS      5000
 #define PENDING_DEAL_LOOKS  50     // a deal not in the history yet is looked for again, every 100 ms
+#define EXECUTED_IDS_RETRY_MS 30000
 
 //--- inputs
 input group "Bridge"
@@ -72,6 +73,7 @@ ulong               g_pending_deals[];
 int                 g_pending_looks[];
 int                 g_pending_count=0;
 ulong               g_last_comment_ms=0;
+ulong               g_executed_tried_ms=0;
 ulong               g_last_guard_close_ms=0;
 bool                g_guard_other_symbols_done=false;
 bool                g_trading_allowed_said=true;
@@ -165,6 +167,11 @@ bool EnsureExecutedIds(void)
    long login=AccountInfoInteger(ACCOUNT_LOGIN);
    if(login<=0)
       return(false);
+   // a file that cannot be read is tried again now and then, not on every timer event
+   ulong now=GetTickCount64();
+   if(g_executed_tried_ms>0 && now-g_executed_tried_ms<EXECUTED_IDS_RETRY_MS)
+      return(false);
+   g_executed_tried_ms=now;
    string problem="";
    if(!g_executed.Load(ExecutedIdsFileName(login,_Symbol,InpMagic),TimeCurrent(),problem))
      {
