@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mt5bridge.atomicfile import replaced_when_complete
 from mt5bridge.marketdata import TIMEFRAME_LABELS, Bars, Ticks
 
 TIMEFRAME_BY_LABEL = {label: seconds for seconds, label in TIMEFRAME_LABELS.items()}
@@ -174,33 +174,24 @@ def _typical_spread(data: Ticks | Bars, spec: dict) -> float:
 def _write_csv(path: str, data: Ticks | Bars, digits: int) -> None:
     """The plain CSV ``read_market_file`` reads, times in UTC, prices with the symbol's digits; written beside
     the target and renamed, so a half-written file never stands under its name."""
-    part = f"{path}.part"
-    try:
-        with open(part, "w", encoding="utf-8", newline="\n") as fh:
-            if isinstance(data, Ticks):
-                fh.write("time,bid,ask,volume\n")
-                stamps = np.datetime_as_string(data.times_ms.astype("datetime64[ms]"), unit="ms")
-                row = f"%s,%.{digits}f,%.{digits}f,%.10g\n"
-                columns = (data.bid.tolist(), data.ask.tolist(), data.volume.tolist())
-            else:
-                fh.write("time,open,high,low,close,volume,spread\n")
-                stamps = np.datetime_as_string(data.times_ms.astype("datetime64[ms]"), unit="m")
-                row = f"%s,%.{digits}f,%.{digits}f,%.{digits}f,%.{digits}f,%.10g,%.10g\n"
-                columns = (data.open.tolist(), data.high.tolist(), data.low.tolist(), data.close.tolist(),
-                           data.volume.tolist(), np.asarray(data.spread_points, dtype=float).tolist())
-            chunk = 200_000
-            for start in range(0, len(stamps), chunk):
-                stop = start + chunk
-                cols = [c[start:stop] for c in columns]
-                fh.write("".join(row % (s.replace("T", " "), *vals)
-                                 for s, *vals in zip(stamps[start:stop].tolist(), *cols)))
-        os.replace(part, path)
-    except BaseException:
-        try:
-            os.remove(part)
-        except OSError:
-            pass
-        raise
+    with replaced_when_complete(path) as fh:
+        if isinstance(data, Ticks):
+            fh.write("time,bid,ask,volume\n")
+            stamps = np.datetime_as_string(data.times_ms.astype("datetime64[ms]"), unit="ms")
+            row = f"%s,%.{digits}f,%.{digits}f,%.10g\n"
+            columns = (data.bid.tolist(), data.ask.tolist(), data.volume.tolist())
+        else:
+            fh.write("time,open,high,low,close,volume,spread\n")
+            stamps = np.datetime_as_string(data.times_ms.astype("datetime64[ms]"), unit="m")
+            row = f"%s,%.{digits}f,%.{digits}f,%.{digits}f,%.{digits}f,%.10g,%.10g\n"
+            columns = (data.open.tolist(), data.high.tolist(), data.low.tolist(), data.close.tolist(),
+                       data.volume.tolist(), np.asarray(data.spread_points, dtype=float).tolist())
+        chunk = 200_000
+        for start in range(0, len(stamps), chunk):
+            stop = start + chunk
+            cols = [c[start:stop] for c in columns]
+            fh.write("".join(row % (s.replace("T", " "), *vals)
+                             for s, *vals in zip(stamps[start:stop].tolist(), *cols)))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -926,35 +925,26 @@ class Journal:
         complete (written beside it, then renamed). Returns the number of trades written."""
         import csv
 
+        from mt5bridge.atomicfile import replaced_when_complete
         from mt5bridge.catalog import FEATURE_NAMES
 
-        out = Path(out_path)
-        part = out.with_name(out.name + ".part")
         rows = self._trade_rows(account)
         header = [
             *_EXPORT_FIELDS, *(f"entry_{n}" for n in FEATURE_NAMES), *(f"exit_{n}" for n in FEATURE_NAMES),
         ]
         blank = [""] * len(FEATURE_NAMES)
-        try:
-            with open(part, "w", encoding="utf-8", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(header)
-                for r in rows:
-                    writer.writerow([
-                        r["account"], r["ticket"], r["symbol"], r["side"], repr(r["volume"]), repr(r["open_price"]),
-                        r["open_time_ms"], _utc_text(r["open_time_ms"]), r["close_time_ms"],
-                        _utc_text(r["close_time_ms"]), repr(r["profit"]), repr(r["r_multiple"]), repr(r["mfe_r"]),
-                        repr(r["mae_r"]), r["managed"], r["stage"], r["adds"],
-                        *_feature_cells(r["features_at_entry"], blank),
-                        *_feature_cells(r["features_at_exit"], blank),
-                    ])
-            os.replace(part, out)
-        except BaseException:
-            try:
-                os.remove(part)
-            except OSError:
-                pass
-            raise
+        with replaced_when_complete(out_path, newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            for r in rows:
+                writer.writerow([
+                    r["account"], r["ticket"], r["symbol"], r["side"], repr(r["volume"]), repr(r["open_price"]),
+                    r["open_time_ms"], _utc_text(r["open_time_ms"]), r["close_time_ms"],
+                    _utc_text(r["close_time_ms"]), repr(r["profit"]), repr(r["r_multiple"]), repr(r["mfe_r"]),
+                    repr(r["mae_r"]), r["managed"], r["stage"], r["adds"],
+                    *_feature_cells(r["features_at_entry"], blank),
+                    *_feature_cells(r["features_at_exit"], blank),
+                ])
         return len(rows)
 
     # --- overview --------------------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def check_number_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mt5bridge.atomicfile import write_text
     from mt5bridge.config import load_config
     from mt5bridge.marketdata import MarketDataError
     from mt5bridge.replay import Replay, ReplayError, load_specs
@@ -107,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
               "spec": args.spec, "warmup_days": args.warmup_days, "slippage_points": args.slippage_points}
     report = build_report(result, inputs=inputs)
     try:
-        _write(args.report, dumps(report))
+        write_text(args.report, dumps(report))
         if args.html:
-            _write(args.html, render_html(report, result))
+            write_text(args.html, render_html(report, result))
         if args.plot:
             plot_png(result, args.plot)
     except OSError as exc:
@@ -145,9 +146,3 @@ def _run_with_progress(replay):
         return replay.run(progress)
 
 
-def _write(path: str, text: str) -> None:
-    # Written beside and moved into place, so a reader never sees half a report.
-    tmp = f"{path}.part"
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(text)
-    os.replace(tmp, path)

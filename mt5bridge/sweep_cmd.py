@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 import time
 
-from mt5bridge.replay_cmd import add_account_arguments, add_market_arguments, check_number_args, markets_from_args
+from mt5bridge.replay_cmd import (
+    add_account_arguments,
+    add_market_arguments,
+    check_number_args,
+    markets_from_args,
+)
 
 PROG = "mt5bridge sweep"
 
@@ -39,10 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from mt5bridge.atomicfile import write_text
     from mt5bridge.config import effective_toml, load_config
     from mt5bridge.marketdata import MarketDataError
     from mt5bridge.replay import ReplayError, load_specs
-    from mt5bridge.sweep import OBJECTIVES, SweepError, best_config, load_plan, run_sweep
+    from mt5bridge.sweep import (
+        OBJECTIVES,
+        SweepError,
+        best_config,
+        load_plan,
+        run_sweep,
+    )
 
     try:
         check_number_args(args)
@@ -76,11 +87,8 @@ def run(args: argparse.Namespace) -> int:
     _write_csv(args.out, rows, plan)
     best = best_config(rows, base)
     if best is not None:
-        tmp = f"{args.best}.part"
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(f"# best of {len(plan.combinations)} runs by {plan.objective}: {_params(best[1]['params'])}\n")
-            fh.write(effective_toml(best[0]))
-        os.replace(tmp, args.best)
+        write_text(args.best, f"# best of {len(plan.combinations)} runs by {plan.objective}: "
+                              f"{_params(best[1]['params'])}\n" + effective_toml(best[0]))
     if not args.quiet:
         _table(rows, plan)
         print(f"{len(rows)} replays in {time.perf_counter() - started:.1f} s; results: {args.out}"
@@ -92,7 +100,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _with_progress(plan, base, markets, workers, replay_args):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from mt5bridge.sweep import run_sweep
 
@@ -111,11 +125,11 @@ def _params(params: dict) -> str:
 
 
 def _write_csv(path: str, rows: list[dict], plan) -> None:
+    from mt5bridge.atomicfile import replaced_when_complete
     from mt5bridge.sweep import METRICS
 
     names = list(plan.combinations[0]) if plan.combinations else []
-    tmp = f"{path}.part"
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+    with replaced_when_complete(path, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["period", "rank", "run", "disqualified", *names, *METRICS])
         for row in rows:
@@ -123,7 +137,6 @@ def _write_csv(path: str, rows: list[dict], plan) -> None:
                         *(row["params"][n] for n in names),
                         *("" if row[m] is None else (int(row[m]) if isinstance(row[m], bool) else row[m])
                           for m in METRICS)])
-    os.replace(tmp, path)
 
 
 def _table(rows: list[dict], plan) -> None:

@@ -29,6 +29,8 @@ import os
 import re
 from pathlib import Path
 
+from mt5bridge.atomicfile import write_text
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -127,16 +129,7 @@ def write_spec(path: str | os.PathLike[str], symbol: str, spec: dict) -> None:
         table = symbols[name]
         ordered = [k for k in SPEC_KEYS if k in table] + sorted(k for k in table if k not in SPEC_KEYS)
         lines.extend(f"{_key(k)} = {_value(table[k])}\n" for k in ordered)
-    part = target.with_name(target.name + ".part")
-    try:
-        part.write_text("".join(lines), encoding="utf-8", newline="\n")
-        os.replace(part, target)
-    except BaseException:
-        try:
-            part.unlink()
-        except OSError:
-            pass
-        raise
+    write_text(target, "".join(lines))
 
 
 def _key(name: str) -> str:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
+from mt5bridge.atomicfile import write_text
 from mt5bridge.marketdata import TIMEFRAME_LABELS, MarketDataError, read_market_file
 from mt5bridge.train import (
     DEFAULT_BINS,
@@ -166,18 +166,8 @@ def _short(source: str) -> str:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    # Written beside the target and renamed: a bridge starting meanwhile never loads half a model.
-    part = f"{path}.part"
-    try:
-        with open(part, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(part, path)
-    except BaseException:
-        try:
-            os.remove(part)
-        except OSError:
-            pass
-        raise
+    # A bridge starting meanwhile never loads half a model.
+    write_text(path, text)
 
 
 def _fail(message: str, status: int = 2) -> int:
