@@ -437,6 +437,12 @@ def test_a_structure_passed_by_value_fails_the_subset_check(tmp_path):
     assert len(problems) == 1 and "passed by reference only" in problems[0], problems
 
 
+def test_a_variable_named_like_a_builtin_fails_the_subset_check(tmp_path):
+    root = broken_copy(tmp_path, MAIN, "double equity_floor=g_guard.Floor();", "double floor=g_guard.Floor();")
+    problems = rules.subset_problems(sources(root))
+    assert len(problems) == 1 and "'floor' is an MQL5 built-in" in problems[0], problems
+
+
 def test_a_pointer_fails_the_subset_check(tmp_path):
     root = broken_copy(tmp_path, MAIN, "CEquityGuard        g_guard;", "CEquityGuard       *g_guard;")
     assert any("pointers" in p for p in rules.subset_problems(sources(root)))

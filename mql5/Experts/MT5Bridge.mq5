@@ -48,6 +48,7 @@ input int    InpSilenceMs           = 30000;   // Bridge silent this long: open 
 input bool   InpEquityGuard         = true;    // Close this EA's positions at the daily equity floor
 input double InpInitialBalance      = 0;       // Account's initial balance (0 = unknown: floor from the midnight balance)
 input double InpDailyLossPct        = 5.0;     // Daily loss limit, % of the initial balance (FTMO 2-Step: 5)
+input double InpMaxLossPct          = 10.0;    // Maximum loss, % of the initial balance (0 = none; needs the initial balance)
 input double InpGuardBufferPct      = 0.5;     // Act this much before the limit, % of the initial balance
 input int    InpMaxRequestsPerMinute= 30;      // Trade requests per minute on this chart (stricter of this and WELCOME)
 input group "Warm-up bars sent at start"
@@ -113,8 +114,11 @@ bool CheckInputs(string &problem)
       problem="InpInitialBalance must be 0 (unknown) or the account's initial balance";
    else if(InpDailyLossPct<=0 || InpDailyLossPct>100)
       problem="InpDailyLossPct must be above 0 and at most 100";
-   else if(InpGuardBufferPct<0 || InpGuardBufferPct>=InpDailyLossPct)
-      problem="InpGuardBufferPct must be 0 or more and below InpDailyLossPct";
+   else if(InpMaxLossPct<0 || InpMaxLossPct>100)
+      problem="InpMaxLossPct must be 0 (none) to 100";
+   else if(InpGuardBufferPct<0 || InpGuardBufferPct>=InpDailyLossPct ||
+           (InpMaxLossPct>0 && InpGuardBufferPct>=InpMaxLossPct))
+      problem="InpGuardBufferPct must be 0 or more and below InpDailyLossPct and InpMaxLossPct";
    else if(InpMaxRequestsPerMinute<1 || InpMaxRequestsPerMinute>600)
       problem="InpMaxRequestsPerMinute must be 1..600";
    else if(InpWarmupM1<300 || InpWarmupM5<300 || InpWarmupM15<300 || InpWarmupH1<300 ||
@@ -330,6 +334,34 @@ void HandleCommand(const SCommand &c)
   }
 
 //+------------------------------------------------------------------+
+//| A command that came after its tick's deadline is never executed. |
+//| It is marked as acted on, so it cannot run later either, and     |
+//| answered with its one RESULT, refused, so the bridge stops       |
+//| counting its risk; one acted on already is a duplicate.          |
+//+------------------------------------------------------------------+
+void HandleLateCommands(void)
+  {
+   SCommand c;
+   while(g_session.TakeLateCommand(c))
+     {
+      if(g_executed.Contains(c.command_id))
+        {
+         string detail="command "+IntegerToString(c.command_id)+" ("+c.action+") received again, late: already "+
+                       "acted on, not executed twice";
+         LogWarning(detail);
+         ReportFailsafe(MT5B_FAILSAFE_DUPLICATE_COMMAND,detail);
+         continue;
+        }
+      string problem="";
+      g_executed.Add(c.command_id,TimeCurrent(),problem);
+      SResultInfo r;
+      RefuseCommand(c,r,TRADE_RETCODE_REJECT,"arrived after the EA's deadline of "+
+                    IntegerToString(g_session.DeadlineMs())+" ms: not executed");
+      g_session.QueueResult(r);
+     }
+  }
+
+//+------------------------------------------------------------------+
 //| The equity guard, on every tick and every timer event (equity    |
 //| moves with other symbols' positions too). At or below the floor: |
 //| this chart's symbol at once; the EA's positions on other symbols |
@@ -341,16 +373,16 @@ void CheckEquityGuard(void)
    if(g_guard.Refresh(TimeGMT()))
      {
       g_guard_other_symbols_done=false;
-      LogInfo("Prague day begins: balance at midnight "+DoubleToString(g_guard.MidnightBalance(),2)+
-              ", equity floor "+DoubleToString(g_guard.Floor(),2));
+      LogInfo("balance at the last Prague midnight "+DoubleToString(g_guard.MidnightBalance(),2)+
+              ", the EA's own equity floor "+DoubleToString(g_guard.OwnFloor(),2));
      }
-   g_guard.SetBridgeFloor(g_session.BridgeEquityFloor());
-   double floor=g_guard.Floor();
+   g_guard.SetBridgeFloor(g_session.BridgeEquityFloor(),g_session.WelcomeCount());
+   double equity_floor=g_guard.Floor();
    double equity=AccountInfoDouble(ACCOUNT_EQUITY);
    ulong now=GetTickCount64();
    if(!g_guard.IsTripped())
      {
-      if(floor<=0 || equity>floor)
+      if(equity_floor<=0 || equity>equity_floor)
          return;
       g_guard.Trip(now);
       g_last_guard_close_ms=now;
@@ -358,7 +390,7 @@ void CheckEquityGuard(void)
       double lots=0;
       string failures="";
       int closed=g_executor.CloseOwnPositions(_Symbol,false,lots,failures);
-      string detail="equity "+DoubleToString(equity,2)+" at or below the floor "+DoubleToString(floor,2)+
+      string detail="equity "+DoubleToString(equity,2)+" at or below the floor "+DoubleToString(equity_floor,2)+
                     " (balance at Prague midnight "+DoubleToString(g_guard.MidnightBalance(),2)+"): closed "+
                     IntegerToString(closed)+" position(s) of "+_Symbol+", "+DoubleToString(lots,2)+" lots"+failures+
                     "; no new positions until Prague midnight";
@@ -379,7 +411,7 @@ void CheckEquityGuard(void)
       g_guard_other_symbols_done=true;
    if(closed>0 || failures!="")
      {
-      string detail="equity guard (floor "+DoubleToString(floor,2)+", equity "+DoubleToString(equity,2)+
+      string detail="equity guard (floor "+DoubleToString(equity_floor,2)+", equity "+DoubleToString(equity,2)+
                     "): closed "+IntegerToString(closed)+" more position(s), "+DoubleToString(lots,2)+" lots"+failures;
       LogError(detail);
       ReportFailsafe(MT5B_FAILSAFE_EQUITY_GUARD,detail);
@@ -498,7 +530,7 @@ int OnInit(void)
    LogInfo("MT5Bridge "+EA_VERSION+" on "+_Symbol+", libzmq "+ZmqVersion()+", bridge "+InpEndpoint+", magic "+
            IntegerToString(InpMagic));
    g_executor.Init(InpMagic,InpDeviationPoints,InpMaxRetries);
-   g_guard.Configure(InpEquityGuard,InpInitialBalance,InpDailyLossPct,InpGuardBufferPct);
+   g_guard.Configure(InpEquityGuard,InpInitialBalance,InpDailyLossPct,InpMaxLossPct,InpGuardBufferPct);
    if(!InpEquityGuard)
       LogWarning("the EA's own equity guard is OFF (InpEquityGuard); only a floor sent by the bridge is applied");
    g_session.Configure(InpEndpoint,_Symbol,EA_VERSION,InpMagic,InpInitialBalance,InpDeadlineMs,InpHeartbeatMs,
@@ -569,6 +601,7 @@ void OnTick(void)
    ApplyRequestLimit();
    if(outcome==TICK_COMMAND && command.action!=MT5B_ACTION_HOLD)
       HandleCommand(command);
+   HandleLateCommands();
    g_session.Flush();
   }
 
@@ -579,6 +612,7 @@ void OnTick(void)
 void OnTimer(void)
   {
    g_session.Service();
+   HandleLateCommands();
    ApplyRequestLimit();
    EnsureExecutedIds();
    RetryPendingDeals();

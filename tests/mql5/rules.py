@@ -4,6 +4,7 @@ g++ accepts C++ that MetaEditor refuses. The EA keeps to a plain subset of MQL5,
 
 - no C++ MQL5 lacks or handles differently: pointers and ``->``, ``new``/``delete``, templates, lambdas,
   ``auto``, namespaces, ``using``, exceptions, ``nullptr``, ``unsigned``/``signed``/``long long``, ``#pragma``;
+- no variable or parameter named after one of MQL5's C-style math functions (``floor``, ``round``, ...);
 - structures and class objects are passed by reference only, arrays too, and no function returns a structure
   (MQL5 refuses the first two; the last is kept out for safety);
 - the event handlers have the signatures the terminal calls (a different one would compile and never run);
@@ -37,6 +38,11 @@ FORBIDDEN_NODES = {
     "throw_statement": "exceptions",
     "static_assert_declaration": "static_assert",
 }
+
+# MQL5's C-style names of its math functions: a variable or parameter must not take them
+BUILTIN_NAMES = {"fabs", "acos", "asin", "atan", "ceil", "cos", "exp", "floor", "fmax", "fmin", "fmod", "log",
+                 "log10", "pow", "rand", "round", "sin", "sqrt", "srand", "tan", "expm1", "log1p", "cosh", "sinh",
+                 "tanh", "acosh", "asinh", "atanh"}
 
 HANDLERS = {
     "OnInit": r"intOnInit\((void)?\)",
@@ -107,6 +113,10 @@ def subset_problems(files: list[Path]) -> list[str]:
                 problems.append(f"{_where(path, node)}: rvalue references do not exist in MQL5")
             elif kind == "enum_specifier" and any(c.type in ("class", "struct") for c in node.children):
                 problems.append(f"{_where(path, node)}: enum class does not exist in MQL5")
+            elif kind == "identifier" and text(node) in BUILTIN_NAMES and node.parent is not None \
+                    and node.parent.type in ("init_declarator", "declaration", "parameter_declaration",
+                                             "optional_parameter_declaration", "reference_declarator"):
+                problems.append(f"{_where(path, node)}: '{text(node)}' is an MQL5 built-in function's name")
             elif kind in ("parameter_declaration", "optional_parameter_declaration"):
                 problems.extend(_parameter_problems(path, node, text, structs))
             elif kind == "function_definition":

@@ -1,12 +1,16 @@
 //+------------------------------------------------------------------+
 //| MT5Bridge/EquityGuard.mqh                                        |
-//| The last line of defence of the FTMO daily loss limit, kept by   |
-//| the EA itself so it holds when the bridge is gone. The floor is  |
-//| the higher of                                                    |
-//|  - the EA's own: balance at the last Prague midnight minus the   |
+//| The last line of defence of FTMO's loss limits, kept by the EA   |
+//| itself so it holds when the bridge is gone. The floor is the     |
+//| highest of                                                       |
+//|  - the daily one: balance at the last Prague midnight minus the  |
 //|    daily limit less a buffer, both in % of the initial balance   |
 //|    (of the midnight balance when the trader did not give one);   |
-//|  - the floor the bridge handed over in WELCOME (0 = none).       |
+//|  - the overall one: the initial balance less the maximum loss    |
+//|    less the buffer (only when the initial balance is given);     |
+//|  - the floor the bridge handed over in WELCOME, for the Prague   |
+//|    day it came in: the bridge's daily floor moves at midnight,   |
+//|    and a new one comes only with the next WELCOME.              |
 //| At or below it the EA opens nothing new and closes its own       |
 //| positions; it stays tripped until the next Prague midnight.      |
 //+------------------------------------------------------------------+
@@ -23,7 +27,10 @@ private:
    double            m_initial_balance;    // 0 = not given
    double            m_daily_loss_pct;
    double            m_buffer_pct;
+   double            m_max_loss_pct;       // 0 = no overall floor
    double            m_bridge_floor;
+   long              m_bridge_welcome;     // which WELCOME the bridge's floor came with
+   long              m_bridge_day;         // and on which Prague day
    long              m_day_key;
    double            m_midnight_balance;
    bool              m_balance_known;
@@ -33,8 +40,9 @@ private:
 public:
                      CEquityGuard(void);
    void              Configure(const bool enabled,const double initial_balance,const double daily_loss_pct,
-                               const double buffer_pct);
-   void              SetBridgeFloor(const double floor) { m_bridge_floor=floor; }
+                               const double max_loss_pct,const double buffer_pct);
+   void              SetBridgeFloor(const double equity_floor,const long welcome_count);
+   double            BridgeFloor(void) const;
    bool              Refresh(const datetime utc_now);
    double            OwnFloor(void) const;
    double            Floor(void) const;
@@ -52,7 +60,10 @@ CEquityGuard::CEquityGuard(void)
    m_initial_balance=0;
    m_daily_loss_pct=5.0;
    m_buffer_pct=0.5;
+   m_max_loss_pct=10.0;
    m_bridge_floor=0;
+   m_bridge_welcome=0;
+   m_bridge_day=-1;
    m_day_key=-1;
    m_midnight_balance=0;
    m_balance_known=false;
@@ -61,12 +72,30 @@ CEquityGuard::CEquityGuard(void)
   }
 
 void CEquityGuard::Configure(const bool enabled,const double initial_balance,const double daily_loss_pct,
-                             const double buffer_pct)
+                             const double max_loss_pct,const double buffer_pct)
   {
    m_enabled=enabled;
    m_initial_balance=initial_balance;
    m_daily_loss_pct=daily_loss_pct;
+   m_max_loss_pct=max_loss_pct;
    m_buffer_pct=buffer_pct;
+  }
+
+//--- the floor of a new WELCOME (counted by the session) belongs to the Prague day it arrived on
+void CEquityGuard::SetBridgeFloor(const double equity_floor,const long welcome_count)
+  {
+   if(welcome_count==m_bridge_welcome)
+      return;
+   m_bridge_welcome=welcome_count;
+   m_bridge_floor=equity_floor;
+   m_bridge_day=m_day_key;
+  }
+
+double CEquityGuard::BridgeFloor(void) const
+  {
+   if(m_bridge_day!=m_day_key)
+      return(0);
+   return(m_bridge_floor);
   }
 
 //+------------------------------------------------------------------+
@@ -103,18 +132,29 @@ double CEquityGuard::OwnFloor(void) const
    double base=m_initial_balance;
    if(base<=0)
       base=m_midnight_balance;
-   double allowed_pct=m_daily_loss_pct-m_buffer_pct;
-   if(allowed_pct<0)
-      allowed_pct=0;
-   return(m_midnight_balance-allowed_pct/100.0*base);
+   double daily_pct=m_daily_loss_pct-m_buffer_pct;
+   if(daily_pct<0)
+      daily_pct=0;
+   double own=m_midnight_balance-daily_pct/100.0*base;
+   if(m_initial_balance>0 && m_max_loss_pct>0)
+     {
+      double overall_pct=m_max_loss_pct-m_buffer_pct;
+      if(overall_pct<0)
+         overall_pct=0;
+      double overall=m_initial_balance*(1.0-overall_pct/100.0);
+      if(overall>own)
+         own=overall;
+     }
+   return(own);
   }
 
 double CEquityGuard::Floor(void) const
   {
-   double floor=OwnFloor();
-   if(m_bridge_floor>floor)
-      floor=m_bridge_floor;
-   return(floor);
+   double equity_floor=OwnFloor();
+   double bridge=BridgeFloor();
+   if(bridge>equity_floor)
+      equity_floor=bridge;
+   return(equity_floor);
   }
 
 bool CEquityGuard::OpensAllowed(const double equity,string &why) const
@@ -124,10 +164,10 @@ bool CEquityGuard::OpensAllowed(const double equity,string &why) const
       why="the equity guard closed this EA's positions today: it opens nothing new until Prague midnight";
       return(false);
      }
-   double floor=Floor();
-   if(floor>0 && equity<=floor)
+   double equity_floor=Floor();
+   if(equity_floor>0 && equity<=equity_floor)
      {
-      why="equity "+DoubleToString(equity,2)+" at or below the equity floor "+DoubleToString(floor,2)+
+      why="equity "+DoubleToString(equity,2)+" at or below the equity floor "+DoubleToString(equity_floor,2)+
           ": the EA opens nothing new";
       return(false);
      }

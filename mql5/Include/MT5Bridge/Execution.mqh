@@ -445,9 +445,11 @@ void CCommandExecutor::Run(STradeJob &job)
          return;
         }
       int retry=RetryKind(job.retcode);
-      if(retry==RETRY_NEVER || attempts>m_max_retries || IsStopped())
+      if(retry==RETRY_NEVER)
          return;
       uint first_retcode=job.retcode;
+      // an answer lost on the way is looked for on the account even when no retry is left, so the RESULT
+      // says what happened
       if(retry==RETRY_AFTER_CHECK)
         {
          if(LooksDone(job))
@@ -462,7 +464,9 @@ void CCommandExecutor::Run(STradeJob &job)
             return;
            }
         }
-      else if(!FreshPrice(job))
+      if(attempts>m_max_retries || IsStopped())
+         return;
+      if(retry==RETRY_FRESH_PRICE && !FreshPrice(job))
          return;
       LogInfo("trade request "+job.comment+" on "+job.symbol+" answered "+RetcodeText(first_retcode)+
               " ("+job.text+"): sending again");

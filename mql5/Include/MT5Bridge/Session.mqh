@@ -41,6 +41,7 @@
 #define SEND_TIMEOUT_MS    200
 #define WARMUP_SEND_MS     2000
 #define BYE_LINGER_MS      500
+#define SENT_MEMORY        64
 
 class CBridgeSession
   {
@@ -91,6 +92,9 @@ private:
    long              m_holds_by_timeout;
    long              m_holds_by_error;
    long              m_late_replies;
+   long              m_sent_seq[SENT_MEMORY];
+   string            m_sent_type[SENT_MEMORY];
+   long              m_welcome_count;
    //--- messages waiting for the bridge
    SResultInfo       m_results[];
    int               m_result_count;
@@ -98,9 +102,13 @@ private:
    int               m_deal_count;
    SFailsafeInfo     m_failsafes[];
    int               m_failsafe_count;
+   SCommand          m_late[];
+   int               m_late_count;
 
    long              NextSeq(void) { long seq=m_seq; m_seq++; return(seq); }
-   bool              SendFrame(const string frame,const int timeout_ms,const bool answered);
+   bool              SendFrame(const string frame,const long seq,const string type,const int timeout_ms,
+                               const bool answered);
+   string            SentType(const long seq) const;
    void              Heard(void);
    void              Disconnect(const string why,const int backoff_ms);
    void              StartHello(void);
@@ -127,6 +135,7 @@ public:
    void              Service(void);
    int               Tick(const STickInfo &tick,const SPositionInfo &positions[],const int count,SCommand &command);
    void              NoteHeldTick(void) { if(m_silent) m_held_while_silent++; }
+   bool              TakeLateCommand(SCommand &command);
    void              QueueResult(const SResultInfo &r);
    void              QueueDeal(const SDealInfo &d);
    void              QueueFailsafe(const string kind,const string detail);
@@ -137,6 +146,7 @@ public:
    bool              IsReady(void) const { return(m_state==STATE_READY); }
    bool              IsSilent(void) const { return(m_silent); }
    bool              WasWelcomed(void) const { return(m_welcomed_once); }
+   long              WelcomeCount(void) const { return(m_welcome_count); }
    long              RoundTripUs(void) const { return(m_round_trip_us); }
    double            BridgeEquityFloor(void) const { return(m_equity_floor); }
    int               MaxRequestsPerMinute(void) const { return(m_max_requests); }
@@ -194,8 +204,15 @@ CBridgeSession::CBridgeSession(void)
    m_result_count=0;
    m_deal_count=0;
    m_failsafe_count=0;
+   m_late_count=0;
    for(int i=0; i<4; i++)
       m_warmup_bars[i]=0;
+   for(int i=0; i<SENT_MEMORY; i++)
+     {
+      m_sent_seq[i]=-1;
+      m_sent_type[i]="";
+     }
+   m_welcome_count=0;
   }
 
 void CBridgeSession::Configure(const string endpoint,const string symbol,const string ea_version,const long magic,
@@ -246,7 +263,8 @@ bool CBridgeSession::Start(string &problem)
 //| Messages the bridge does not answer (RESULT, DEAL, HEARTBEAT...) |
 //| must not start it, or a quiet weekend would look like silence.   |
 //+------------------------------------------------------------------+
-bool CBridgeSession::SendFrame(const string frame,const int timeout_ms,const bool answered)
+bool CBridgeSession::SendFrame(const string frame,const long seq,const string type,const int timeout_ms,
+                               const bool answered)
   {
    ulong now=GetTickCount64();
    bool ok=m_socket.Send(frame,timeout_ms);
@@ -258,9 +276,24 @@ bool CBridgeSession::SendFrame(const string frame,const int timeout_ms,const boo
       return(false);
      }
    m_last_sent_ms=now;
+   // what each recent seq was, so a refusal can be reported by the message it refused
+   int slot=(int)(seq%SENT_MEMORY);
+   m_sent_seq[slot]=seq;
+   m_sent_type[slot]=type;
    if(LogDebugOn())
       LogDebug("sent "+StringSubstr(frame,0,400));
    return(true);
+  }
+
+//--- the type of a message sent lately, by its seq ("message" when it is too old to remember)
+string CBridgeSession::SentType(const long seq) const
+  {
+   if(seq<0)
+      return("a message");
+   int slot=(int)(seq%SENT_MEMORY);
+   if(m_sent_seq[slot]!=seq)
+      return("a message");
+   return(m_sent_type[slot]);
   }
 
 //--- anything from the bridge: it is alive
@@ -319,7 +352,7 @@ void CBridgeSession::StartHello(void)
    CollectHello(hello,m_symbol,m_ea_version,m_magic,m_initial_balance);
    long seq=NextSeq();
    string frame=BuildHello(m_writer,seq,hello);
-   if(!SendFrame(frame,SEND_TIMEOUT_MS,true))
+   if(!SendFrame(frame,seq,MT5B_MSG_HELLO,SEND_TIMEOUT_MS,true))
      {
       Disconnect("no bridge at "+m_endpoint+" ("+m_socket.LastError()+")",0);
       if(!m_unreachable_logged)
@@ -403,7 +436,8 @@ int CBridgeSession::Classify(const string text,const long awaited_seq,const bool
         }
       if(answers_hello || (awaited_seq>=0 && error.reply_to==awaited_seq))
          return(FRAME_ERROR);
-      LogWarning("the bridge refused message seq "+IntegerToString(error.reply_to)+": "+error.code+": "+error.message);
+      LogWarning("the bridge refused "+SentType(error.reply_to)+" seq "+IntegerToString(error.reply_to)+": "+
+                 error.code+": "+error.message);
       return(FRAME_OTHER);
      }
    if(type==MT5B_MSG_WELCOME)
@@ -428,8 +462,9 @@ int CBridgeSession::Classify(const string text,const long awaited_seq,const bool
 
 //+------------------------------------------------------------------+
 //| A COMMAND that answers an earlier TICK arrived after its         |
-//| deadline: dropped, never executed. A non-HOLD one still gets its |
-//| one RESULT (refused), so the bridge stops counting its risk.     |
+//| deadline: dropped, never executed. A non-HOLD one is kept for    |
+//| the EA, which answers it with its one RESULT (refused), so the   |
+//| bridge stops counting its risk.                                  |
 //+------------------------------------------------------------------+
 void CBridgeSession::LateCommand(const SCommand &command)
   {
@@ -442,16 +477,24 @@ void CBridgeSession::LateCommand(const SCommand &command)
    LogWarning("COMMAND "+IntegerToString(command.command_id)+" ("+command.action+") answered seq "+
               IntegerToString(command.reply_to)+" after its deadline of "+IntegerToString(m_deadline_ms)+
               " ms: dropped, not executed");
-   SResultInfo r;
-   r.command_id=command.command_id;
-   r.retcode=TRADE_RETCODE_REJECT;
-   r.ticket=0;
-   r.price=0;
-   r.volume=0;
-   r.text="arrived after the EA's deadline of "+IntegerToString(m_deadline_ms)+" ms: not executed";
-   r.time_msc=ServerTimeMsc();
-   r.digits=0;
-   QueueResult(r);
+   // the EA answers it (TakeLateCommand), where it knows which command ids it has acted on
+   if(m_late_count>=OUTBOX_LIMIT)
+      return;
+   ArrayResize(m_late,m_late_count+1,8);
+   m_late[m_late_count]=command;
+   m_late_count++;
+  }
+
+//--- the next late non-HOLD command to answer; false when there is none
+bool CBridgeSession::TakeLateCommand(SCommand &command)
+  {
+   if(m_late_count==0)
+      return(false);
+   command=m_late[0];
+   for(int i=1; i<m_late_count; i++)
+      m_late[i-1]=m_late[i];
+   m_late_count--;
+   return(true);
   }
 
 //--- waits up to timeout_ms (0: only what has arrived) for the WELCOME answering the HELLO
@@ -505,6 +548,7 @@ void CBridgeSession::ApplyWelcome(const SWelcome &w)
    m_equity_floor=w.equity_floor;
    m_max_requests=(int)w.max_requests_per_minute;
    m_state=STATE_READY;
+   m_welcome_count++;
    m_backoff_ms=FIRST_BACKOFF_MS;
    m_unreachable_logged=false;
    m_last_tick_msc=0;
@@ -591,8 +635,9 @@ bool CBridgeSession::SendWarmup(const ENUM_TIMEFRAMES timeframe,const string nam
       int count=n-from;
       if(count>MT5B_MAX_WARMUP_BARS)
          count=MT5B_MAX_WARMUP_BARS;
-      string frame=BuildWarmup(m_writer,NextSeq(),name,chunk,chunks,clean,from,count,digits);
-      if(!SendFrame(frame,WARMUP_SEND_MS,false))
+      long seq=NextSeq();
+      string frame=BuildWarmup(m_writer,seq,name,chunk,chunks,clean,from,count,digits);
+      if(!SendFrame(frame,seq,MT5B_MSG_WARMUP,WARMUP_SEND_MS,false))
          return(false);
      }
    if(n<bars)
@@ -638,8 +683,8 @@ void CBridgeSession::CheckSilence(void)
 
 void CBridgeSession::SendHeartbeat(void)
   {
-   string frame=BuildHeartbeat(m_writer,NextSeq(),ServerTimeMsc());
-   SendFrame(frame,0,false);
+   long seq=NextSeq();
+   SendFrame(BuildHeartbeat(m_writer,seq,ServerTimeMsc()),seq,MT5B_MSG_HEARTBEAT,0,false);
    // a failed heartbeat still counts as sent: the next one comes a full interval later
    m_last_sent_ms=GetTickCount64();
   }
@@ -718,7 +763,7 @@ int CBridgeSession::Tick(const STickInfo &tick,const SPositionInfo &positions[],
    ulong started_us=GetMicrosecondCount();
    ulong deadline_us=started_us+(ulong)m_deadline_ms*1000;
    m_ticks_sent++;
-   if(!SendFrame(frame,m_deadline_ms,true))
+   if(!SendFrame(frame,seq,MT5B_MSG_TICK,m_deadline_ms,true))
      {
       m_round_trip_us=0;
       m_holds_by_timeout++;
@@ -813,7 +858,8 @@ void CBridgeSession::Flush(void)
    int sent=0;
    while(sent<m_failsafe_count)
      {
-      if(!SendFrame(BuildFailsafe(m_writer,NextSeq(),m_failsafes[sent]),0,false))
+      long seq=NextSeq();
+      if(!SendFrame(BuildFailsafe(m_writer,seq,m_failsafes[sent]),seq,MT5B_MSG_FAILSAFE,0,false))
          break;
       sent++;
      }
@@ -825,7 +871,8 @@ void CBridgeSession::Flush(void)
    sent=0;
    while(sent<m_result_count)
      {
-      if(!SendFrame(BuildResult(m_writer,NextSeq(),m_results[sent]),0,false))
+      long seq=NextSeq();
+      if(!SendFrame(BuildResult(m_writer,seq,m_results[sent]),seq,MT5B_MSG_RESULT,0,false))
          break;
       sent++;
      }
@@ -837,7 +884,8 @@ void CBridgeSession::Flush(void)
    sent=0;
    while(sent<m_deal_count)
      {
-      if(!SendFrame(BuildDeal(m_writer,NextSeq(),m_deals[sent]),0,false))
+      long seq=NextSeq();
+      if(!SendFrame(BuildDeal(m_writer,seq,m_deals[sent]),seq,MT5B_MSG_DEAL,0,false))
          break;
       sent++;
      }
@@ -852,7 +900,8 @@ void CBridgeSession::Bye(const string reason)
    if(m_state==STATE_READY)
      {
       Flush();
-      SendFrame(BuildBye(m_writer,NextSeq(),reason),SEND_TIMEOUT_MS,false);
+      long seq=NextSeq();
+      SendFrame(BuildBye(m_writer,seq,reason),seq,MT5B_MSG_BYE,SEND_TIMEOUT_MS,false);
       m_socket.Close(BYE_LINGER_MS);
      }
    m_state=STATE_OFFLINE;
