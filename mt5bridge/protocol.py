@@ -59,6 +59,11 @@ REPLY_TO_UNKNOWN = -1
 HOLD_COMMAND_ID = 0
 """``command_id`` of a HOLD: nothing to execute, so nothing to acknowledge."""
 
+COMMENT_PREFIX = "mt5b:"
+"""The EA comments every order of a command ``mt5b:<command_id>``: the bridge settles a command whose RESULT
+never came by looking for that comment on the account's positions, and the EA finds what it already did after a
+restart by it."""
+
 FILLING_FOK = 1
 """Bit of ``filling_modes`` (MT5 SYMBOL_FILLING_MODE): fill-or-kill is allowed."""
 
@@ -326,7 +331,7 @@ class Position(WireModel):
     example: ClassVar[dict[str, Any]] = {
         "ticket": 123456789, "symbol": "EURUSD", "side": "BUY", "volume": 1.0, "open_price": 1.08405,
         "sl": 1.08205, "tp": 1.08905, "profit": 107.0, "swap": -6.9, "commission": -5.0, "magic": 20260101,
-        "open_time_msc": 1783410000000, "comment": "mt5b 16",
+        "open_time_msc": 1783410000000, "comment": "mt5b:16",
     }  # fmt: skip
 
     ticket: int = Field(gt=0, description="POSITION_TICKET.")
@@ -405,7 +410,7 @@ class Deal(Request):
         "type": "DEAL", "seq": 44, "deal": 98765432, "order": 123456790, "position_id": 123456790,
         "symbol": "EURUSD", "side": "BUY", "entry": "IN", "reason": "EXPERT", "volume": 0.5, "price": 1.08519,
         "profit": 0.0, "swap": 0.0, "commission": -2.5, "magic": 20260101, "time_msc": 1783416645409,
-        "comment": "mt5b 17",
+        "comment": "mt5b:17",
     }  # fmt: skip
 
     type: Literal["DEAL"] = "DEAL"

@@ -195,7 +195,9 @@ _SESSION_RULES = """\
 6. **Commands are acknowledged once.** Every COMMAND other than HOLD has a unique `command_id > 0` and is
    answered by exactly one RESULT with that `command_id`. The EA executes a `command_id` at most once, so a
    reply received twice never trades twice. Until its RESULT arrives the bridge counts a command against every
-   risk limit as if it had filled. A HOLD has `command_id` 0 and is neither executed nor acknowledged.
+   risk limit as if it had filled. A HOLD has `command_id` 0 and is neither executed nor acknowledged. The EA
+   comments every order of a command `mt5b:<command_id>` (`COMMENT_PREFIX`, `MT5B_COMMENT_PREFIX`): a command
+   whose RESULT never came is settled by that comment on the account's positions, never re-sent.
 7. **What is answered.** HELLO is answered by WELCOME, TICK by COMMAND. WARMUP, RESULT, DEAL, FAILSAFE,
    HEARTBEAT and BYE are answered only when refused, by an ERROR whose `reply_to` is their `seq`.
 8. **Warm-up.** After WELCOME the EA may send closed bars as WARMUP chunks, per timeframe, chunk 0 first and
@@ -309,6 +311,9 @@ def render_mqh() -> str:
         define("MT5B_MAX_FRAME_BYTES", p.MAX_FRAME_BYTES),
         define("MT5B_REPLY_TO_UNKNOWN", f"({p.REPLY_TO_UNKNOWN})"),
         define("MT5B_HOLD_COMMAND_ID", p.HOLD_COMMAND_ID),
+        "",
+        "// Comment of every order of a command: this prefix, then the command id.",
+        define("MT5B_COMMENT_PREFIX", f'"{p.COMMENT_PREFIX}"'),
         "",
         "// Bits of HELLO.filling_modes (SYMBOL_FILLING_MODE); neither bit set means RETURN only.",
         define("MT5B_FILLING_FOK", p.FILLING_FOK),

@@ -70,7 +70,7 @@ TIMEFRAMES_S: dict[str, int] = {"M1": 60, "M5": 300, "M15": 900, "H1": 3600}
 DEFAULT_START = "2024-01-08T00:00:00Z"  # a Monday: the replay opens on a live market
 DEFAULT_MAGIC = 20261121
 DEFAULT_LOGIN = 1234567
-COMMENT_PREFIX = "mt5b:"
+COMMENT_PREFIX = wire.COMMENT_PREFIX
 
 Side = Literal["BUY", "SELL"]
 

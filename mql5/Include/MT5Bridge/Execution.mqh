@@ -29,7 +29,7 @@
 #define VERIFY_WAIT_MS    400
 #define VERIFY_LOOKS      3
 //--- the position comment the bridge reconciles by: "mt5b:<command_id>"
-#define COMMAND_COMMENT_PREFIX  "mt5b:"
+#define COMMAND_COMMENT_PREFIX  MT5B_COMMENT_PREFIX
 
 //--- what a job does
 #define JOB_OPEN          1

@@ -15,6 +15,9 @@
 #define MT5B_REPLY_TO_UNKNOWN                    (-1)
 #define MT5B_HOLD_COMMAND_ID                     0
 
+// Comment of every order of a command: this prefix, then the command id.
+#define MT5B_COMMENT_PREFIX                      "mt5b:"
+
 // Bits of HELLO.filling_modes (SYMBOL_FILLING_MODE); neither bit set means RETURN only.
 #define MT5B_FILLING_FOK                         1
 #define MT5B_FILLING_IOC                         2
