@@ -2,10 +2,14 @@
 
     python bench/roundtrip.py [--json] [--ticks N] [--charts 28] [--seconds S]
 
-1. **Echo**: a separate process binds a ROUTER and sends every frame straight back; one DEALER sends the
+1. **Echo**: a separate process binds a ROUTER and sends every frame straight back; a DEALER sends the
    same TICK frames the bridge gets, one at a time, and times each round trip (`echo_p50_us`, `echo_p99_us`).
-2. **Bridge**: `mt5bridge serve` in a separate process with its journal on; the same DEALER says HELLO and
+2. **Bridge**: `mt5bridge serve` in a separate process with its journal on; another DEALER says HELLO and
    then sends TICKs lock-step, timing TICK -> COMMAND (`bridge_p50_us`, `bridge_p99_us`).
+   Both servers run at once and the two are timed in alternating blocks of `--block` round trips (200), so
+   that both see the same machine: on a small shared VM the round trip of the very same echo moves between
+   runs (other processes, wake-up latencies) by more than the difference being measured.
+   `bridge_answer_us` is the bridge's own time per tick as its `status` reports it (`answer_ms`).
 3. **Sustained**: `--charts` DEALERs (28 by default, one per symbol) each keep exactly one TICK in flight, as
    EAs do; `ticks_per_s` is the replies received per second over `--seconds`.
 
@@ -34,6 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from mt5bridge import protocol as wire  # noqa: E402
+from mt5bridge.server import control_request  # noqa: E402
 
 SERVER_OFFSET_MS = 3 * 3_600_000
 START_MS = 1_783_400_000_000
@@ -117,8 +122,6 @@ def start_bridge(tmp: Path) -> tuple[subprocess.Popen, str, str]:
                       f'stale_after_ms = 60000\n', encoding="utf-8")
     proc = subprocess.Popen([sys.executable, "-m", "mt5bridge", "serve", "--config", str(config),
                              "--log-level", "ERROR"], cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
-    from mt5bridge.server import control_request
-
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if control_request(control, {"cmd": "status"}, timeout_ms=300) is not None:
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ticks", type=int, default=20_000, help="timed round trips for each latency figure")
     p.add_argument("--charts", type=int, default=28, help="charts for the sustained rate (default 28)")
     p.add_argument("--seconds", type=float, default=5.0, help="length of the sustained run")
+    p.add_argument("--block", type=int, default=200, help="round trips per alternating block (default 200)")
     args = p.parse_args(argv)
     ctx = zmq.Context()
     payloads = frames(args.ticks + 1000, seed=1)
@@ -171,21 +175,27 @@ def main(argv: list[str] | None = None) -> int:
     echo_ep = f"tcp://127.0.0.1:{free_port()}"
     echo = Process(target=echo_server, args=(echo_ep,), daemon=True)
     echo.start()
-    s = dealer(ctx, echo_ep, b"echo-client")
-    time_round_trips(s, payloads[:1000])        # connect and warm up
-    echo_us = time_round_trips(s, payloads[1000:])
-    s.send(b"STOP")
-    s.close(0)
-    echo.join(5)
-
     with tempfile.TemporaryDirectory() as tmp:
-        proc, ea, _control = start_bridge(Path(tmp))
+        proc, ea, control = start_bridge(Path(tmp))
         try:
-            s = dealer(ctx, ea, b"latency-chart")
-            hello(s, "EURUSD")
-            time_round_trips(s, payloads[:1000])
-            bridge_us = time_round_trips(s, payloads[1000:])
-            s.close(0)
+            e = dealer(ctx, echo_ep, b"echo-client")
+            b = dealer(ctx, ea, b"latency-chart")
+            hello(b, "EURUSD")
+            time_round_trips(e, payloads[:1000])        # connect and warm up
+            time_round_trips(b, payloads[:1000])
+            echo_parts, bridge_parts = [], []
+            for start in range(1000, len(payloads), args.block):
+                block = payloads[start:start + args.block]
+                echo_parts.append(time_round_trips(e, block))
+                bridge_parts.append(time_round_trips(b, block))
+            echo_us, bridge_us = np.concatenate(echo_parts), np.concatenate(bridge_parts)
+            answer = control_request(control, {"cmd": "status"})
+            [chart] = [c for a in answer["accounts"].values() for c in a["charts"] if c["chart"] == "latency-chart"]
+            answer_us = chart["answer_ms"] * 1000.0
+            e.send(b"STOP")
+            e.close(0)
+            b.close(0)
+            echo.join(5)
             rate, replies = sustained(ctx, ea, args.charts, args.seconds)
         finally:
             proc.terminate()
@@ -194,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     r = {
         "echo_p50_us": float(np.percentile(echo_us, 50)), "echo_p99_us": float(np.percentile(echo_us, 99)),
         "bridge_p50_us": float(np.percentile(bridge_us, 50)), "bridge_p99_us": float(np.percentile(bridge_us, 99)),
-        "ticks_per_s": rate, "symbols": args.charts, "sustained_replies": replies, "timed_round_trips": args.ticks,
+        "bridge_answer_us": answer_us, "ticks_per_s": rate, "symbols": args.charts, "sustained_replies": replies,
+        "timed_round_trips": args.ticks,
         "goals": {"bridge_p50_over_echo_us": 25, "bridge_p99_over_echo_us": 100, "ticks_per_s": 20_000},
     }
     r["bridge_p50_over_echo_us"] = r["bridge_p50_us"] - r["echo_p50_us"]
@@ -207,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     r = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
     if not args.json:
         for key in ("echo_p50_us", "echo_p99_us", "bridge_p50_us", "bridge_p99_us", "bridge_p50_over_echo_us",
-                    "bridge_p99_over_echo_us", "ticks_per_s", "symbols"):
+                    "bridge_p99_over_echo_us", "bridge_answer_us", "ticks_per_s", "symbols"):
             print(f"{key:<26} {r[key]:>12,}")
         for key, met in r["goals_met"].items():
             print(f"goal {key:<21} {'met' if met else 'NOT met'}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from mt5bridge import protocol as wire
 from mt5bridge.config import Config, config_from_dict
 from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine
 from mt5bridge.engine import FeatureEngine
+from mt5bridge.fastwire import read_tick, tick_dict
 from mt5bridge.reasons import CODES, WORDS
 
 log = logging.getLogger("mt5bridge.node")
@@ -34,6 +36,9 @@ log = logging.getLogger("mt5bridge.node")
 TIMEFRAME_INDEX = {"M1": 0, "M5": 1, "M15": 2, "H1": 3}
 FILLED_RETCODES = frozenset({10008, 10009, 10010})  # PLACED, DONE, DONE_PARTIAL
 SAVE_STATE_EVERY_S = 5.0
+# Item types of the columns DecisionEngine.sync_positions takes: ticket, symbol index, side, volume, open price,
+# SL, TP, profit (with swap and commission), open time (UTC ms), magic.
+_BOOK_COLUMNS = ("q", "i", "i", "d", "d", "d", "d", "d", "q", "q")
 # Shadow spec for a symbol seen only in a position: its stop is unknown, so its risk is treated as unbounded
 # until a chart for it connects and says what it is worth.
 _SHADOW_SPEC = dict(point=1.0, tick_size=1.0, tick_value=1.0, contract_size=1.0, volume_min=0.01,
@@ -61,6 +66,7 @@ class Chart:
     round_trip_ms: float = 0.0   # as the EA measures it (TICK.round_trip_us), exponentially weighted
     last_action: int = 0
     last_reason: int = 0
+    hold_tails: dict[int, bytes] = field(default_factory=dict)   # reason -> the HOLD reply after reply_to
 
 
 @dataclass
@@ -74,7 +80,8 @@ class Account:
     day_key: int = 0
     saved_at: float = 0.0
     sent: dict[int, float] = field(default_factory=dict)   # command id -> wall time it was sent
-    book_empty: bool = False
+    # The positions the engine's book was last given (TICK.positions as dicts); None = sync on the next tick.
+    synced: list[dict[str, Any]] | None = None
     book_reconciled: bool = False   # the journal's open positions checked against the terminal's once
 
 
@@ -87,19 +94,27 @@ class Node:
         self.accounts: dict[str, Account] = {}
         self.charts: dict[bytes, Chart] = {}
         self.errors: Counter[str] = Counter()
-        self.requests: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()   # by message type; TICKs, most of them, in ticks_received
+        self.ticks_received = 0
         self.halt = journal.halt_state()
-        self._hold_tails: dict[tuple[str, int], bytes] = {}
+        self._max_frame_bytes = cfg.bridge.max_frame_bytes
 
     # ---- the one entry point -------------------------------------------------------------------------------
 
     def handle(self, identity: bytes, frame: bytes) -> bytes | None:
         """The reply to one frame from one chart (None when the message needs none)."""
         now = self.clock()
+        # Most frames are ordinary TICKs: read without pydantic. Anything else, a bad TICK included, is read by
+        # the protocol's models, which also word every refusal.
+        tick = read_tick(frame, self._max_frame_bytes)
+        if tick is not None:
+            return self._serve_tick(identity, tick, now)
         try:
-            msg = wire.parse_request(frame, self.cfg.bridge.max_frame_bytes)
+            msg = wire.parse_request(frame, self._max_frame_bytes)
         except wire.ProtocolError as exc:
             return self._refuse(identity, exc)
+        if msg.type == "TICK":
+            return self._serve_tick(identity, tick_dict(msg), now)
         self.requests[msg.type] += 1
         chart = self.charts.get(identity)
         if chart is not None:
@@ -110,10 +125,6 @@ class Node:
                 return self._remember(self._hello(identity, msg, now), identity)
             if chart is None:
                 raise wire.ProtocolError("NOT_INTRODUCED", f"{msg.type} before HELLO from this chart", msg.seq)
-            if msg.type == "TICK":
-                reply = self._tick(chart, msg, now)
-                chart.answer_ms += 0.05 * ((self.clock() - now) * 1000.0 - chart.answer_ms)
-                return reply
             if msg.type == "WARMUP":
                 self._warmup(chart, msg)
             elif msg.type == "RESULT":
@@ -131,6 +142,21 @@ class Node:
         except ValueError as exc:
             # The engine refused something the protocol let through (a warm-up bar out of order, ...).
             return self._refuse(identity, wire.ProtocolError("INVALID_VALUE", str(exc), msg.seq))
+
+    def _serve_tick(self, identity: bytes, tick: dict[str, Any], now: float) -> bytes:
+        self.ticks_received += 1
+        chart = self.charts.get(identity)
+        try:
+            if chart is None:
+                raise wire.ProtocolError("NOT_INTRODUCED", "TICK before HELLO from this chart", tick["seq"])
+            reply = self._tick(chart, tick, now)
+        except wire.ProtocolError as exc:
+            return self._refuse(identity, exc)
+        except ValueError as exc:
+            # The engine refused something the protocol let through (a tick it cannot place in time, ...).
+            return self._refuse(identity, wire.ProtocolError("INVALID_VALUE", str(exc), tick["seq"]))
+        chart.answer_ms += 0.05 * ((self.clock() - now) * 1000.0 - chart.answer_ms)
+        return reply
 
     def _refuse(self, identity: bytes, exc: wire.ProtocolError) -> bytes:
         self.errors[exc.code] += 1
@@ -182,6 +208,7 @@ class Node:
             if hello.symbol in acct.shadow:
                 engine.set_spec(sym, self._spec(hello), hello.trade_mode != "DISABLED")
                 acct.shadow.discard(hello.symbol)
+                acct.synced = None   # its positions' stops now count: give the book them on the next tick
         else:
             sym = add_symbol(engine, self.cfg, hello.symbol, self._spec(hello), FeatureEngine(self.model))
         label = identity.decode("utf-8", "replace")
@@ -219,49 +246,62 @@ class Node:
 
     # ---- TICK ----------------------------------------------------------------------------------------------
 
-    def _tick(self, chart: Chart, tick: wire.Tick, now: float) -> bytes:
-        if tick.seq == chart.last_seq and chart.last_reply is not None:
-            return chart.last_reply   # a re-send: the same answer, never a second command
-        if tick.seq <= chart.last_seq:
-            raise wire.ProtocolError("SEQUENCE", f"TICK.seq {tick.seq} is not after {chart.last_seq}", tick.seq)
-        utc_ms = tick.time_msc - chart.offset_ms
+    def _tick(self, chart: Chart, tick: dict[str, Any], now: float) -> bytes:
+        # ``tick`` is the validated TICK as a dict, in the shape of ``Tick.model_dump()`` (see fastwire).
+        # The most frequent path of the bridge: it is written to do little, and to call little.
+        chart.last_seen = now
+        chart.stale = False
+        seq = tick["seq"]
+        if seq <= chart.last_seq:
+            if seq == chart.last_seq and chart.last_reply is not None:
+                return chart.last_reply   # a re-send: the same answer, never a second command
+            raise wire.ProtocolError("SEQUENCE", f"TICK.seq {seq} is not after {chart.last_seq}", seq)
+        utc_ms = tick["time_msc"] - chart.offset_ms
         if utc_ms < chart.last_tick_ms:
             raise wire.ProtocolError(
-                "TIME_BACKWARDS", f"TICK.time_msc {tick.time_msc} is before the previous tick's", tick.seq)
+                "TIME_BACKWARDS", f"TICK.time_msc {tick['time_msc']} is before the previous tick's", seq)
         acct = self.accounts[chart.account]
         engine = acct.engine
         chart.last_reply = None   # until this tick's reply exists, a re-send of it has none to repeat
-        self._sync(acct, chart, tick, utc_ms)
-        self._reconcile(acct, tick, utc_ms)
-        engine.on_tick(chart.sym, utc_ms, tick.bid, tick.ask, tick.volume, tick.balance, tick.equity, tick.margin)
-        chart.last_seq = tick.seq
+        positions = tick["positions"]
+        if positions != acct.synced or not acct.book_reconciled:
+            self._sync(acct, chart, positions, utc_ms)
+        if acct.sent:   # commands awaiting a RESULT
+            self._reconcile(acct, positions, utc_ms)
+        action = engine.on_tick(chart.sym, utc_ms, tick["bid"], tick["ask"], tick["volume"], tick["balance"],
+                                tick["equity"], tick["margin"])
+        chart.last_seq = seq
         chart.last_tick_ms = utc_ms
         chart.ticks += 1
-        if tick.round_trip_us:
-            rt = tick.round_trip_us / 1000.0
+        rt_us = tick["round_trip_us"]
+        if rt_us:
+            rt = rt_us / 1000.0
             chart.round_trip_ms = rt if chart.round_trip_ms == 0.0 else chart.round_trip_ms + 0.05 * (
                 rt - chart.round_trip_ms)
-        action, reason, command_id = engine.decision_code
+        reason = engine.decision_code[1]
         chart.last_action, chart.last_reason = action, reason
         if action == 0:
             self.journal.record_refusal(acct.login, chart.symbol, utc_ms, CODES[reason])
-            reply = self._hold(tick.seq, chart.symbol, reason)
+            tail = chart.hold_tails.get(reason) or self._hold_tail(chart, reason)
+            reply = b'{"type":"COMMAND","reply_to":%d%s' % (seq, tail)
         else:
-            reply = self._command(acct, chart, tick.seq, utc_ms)
-        self._after_decision(acct, utc_ms, now)
-        return self._remember(reply, chart.identity)
+            reply = self._command(acct, chart, seq, utc_ms)
+        # _after_decision's own tests, repeated here so that the usual tick calls nothing more.
+        if (engine.state_code != acct.state or engine.day_key != acct.day_key
+                or now - acct.saved_at >= SAVE_STATE_EVERY_S):
+            self._after_decision(acct, utc_ms, now)
+        chart.last_reply = reply
+        return reply
 
-    def _hold(self, seq: int, symbol: str, reason: int) -> bytes:
-        # Most of the traffic: the bytes after reply_to depend only on the symbol and the reason, so they are
-        # built once and only the sequence number is formatted per tick.
-        tail = self._hold_tails.get((symbol, reason))
-        if tail is None:
-            code = CODES[reason]
-            tail = (b',"command_id":0,"action":"HOLD","symbol":%s,"side":"","volume":0.0,"sl":0.0,"tp":0.0,'
-                    b'"ticket":0,"reason_code":"%s","reason":%s}' % (_json_str(symbol), code.encode(),
-                                                                      _json_str(WORDS[code])))
-            self._hold_tails[(symbol, reason)] = tail
-        return b'{"type":"COMMAND","reply_to":%d%s' % (seq, tail)
+    def _hold_tail(self, chart: Chart, reason: int) -> bytes:
+        # Most replies are HOLDs, and the bytes after reply_to depend only on the chart's symbol and the
+        # reason: built once per chart and reason, only the sequence number is formatted per tick.
+        code = CODES[reason]
+        tail = (b',"command_id":0,"action":"HOLD","symbol":%s,"side":"","volume":0.0,"sl":0.0,"tp":0.0,'
+                b'"ticket":0,"reason_code":"%s","reason":%s}' % (_json_str(chart.symbol), code.encode(),
+                                                                  _json_str(WORDS[code])))
+        chart.hold_tails[reason] = tail
+        return tail
 
     def _command(self, acct: Account, chart: Chart, seq: int, utc_ms: int) -> bytes:
         d = acct.engine.decision
@@ -315,58 +355,48 @@ class Node:
         self.journal.save_engine_state(acct.login, utc_ms, acct.engine.export_state())
         acct.saved_at = self.clock()
 
-    def _sync(self, acct: Account, chart: Chart, tick: wire.Tick, utc_ms: int) -> None:
-        """Every position on the account into the engine's book; unknown symbols become shadows."""
+    def _sync(self, acct: Account, chart: Chart, positions: list[dict[str, Any]], utc_ms: int) -> None:
+        """Every position on the account into the engine's book; unknown symbols become shadows.
+
+        The caller skips it when ``positions`` equals, field by field, what the book was last given
+        (``acct.synced``): the sync would then set every value to what it already is, open and close nothing,
+        and the journal would write nothing (it writes only what changed)."""
         engine = acct.engine
-        n = len(tick.positions)
         if not acct.book_reconciled:
             # Positions closed while the bridge was down are gone from the terminal's book: close them here too.
-            gone = self.journal.reconcile_positions(acct.login, [p.ticket for p in tick.positions], time_ms=utc_ms)
+            gone = self.journal.reconcile_positions(acct.login, [p["ticket"] for p in positions], time_ms=utc_ms)
             if gone:
                 log.warning("account %s: positions %s closed while the bridge was down", acct.login, gone)
             acct.book_reconciled = True
-        if n == 0 and acct.book_empty:
-            return   # nothing held before, nothing now: the book cannot have changed
-        acct.book_empty = n == 0
-        ticket = np.empty(n, np.int64)
-        sym = np.empty(n, np.int32)
-        side = np.empty(n, np.int32)
-        volume = np.empty(n)
-        open_price = np.empty(n)
-        sl = np.empty(n)
-        tp = np.empty(n)
-        profit = np.empty(n)
-        open_time = np.empty(n, np.int64)
-        magic = np.empty(n, np.int64)
-        for i, p in enumerate(tick.positions):
-            if p.symbol not in engine.symbols:
-                add_symbol(engine, self.cfg, p.symbol, _SHADOW_SPEC, FeatureEngine(self.model))
-                acct.shadow.add(p.symbol)
+        own_magic = self.cfg.bridge.magic
+        symbols = engine.symbols   # the engine's own list: it grows as shadows are added
+        rows = []
+        for p in positions:
+            symbol = p["symbol"]
+            if symbol not in symbols:
+                add_symbol(engine, self.cfg, symbol, _SHADOW_SPEC, FeatureEngine(self.model))
+                acct.shadow.add(symbol)
                 log.warning("account %s: a position on %s, which has no chart: no new risk until one connects",
-                            acct.login, p.symbol)
-            ticket[i] = p.ticket
-            sym[i] = engine.symbols.index(p.symbol)
-            side[i] = 1 if p.side == "BUY" else -1
-            volume[i] = p.volume
-            open_price[i] = p.open_price
-            sl[i] = 0.0 if p.symbol in acct.shadow else p.sl
-            tp[i] = p.tp
-            profit[i] = p.profit + p.swap + p.commission
-            open_time[i] = p.open_time_msc - chart.offset_ms if p.open_time_msc > 0 else utc_ms
-            magic[i] = p.magic
-            if self.journal.record_position_seen(acct.login, p.model_dump(), managed=p.magic == self.cfg.bridge.magic,
-                                                 time_ms=utc_ms) and p.magic != self.cfg.bridge.magic:
+                            acct.login, symbol)
+            opened = p["open_time_msc"]
+            rows.append((p["ticket"], symbols.index(symbol), 1 if p["side"] == "BUY" else -1, p["volume"],
+                         p["open_price"], 0.0 if symbol in acct.shadow else p["sl"], p["tp"],
+                         p["profit"] + p["swap"] + p["commission"],
+                         opened - chart.offset_ms if opened > 0 else utc_ms, p["magic"]))
+            managed = p["magic"] == own_magic
+            if self.journal.record_position_seen(acct.login, p, managed=managed, time_ms=utc_ms) and not managed:
                 log.warning("account %s: a manual position %d on %s (%s %.2f): counted in every limit",
-                            acct.login, p.ticket, p.symbol, p.side, p.volume)
-        engine.sync_positions(utc_ms, ticket, sym, side, volume, open_price, sl, tp, profit, open_time, magic)
+                            acct.login, p["ticket"], symbol, p["side"], p["volume"])
+        # Column by column, as the engine takes them; array.array costs less to fill than numpy for a few rows.
+        columns = list(zip(*rows)) or [()] * len(_BOOK_COLUMNS)
+        engine.sync_positions(utc_ms, *[array(kind, column) for kind, column in zip(_BOOK_COLUMNS, columns)])
+        acct.synced = positions
         for trade in engine.closed_trades:
             self.journal.record_closed_trade(acct.login, trade)
         engine.closed_trades.clear()
 
-    def _reconcile(self, acct: Account, tick: wire.Tick, utc_ms: int) -> None:
+    def _reconcile(self, acct: Account, positions: list[dict[str, Any]], utc_ms: int) -> None:
         """Commands with no RESULT past the timeout: settled against the positions, never re-sent."""
-        if not acct.sent:
-            return
         timeout_s = self.cfg.bridge.command_timeout_ms / 1000.0
         now = self.clock()
         in_flight = {c["command_id"]: c for c in acct.engine.in_flight}
@@ -374,7 +404,7 @@ class Node:
             if now - sent_at < timeout_s:
                 continue
             del acct.sent[command_id]
-            seen = any(p.comment == f"mt5b:{command_id}" for p in tick.positions)
+            seen = any(p["comment"] == f"mt5b:{command_id}" for p in positions)
             if command_id in in_flight:
                 acct.engine.expire(command_id)
             self.journal.expire_command(command_id, utc_ms, "filled_seen" if seen else "not_seen")
@@ -434,7 +464,10 @@ class Node:
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
-        out = {"halt": self.halt, "errors": dict(self.errors), "requests": dict(self.requests), "accounts": {}}
+        requests = dict(self.requests)
+        if self.ticks_received:
+            requests["TICK"] = self.ticks_received
+        out = {"halt": self.halt, "errors": dict(self.errors), "requests": requests, "accounts": {}}
         for login, acct in self.accounts.items():
             a = acct.engine.account
             a["headroom_pct"] = 100.0 * a["headroom"] / a["initial_balance"] if a["initial_balance"] else 0.0

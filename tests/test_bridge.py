@@ -233,6 +233,50 @@ def test_a_command_is_in_the_journal_before_the_ea_has_it_and_its_result_closes_
     assert acct["positions"][0]["managed"]
 
 
+# ---- the book: every position on the account, tick by tick --------------------------------------------------
+
+def _book(r) -> list[dict]:
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    return acct["positions"]
+
+
+def test_the_engine_book_follows_every_change_in_the_terminal_book(running, tmp_path):
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    t = 1_783_400_000_000
+    pos = dict(wire.Position.example, ticket=77, symbol="EURUSD", magic=0, sl=1.08, profit=10.0)
+    for k in range(3):   # the same book tick after tick: nothing to change, nothing lost
+        chart.tick(t + 1000 * k, 1.0851, positions=[pos])
+        [p] = _book(r)
+        assert (p["ticket"], p["sl"], p["profit"]) == (77, 1.08, pytest.approx(10.0 - 6.9 - 5.0))
+    chart.tick(t + 3000, 1.0852, positions=[dict(pos, profit=25.0)])          # the price moved
+    assert _book(r)[0]["profit"] == pytest.approx(25.0 - 6.9 - 5.0)
+    chart.tick(t + 4000, 1.0852, positions=[dict(pos, profit=25.0, sl=1.081)])  # the trader moved the stop
+    assert _book(r)[0]["sl"] == 1.081
+    chart.tick(t + 5000, 1.0852, positions=[])                                 # and closed it
+    assert _book(r) == []
+    with sqlite3.connect(r.cfg.bridge.journal) as db:
+        assert db.execute("SELECT last_sl FROM positions_seen WHERE ticket = 77").fetchone() == (1.081,)
+        assert db.execute("SELECT profit FROM closed_trades WHERE ticket = 77").fetchone() == (
+            pytest.approx(25.0 - 6.9 - 5.0),)
+
+
+def test_a_position_without_its_chart_counts_its_stop_once_the_chart_connects(running):
+    r = running()
+    eurusd = Chart(r.cfg.bridge.endpoint)
+    eurusd.hello()
+    t = 1_783_400_000_000
+    cable = dict(wire.Position.example, ticket=88, symbol="GBPUSD", magic=0, open_price=1.26, sl=1.25, tp=0.0)
+    eurusd.tick(t, 1.0851, positions=[cable])
+    assert _book(r)[0]["sl"] == 0.0   # its worth per point unknown: counted as unbounded risk
+    gbpusd = Chart(r.cfg.bridge.endpoint, identity=b"1510234567-GBPUSD-1", symbol="GBPUSD")
+    assert gbpusd.hello()["type"] == "WELCOME"
+    eurusd.tick(t + 1000, 1.0851, positions=[cable])   # the very same book as before the HELLO
+    assert _book(r)[0]["sl"] == 1.25
+
+
 # ---- the operator ----------------------------------------------------------------------------------------------
 
 def test_halt_with_flatten_closes_everything_and_stays_halted(running, tmp_path):

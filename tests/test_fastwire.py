@@ -1,0 +1,289 @@
+"""The fast TICK reader answers exactly as the protocol's models do: the same frames accepted, the same values
+read, and everything else left to the models (which word the ERROR). A node reading TICKs with it sends the
+very bytes a node reading them with the models sends, and keeps the same book and journal."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mt5bridge import fastwire
+from mt5bridge import protocol as wire
+from mt5bridge.config import Config
+from mt5bridge.journal import Journal
+from mt5bridge.node import Node
+from test_protocol import BAD_FRAMES
+
+BIG = 10 * wire.MAX_FRAME_BYTES
+SERVER_OFFSET_MS = 3 * 3_600_000
+
+
+def models_read(frame: bytes) -> dict[str, Any] | None:
+    """What the protocol's models make of a frame: a TICK's model_dump(), else None (refused, or not a TICK)."""
+    try:
+        msg = wire.parse_request(frame, BIG)
+    except wire.ProtocolError:
+        return None
+    return msg.model_dump() if msg.type == "TICK" else None
+
+
+def typed(value: Any) -> Any:
+    """A value with the type of every part spelled out, so that 1, 1.0 and True compare unequal."""
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    return (type(value).__name__, value)
+
+
+def assert_same_answer(frame: bytes) -> None:
+    expected = models_read(frame)
+    got = fastwire.read_tick(frame, BIG)
+    if expected is None:
+        assert got is None, frame
+    else:
+        assert got is not None, f"a valid TICK left to the slow path: {frame!r}"
+        assert typed(got) == typed(expected), frame
+
+
+def tick(**changes: Any) -> dict[str, Any]:
+    msg = copy.deepcopy(wire.Tick.example)
+    msg.update(changes)
+    return msg
+
+
+def compact(msg: Any) -> bytes:
+    return json.dumps(msg, separators=(",", ":")).encode()
+
+
+# --- fixed cases ----------------------------------------------------------------------------------------------
+
+
+def test_the_reader_knows_every_rule_of_the_current_models():
+    assert fastwire.ENABLED
+
+
+@pytest.mark.parametrize("msg", [
+    tick(),
+    tick(positions=[]),
+    tick(positions=[dict(wire.Position.example, ticket=k, comment=None if k % 2 else "x" * 31) for k in range(1, 6)]),
+    {k: v for k, v in tick().items() if k != "round_trip_us"},     # the model's default, 0
+    tick(bid=1, ask=2, volume=0, balance=100000, positions=[dict(wire.Position.example, sl=0, profit=-3)]),
+    tick(bid=1.1, ask=1.1),                                          # bid may equal ask
+    tick(volume=-0.0, balance=-5.5, equity=1e308, margin=-1e308, free_margin=5e-324),
+    tick(seq=0, time_msc=0, round_trip_us=2**63, positions=[dict(wire.Position.example, volume=wire.MAX_LOTS)]),
+    tick(positions=[dict(wire.Position.example, symbol="Ü", comment="€" * 31)]),
+], ids=["example", "no positions", "null comments", "no round trip", "integers for floats", "bid equals ask",
+        "edges of finite", "edges of ranges", "non-ASCII text"])
+def test_a_valid_tick_is_read_as_the_models_read_it(msg):
+    for frame in (compact(msg), json.dumps(msg).encode(), json.dumps(msg, ensure_ascii=False, indent=1).encode()):
+        assert_same_answer(frame)
+        assert fastwire.read_tick(frame, BIG) is not None
+
+
+@pytest.mark.parametrize(("data", "code"), [c[1:3] for c in BAD_FRAMES], ids=[c[0] for c in BAD_FRAMES])
+def test_every_refused_frame_is_left_to_the_models(data, code):
+    # They word the ERROR, so it stays what the protocol tests pin.
+    assert fastwire.read_tick(data, BIG) is None
+
+
+@pytest.mark.parametrize("frame", [
+    compact(tick(positions=[wire.Position.example] * (wire.MAX_POSITIONS + 1))),
+    compact(tick(positions=[dict(wire.Position.example, comment="x" * 32)])),
+    compact(tick(positions=[dict(wire.Position.example, volume=wire.MAX_LOTS * (1 + 1e-15))])),
+    compact(tick(seq=True)),
+    compact(tick(bid=True)),
+    compact(tick(round_trip_us=1.0)),
+    compact(tick(type="TICKS")),
+    compact(tick(positions={})),
+    compact(tick(positions=[[]])),
+    compact(tick(positions=[dict(wire.Position.example, magic=False)])),
+    compact(tick(positions=[dict(wire.Position.example, extra=1)])),
+    compact(tick(balance="101250.5")),
+    b'{"type":"TICK","seq":1,"bid":1e400' + compact(tick())[1:],    # a duplicate key that is out of range
+    compact(tick(equity=10**400)),
+    compact(tick()) + b" x",
+    b"\xef\xbb\xbf" + compact(tick()),
+], ids=["501 positions", "32-character comment", "volume over the cap", "bool seq", "bool bid",
+        "float round trip", "wrong type", "positions an object", "position an array", "bool magic",
+        "extra position field", "string balance", "duplicate key", "huge integer", "trailing text", "BOM"])
+def test_a_frame_the_models_refuse_is_refused_here_too(frame):
+    assert models_read(frame) is None
+    assert fastwire.read_tick(frame, BIG) is None
+
+
+def test_a_duplicate_key_counts_as_the_models_count_it():
+    # JSON lets a key repeat; both readers keep the last value.
+    frame = b'{"bid":9.5,' + compact(tick())[1:]
+    assert_same_answer(frame)
+    frame = compact(tick())[:-1] + b',"ask":0.5}'   # now bid > ask
+    assert_same_answer(frame)
+
+
+def test_other_messages_and_oversized_frames_are_left_to_the_models():
+    for model in wire.EA_MESSAGES:
+        if model is not wire.Tick:
+            assert fastwire.read_tick(compact(model.example), BIG) is None
+    frame = compact(tick())
+    assert fastwire.read_tick(frame, len(frame)) is not None
+    assert fastwire.read_tick(frame, len(frame) - 1) is None     # FRAME_TOO_LARGE is the models' to say
+
+
+def test_a_rule_the_reader_does_not_know_switches_it_off(monkeypatch):
+    assert fastwire._rules_known()
+    with monkeypatch.context() as m:
+        m.setitem(fastwire.KNOWN_MODEL_RULES, "Tick", ())        # as if Tick had gained a cross-field rule
+        assert not fastwire._rules_known()
+    with monkeypatch.context() as m:
+        m.setitem(wire.Position.model_config, "str_strip_whitespace", True)   # a setting that changes reading
+        assert not fastwire._rules_known()
+    with monkeypatch.context() as m:
+        m.setattr(wire.Position.model_fields["symbol"], "alias", "sym")
+        assert not fastwire._rules_known()
+    monkeypatch.setattr(fastwire, "ENABLED", False)
+    assert fastwire.read_tick(compact(tick()), BIG) is None
+
+
+# --- generated frames -----------------------------------------------------------------------------------------
+
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 0.0, -0.0, 5e-324, 1e-320, 1.0, 1.1, 100000.0, 100000.00000000001, 1e308, 2**53 + 1,
+                     2**63, 2**64, -1, -1.0, "", "BUY", "SELL", "TICK", "x" * 31, "x" * 32, "€" * 31, [], {}]),
+    st.text(max_size=40),
+    st.lists(st.integers(), max_size=2),
+)
+POSITION_FIELDS = list(wire.Position.model_fields)
+TICK_FIELDS = [f for f in wire.Tick.model_fields]
+
+
+@st.composite
+def positions(draw) -> dict[str, Any]:
+    return {
+        "ticket": draw(st.integers(min_value=1, max_value=2**63)),
+        "symbol": draw(st.sampled_from(["EURUSD", "XAUUSD", "GER40.cash"])),
+        "side": draw(st.sampled_from(["BUY", "SELL"])),
+        "volume": draw(st.floats(min_value=0.01, max_value=wire.MAX_LOTS)),
+        "open_price": draw(st.floats(min_value=1e-5, max_value=1e6)),
+        "sl": draw(st.sampled_from([0.0, 0, 1.08205])),
+        "tp": draw(st.floats(min_value=0, max_value=1e6)),
+        "profit": draw(st.floats(min_value=-1e9, max_value=1e9)),
+        "swap": draw(st.floats(min_value=-1e6, max_value=1e6)),
+        "commission": draw(st.sampled_from([0.0, -5.0, -5])),
+        "magic": draw(st.integers(min_value=0, max_value=2**63)),
+        "open_time_msc": draw(st.integers(min_value=0, max_value=2**62)),
+        "comment": draw(st.one_of(st.none(), st.text(max_size=33))),
+    }
+
+
+@st.composite
+def tick_frames(draw) -> bytes:
+    bid = draw(st.floats(min_value=1e-5, max_value=1e6))
+    msg: dict[str, Any] = {
+        "type": "TICK", "seq": draw(st.integers(min_value=0, max_value=2**64)),
+        "time_msc": draw(st.integers(min_value=0, max_value=2**62)), "bid": bid,
+        "ask": draw(st.sampled_from([bid, bid + 0.0001, bid * 2, bid - 0.0001])),
+        "volume": draw(st.sampled_from([0.0, 0, 3.5])),
+        "balance": draw(st.floats(allow_nan=False, allow_infinity=False)),
+        "equity": draw(st.floats(min_value=-1e12, max_value=1e12)),
+        "margin": draw(st.floats(min_value=0, max_value=1e9)),
+        "free_margin": draw(st.floats(min_value=-1e9, max_value=1e9)),
+        "positions": draw(st.lists(positions(), max_size=3)),
+        "round_trip_us": draw(st.integers(min_value=0, max_value=10**6)),
+    }
+    # Break it, a little or a lot: a field of the tick or of a position takes an odd value, goes, or gains a
+    # neighbour; the whole is written compact or spaced, in any key order, escaped or not.
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        target = msg
+        book = msg.get("positions")
+        if isinstance(book, list) and book and isinstance(book[0], dict) and draw(st.booleans()):
+            target = book[draw(st.integers(min_value=0, max_value=len(book) - 1))]
+        fields = POSITION_FIELDS if target is not msg else TICK_FIELDS
+        name = draw(st.sampled_from(fields))
+        action = draw(st.sampled_from(["odd", "odd", "drop", "extra"]))
+        if action == "odd":
+            target[name] = draw(ODD_VALUES)
+        elif action == "drop":
+            target.pop(name, None)
+        else:
+            target[draw(st.sampled_from(["bid_size", "colour", name.upper()]))] = draw(ODD_VALUES)
+    keys = list(msg)
+    if draw(st.booleans()):
+        keys = draw(st.permutations(keys))
+    msg = {k: msg[k] for k in keys}
+    separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+    return json.dumps(msg, separators=separators, ensure_ascii=draw(st.booleans()), allow_nan=True).encode()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tick_frames())
+def test_generated_frames_get_the_same_answer_from_both_readers(frame):
+    assert_same_answer(frame)
+
+
+# --- the node: the same bytes out whichever reader read the TICK ----------------------------------------------
+
+
+def run_node(tmp_path: Path, frames: list[bytes], fast: bool, monkeypatch) -> tuple[list[bytes], dict, list]:
+    import mt5bridge.node as node_module
+
+    folder = tmp_path / ("fast" if fast else "models")
+    folder.mkdir()
+    with monkeypatch.context() as m:
+        if not fast:
+            m.setattr(node_module, "read_tick", lambda frame, max_bytes: None)
+        cfg = Config.model_validate({"bridge": {"journal": str(folder / "journal.sqlite")}})
+        journal = Journal(folder / "journal.sqlite")
+        node = Node(cfg, journal, clock=iter(range(10**9)).__next__)
+        replies = [node.handle(b"1510234567-EURUSD-1", frame) for frame in frames]
+        status = node.status()
+        node.close()
+        journal.close()
+    db = sqlite3.connect(folder / "journal.sqlite")
+    seen = db.execute("SELECT ticket, volume, sl, tp, last_volume, last_sl, last_tp, managed FROM positions_seen "
+                      "ORDER BY ticket").fetchall()
+    closed = db.execute("SELECT ticket, profit FROM closed_trades ORDER BY ticket").fetchall()
+    db.close()
+    return replies, status, [seen, closed]
+
+
+def test_the_node_answers_the_same_bytes_whichever_reader_reads_the_tick(tmp_path, monkeypatch):
+    rng = random.Random(5)
+    hello = dict(wire.Hello.example, seq=0, symbol="EURUSD", server_utc_offset_s=SERVER_OFFSET_MS // 1000)
+    frames = [json.dumps(hello).encode()]
+    book: list[dict[str, Any]] = []
+    t = 1_783_400_000_000 + SERVER_OFFSET_MS
+    for seq in range(1, 400):
+        if rng.random() < 0.05:      # a position opens (by hand, so the engine only counts it)
+            book.append(dict(wire.Position.example, ticket=1000 + seq, magic=0, comment=None))
+        if book and rng.random() < 0.03:
+            book.pop(0)
+        for p in book:
+            if rng.random() < 0.3:   # floating profit moves; now and then the stop too
+                p["profit"] = round(rng.uniform(-500, 500), 2)
+            if rng.random() < 0.05:
+                p["sl"] = round(p["sl"] + 0.0001, 5)
+        msg = dict(wire.Tick.example, seq=seq, time_msc=t + 1000 * seq, bid=1.0851, ask=1.0852, positions=book)
+        frame = compact(msg) if seq % 3 else json.dumps(msg).encode()
+        if seq % 50 == 0:
+            frame = compact(dict(msg, bid=1.2, ask=1.1))    # refused: bid above ask
+        if seq % 70 == 0:
+            frames.append(frame)                            # a re-send before the next
+        frames.append(frame)
+    fast = run_node(tmp_path, frames, True, monkeypatch)
+    slow = run_node(tmp_path, frames, False, monkeypatch)
+    assert fast[0] == slow[0]
+    assert fast[1]["accounts"] == slow[1]["accounts"] and fast[1]["errors"] == slow[1]["errors"]
+    assert fast[1]["requests"] == slow[1]["requests"]
+    assert fast[2] == slow[2]
+    assert fast[1]["errors"]["INVALID_VALUE"] >= 7
+    assert fast[2][1], "no position closed: the scenario does not test the book"
