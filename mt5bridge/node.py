@@ -27,7 +27,7 @@ import numpy as np
 from mt5bridge import protocol as wire
 from mt5bridge.config import Config, config_from_dict
 from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine
-from mt5bridge.engine import FeatureEngine
+from mt5bridge.engine import TIMEFRAME_SECONDS, FeatureEngine
 from mt5bridge.fastwire import read_tick, tick_dict
 from mt5bridge.reasons import CODES, WORDS
 
@@ -41,6 +41,7 @@ SAVE_STATE_EVERY_S = 5.0
 _BOOK_COLUMNS = ("q", "i", "i", "d", "d", "d", "d", "d", "q", "q")
 # Shadow spec for a symbol seen only in a position: its stop is unknown, so its risk is treated as unbounded
 # until a chart for it connects and says what it is worth.
+NO_TIME_MS = -(1 << 62)   # a feature engine's last tick time before it has seen any
 _SHADOW_SPEC = dict(point=1.0, tick_size=1.0, tick_value=1.0, contract_size=1.0, volume_min=0.01,
                     volume_step=0.01, volume_max=1e6, digits=0)
 
@@ -67,6 +68,9 @@ class Chart:
     last_action: int = 0
     last_reason: int = 0
     hold_tails: dict[int, bytes] = field(default_factory=dict)   # reason -> the HOLD reply after reply_to
+    # Set when the chart came back to a bridge whose engine already runs its symbol: warm-up bars before the
+    # bars open at this tick time (UTC ms) are history the engine has, and are skipped.
+    live_from_ms: int | None = None
 
 
 @dataclass
@@ -203,8 +207,14 @@ class Node:
     def _hello(self, identity: bytes, hello: wire.Hello, now: float) -> bytes:
         acct = self._account(hello)
         engine = acct.engine
+        live_from_ms = None
         if hello.symbol in engine.symbols:
             sym = engine.symbols.index(hello.symbol)
+            last = engine.feature_engine(sym).last_time_ms
+            if hello.symbol not in acct.shadow and last > NO_TIME_MS:
+                # An EA reconnecting to a running bridge sends its history again: the bars before the ones
+                # the engine holds open are history it already has.
+                live_from_ms = last
             if hello.symbol in acct.shadow:
                 engine.set_spec(sym, self._spec(hello), hello.trade_mode != "DISABLED")
                 acct.shadow.discard(hello.symbol)
@@ -213,7 +223,7 @@ class Node:
             sym = add_symbol(engine, self.cfg, hello.symbol, self._spec(hello), FeatureEngine(self.model))
         label = identity.decode("utf-8", "replace")
         chart = Chart(identity, label, acct.login, hello.symbol, sym, hello.server_utc_offset_s * 1000,
-                      last_seq=hello.seq, last_seen=now)
+                      last_seq=hello.seq, last_seen=now, live_from_ms=live_from_ms)
         self.charts[identity] = chart
         acct.charts[label] = chart
         log.info("chart %s: account %s (%s, %s), %s, server UTC%+.1f h", label, acct.login, hello.server,
@@ -240,9 +250,15 @@ class Node:
         engine = self.accounts[chart.account].engine
         features = engine.feature_engine(chart.sym)
         times = np.asarray(msg.time_msc, dtype=np.int64) - chart.offset_ms
-        features.warmup_bars(TIMEFRAME_INDEX[msg.timeframe], times, np.asarray(msg.open, dtype=np.float64),
-                             np.asarray(msg.high, dtype=np.float64), np.asarray(msg.low, dtype=np.float64),
-                             np.asarray(msg.close, dtype=np.float64), np.asarray(msg.volume, dtype=np.float64))
+        keep = slice(None)
+        if chart.live_from_ms is not None:
+            period = TIMEFRAME_SECONDS[TIMEFRAME_INDEX[msg.timeframe]] * 1000
+            keep = times >= chart.live_from_ms - chart.live_from_ms % period
+            if not keep.any():
+                return
+        features.warmup_bars(TIMEFRAME_INDEX[msg.timeframe], times[keep], np.asarray(msg.open)[keep],
+                             np.asarray(msg.high)[keep], np.asarray(msg.low)[keep], np.asarray(msg.close)[keep],
+                             np.asarray(msg.volume, dtype=np.float64)[keep])
 
     # ---- TICK ----------------------------------------------------------------------------------------------
 
@@ -404,7 +420,7 @@ class Node:
             if now - sent_at < timeout_s:
                 continue
             del acct.sent[command_id]
-            seen = any(p["comment"] == f"mt5b:{command_id}" for p in positions)
+            seen = any(p["comment"] == f"{wire.COMMENT_PREFIX}{command_id}" for p in positions)
             if command_id in in_flight:
                 acct.engine.expire(command_id)
             self.journal.expire_command(command_id, utc_ms, "filled_seen" if seen else "not_seen")

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zmq
 
@@ -501,3 +502,28 @@ def test_the_eas_failsafe_acts_are_journaled_and_its_round_trip_is_shown(running
     rows = db.execute("SELECT kind, detail, time_ms, symbol FROM failsafes").fetchall()
     db.close()
     assert rows == [("EQUITY_GUARD", "equity below floor: closed 2 positions", 1_783_400_002_000, "EURUSD")]
+
+
+def test_an_ea_reconnecting_to_a_running_bridge_resends_its_history_without_errors(running):
+    r = running()
+    history = generate_ticks("EURUSD", days=2, start="2026-07-06T00:00:00Z", seed=3)
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    chart.warmup(history)
+    last = int(history.times_ms[-1])
+    assert chart.tick(last + 1_000, 1.0851)["type"] == "COMMAND"
+    chart.tick(last + 61_000, 1.0852)
+    chart.close()
+    # The EA reconnects (same chart identity, seq from 0 again) and sends its history once more, now with the
+    # bars of the last minutes too.
+    again = Chart(r.cfg.bridge.endpoint)
+    again.hello()
+    later = generate_ticks("EURUSD", days=2, start="2026-07-06T00:00:00Z", seed=3)
+    extended = type(later)(times_ms=np.append(later.times_ms, [last + 1_000, last + 61_000]),
+                           bid=np.append(later.bid, [1.0851, 1.0852]), ask=np.append(later.ask, [1.0852, 1.0853]),
+                           volume=np.append(later.volume, [1.0, 1.0]))
+    again.warmup(extended)
+    reply = again.tick(last + 121_000, 1.0853)
+    assert reply["type"] == "COMMAND", reply   # no ERROR for the re-sent history came first
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    assert status["errors"] == {}
