@@ -87,6 +87,9 @@ class Bridge:
         self.router.setsockopt(zmq.LINGER, 0)
         # A reply to a chart that has gone away is dropped by zmq rather than queued forever.
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        # An EA that reconnects keeps its chart identity; without hand-over, zmq would silently drop the new
+        # connection while it still holds the old one, and the chart would wait on a bridge that never hears it.
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         # Frames over max_frame_bytes are answered with FRAME_TOO_LARGE by the node; only a frame far beyond it
         # (an attack, not an EA) makes zmq drop the connection before it reaches memory.
         self.router.setsockopt(zmq.MAXMSGSIZE, cfg.bridge.max_frame_bytes * 16)
