@@ -254,9 +254,6 @@ cdef class ReplayLoop:
             raise ValueError("tick arrays differ in length")
         if not 0 <= start <= end <= n:
             raise ValueError(f"range {start}..{end} is outside 0..{n}")
-        for i in range(start, end):
-            if not 0 <= sym[i] < self.engine.n_syms:
-                raise ValueError(f"tick {i}: unknown symbol index {sym[i]}")
         return self._run(sym, time_ms, bid, ask, volume, start, end, skip_stops)
 
     @cython.boundscheck(False)
@@ -271,6 +268,10 @@ cdef class ReplayLoop:
         cdef DecisionEngine engine = self.engine
         for i in range(start, end):
             s = sym[i]
+            if s < 0 or s >= engine.n_syms:
+                # Checked here, tick by tick, rather than over the whole range on every call: run() is called
+                # again after every trade.
+                raise ValueError(f"tick {i}: unknown symbol index {s}")
             t = time_ms[i]
             b = bid[i]
             a = ask[i]

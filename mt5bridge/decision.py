@@ -7,6 +7,7 @@ so that the live bridge and replay build the engine the same way.
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 from mt5bridge.config import ASSET_CLASSES, Config, correlation, engine_params, symbol_params, symbol_settings
@@ -154,5 +155,17 @@ def add_symbol(engine: DecisionEngine, cfg: Config, name: str, spec: dict[str, A
     return index
 
 
-__all__ = ["ACTION_NAMES", "STATE_NAMES", "DecisionEngine", "add_symbol", "build_engine", "currency_mask",
-           "decision_params"]
+BOOK_COLUMNS = ("q", "i", "i", "d", "d", "d", "d", "d", "q", "q")
+"""Array type codes of a position's fields as ``DecisionEngine.sync_positions`` takes them: ticket, symbol index,
+side (1 buy, -1 sell), volume, open price, SL, TP, profit with swap and commission, open time (UTC ms), magic."""
+
+
+def sync_book(engine: DecisionEngine, time_ms: int, rows: list[tuple]) -> None:
+    """Give the engine every position of the account: one tuple per position, fields in BOOK_COLUMNS order."""
+    # Column by column, as the engine takes them; array.array costs less to fill than numpy for a few rows.
+    columns = list(zip(*rows)) or [()] * len(BOOK_COLUMNS)
+    engine.sync_positions(time_ms, *[array(kind, column) for kind, column in zip(BOOK_COLUMNS, columns)])
+
+
+__all__ = ["ACTION_NAMES", "BOOK_COLUMNS", "STATE_NAMES", "DecisionEngine", "add_symbol", "build_engine",
+           "currency_mask", "decision_params", "sync_book"]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ import numpy as np
 
 from mt5bridge import protocol as wire
 from mt5bridge.config import Config, config_from_dict
-from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine
+from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.engine import TIMEFRAME_SECONDS, FeatureEngine
 from mt5bridge.fastwire import read_tick, tick_dict
 from mt5bridge.reasons import CODES, WORDS
@@ -38,7 +37,6 @@ FILLED_RETCODES = frozenset({10008, 10009, 10010})  # PLACED, DONE, DONE_PARTIAL
 SAVE_STATE_EVERY_S = 5.0
 # Item types of the columns DecisionEngine.sync_positions takes: ticket, symbol index, side, volume, open price,
 # SL, TP, profit (with swap and commission), open time (UTC ms), magic.
-_BOOK_COLUMNS = ("q", "i", "i", "d", "d", "d", "d", "d", "q", "q")
 # Shadow spec for a symbol seen only in a position: its stop is unknown, so its risk is treated as unbounded
 # until a chart for it connects and says what it is worth.
 NO_TIME_MS = -(1 << 62)   # a feature engine's last tick time before it has seen any
@@ -403,9 +401,7 @@ class Node:
             if self.journal.record_position_seen(acct.login, p, managed=managed, time_ms=utc_ms) and not managed:
                 log.warning("account %s: a manual position %d on %s (%s %.2f): counted in every limit",
                             acct.login, p["ticket"], symbol, p["side"], p["volume"])
-        # Column by column, as the engine takes them; array.array costs less to fill than numpy for a few rows.
-        columns = list(zip(*rows)) or [()] * len(_BOOK_COLUMNS)
-        engine.sync_positions(utc_ms, *[array(kind, column) for kind, column in zip(_BOOK_COLUMNS, columns)])
+        sync_book(engine, utc_ms, rows)
         acct.synced = positions
         for trade in engine.closed_trades:
             self.journal.record_closed_trade(acct.login, trade)

@@ -29,7 +29,7 @@ import numpy as np
 
 from mt5bridge import protocol as wire
 from mt5bridge.config import Config
-from mt5bridge.decision import ACTION_NAMES, add_symbol, build_engine
+from mt5bridge.decision import ACTION_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.engine import FeatureEngine, ReplayLoop
 from mt5bridge.marketdata import Bars, MarketDataError, Ticks, expand_bars_to_ticks, read_market_file
 from mt5bridge.reasons import CODES
@@ -174,8 +174,6 @@ def spec_for(market: Market, overrides: dict[str, dict] | None) -> SymbolSpec:
     values for it."""
     digits = int(overrides.get(market.symbol, {}).get("digits", market.digits)) if overrides else market.digits
     spec = symbol_spec(market.symbol, float(market.ticks.bid[0]), digits)
-    point = round(10.0 ** -digits, digits)
-    spec = replace(spec, point=point, tick_size=point, tick_value=spec.tick_value)
     if overrides and market.symbol in overrides:
         # The spread is the data's own; everything else the file gives replaces the preset's value.
         values = {k: v for k, v in overrides[market.symbol].items() if k != "spread_points"}
@@ -269,7 +267,8 @@ class Replay:
         self.commands: list[dict] = []
         self.trades: list[dict] = []
         self.trading_days: set[int] = set()
-        self._mpp = {name: spec.money_per_price for name, spec in self.specs.items()}
+        self._opened: dict[int, DealRecord] = {}   # open position id -> the deal that opened it
+        self._realized: Counter[int] = Counter()   # open position id -> profit, commission, swap of its deals
         self._done = False
 
     @staticmethod
@@ -338,11 +337,8 @@ class Replay:
 
     def _quote_all(self, time_ms: int) -> None:
         """The broker's quotes brought up to the loop's (stops were checked there, tick by tick)."""
-        for index, quote in self.loop.quotes().items():
-            self.broker.quotes[self.engine.symbols[index]] = quote
-        self.broker.time_msc = max(self.broker.time_msc, time_ms)
-        for pos in self.broker.positions.values():
-            self.broker._mark(pos)
+        symbols = self.engine.symbols
+        self.broker.set_quotes({symbols[i]: quote for i, quote in self.loop.quotes().items()}, time_ms)
 
     def _command(self, time_ms: int) -> None:
         d = self.engine.decision
@@ -369,17 +365,25 @@ class Replay:
     def _book_changed(self, time_ms: int, deals: list[DealRecord]) -> None:
         """Sync the broker's book into the engine (as the node syncs a TICK) and into the loop's mirror.
 
-        A position closed by these deals is first shown to the engine with its realized profit (every deal's
-        profit and commission), so the trade it records carries the right outcome, then removed.
+        A position these deals closed is first shown to the engine once more, carrying its realized profit
+        (every deal's profit, commission and swap), so the trade the engine records has the right outcome.
         """
-        closed = {d.position_id for d in deals if d.entry == "OUT" and d.position_id not in self.broker.positions}
+        for deal in deals:
+            if deal.entry == "IN":
+                self._opened[deal.position_id] = deal
+            self._realized[deal.position_id] += deal.profit + deal.commission + deal.swap
+        rows = [(p.ticket, self._sym_index[p.symbol], 1 if p.side == "BUY" else -1, p.volume, p.open_price, p.sl,
+                 p.tp, p.profit + p.swap + p.commission, p.open_time_msc, p.magic)
+                for p in self.broker.positions.values()]
+        closed = {d.position_id for d in deals if d.entry == "OUT"} - set(self.broker.positions)
         if closed:
-            realized = Counter()
-            for deal in self.broker.history:
-                if deal.position_id in closed:
-                    realized[deal.position_id] += deal.profit + deal.commission + deal.swap
-            self._sync(time_ms, extra={pid: realized[pid] for pid in closed})
-        self._sync(time_ms)
+            last = []
+            for pid in sorted(closed):
+                opened = self._opened.pop(pid)
+                last.append((pid, self._sym_index[opened.symbol], 1 if opened.side == "BUY" else -1, opened.volume,
+                             opened.price, 0.0, 0.0, self._realized.pop(pid), opened.time_msc, opened.magic))
+            sync_book(self.engine, time_ms, rows + last)
+        sync_book(self.engine, time_ms, rows)
         for trade in self.engine.closed_trades:
             self.trades.append({k: v for k, v in trade.items() if not k.startswith("features")})
         self.engine.closed_trades.clear()
@@ -393,34 +397,9 @@ class Replay:
             np.array([p.sl for p in positions], dtype=np.float64),
             np.array([p.tp for p in positions], dtype=np.float64),
             np.array([p.swap for p in positions], dtype=np.float64),
-            np.array([self._mpp[p.symbol] for p in positions], dtype=np.float64),
+            np.array([self.specs[p.symbol].money_per_price for p in positions], dtype=np.float64),
         )  # fmt: skip
         self.loop.sample_now()
-
-    def _sync(self, time_ms: int, extra: dict[int, float] | None = None) -> None:
-        rows = [(p.ticket, p.symbol, p.side, p.volume, p.open_price, p.sl, p.tp, p.profit + p.swap + p.commission,
-                 p.open_time_msc, p.magic) for p in self.broker.positions.values()]
-        if extra:
-            # The closed positions as they last were, carrying what they realized.
-            last = {}
-            for deal in self.broker.history:
-                if deal.position_id in extra and deal.entry == "IN":
-                    last[deal.position_id] = deal
-            for pid, profit in extra.items():
-                deal = last[pid]
-                sl = tp = 0.0
-                rows.append((pid, deal.symbol, deal.side, deal.volume, deal.price, sl, tp, profit, deal.time_msc,
-                             deal.magic))
-        n = len(rows)
-        cols = list(zip(*rows)) if rows else [()] * 10
-        self.engine.sync_positions(
-            time_ms, np.array(cols[0], dtype=np.int64), np.array([self._sym_index[s] for s in cols[1]], np.int32),
-            np.array([1 if s == "BUY" else -1 for s in cols[2]], np.int32), np.array(cols[3], np.float64),
-            np.array(cols[4], np.float64), np.array(cols[5], np.float64), np.array(cols[6], np.float64),
-            np.array(cols[7], np.float64), np.array(cols[8], np.int64), np.array(cols[9], np.int64),
-        ) if n else self.engine.sync_positions(
-            time_ms, *(np.empty(0, dt) for dt in (np.int64, np.int32, np.int32, np.float64, np.float64, np.float64,
-                                                  np.float64, np.float64, np.int64, np.int64)))  # fmt: skip
 
     def _result(self) -> ReplayResult:
         t = self._arrays[1]

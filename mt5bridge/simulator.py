@@ -346,6 +346,14 @@ class SimulatedBroker:
                 deals.append(self._close(pos, pos.volume, price, reason, f"[{reason.lower()} {level:.{digits}f}]"))
         return deals
 
+    def set_quotes(self, quotes: dict[str, tuple[float, float]], time_msc: int) -> None:
+        """Quotes whose stops and targets were already checked (replay checks them tick by tick itself): the
+        positions are marked at them, and nothing is closed."""
+        self.quotes.update(quotes)
+        self.time_msc = max(self.time_msc, time_msc)
+        for pos in self.positions.values():
+            self._mark(pos)
+
     @staticmethod
     def _stop_or_target(
         pos: OpenPosition, bid: float, ask: float, continuous: bool = False

@@ -280,3 +280,12 @@ def test_a_long_run_on_a_terminal_shows_progress_with_ticks_per_second(tmp_path)
     assert "━" in text and "ticks/s" in text and report.exists()   # the bar, and the rate beside it
     piped = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
     assert piped.returncode == 0 and "━" not in piped.stderr   # no bar drawn into a pipe
+
+
+def test_the_loop_refuses_a_tick_of_a_symbol_the_engine_does_not_have():
+    replay = Replay(Config(), synthetic_markets(["EURUSD"], days=15))
+    sym, t, bid, ask, vol, _ = replay._arrays
+    bad = sym.copy()
+    bad[5] = 3
+    with pytest.raises(ValueError, match="tick 5: unknown symbol index 3"):
+        replay.loop.run(bad, t, bid, ask, vol, 0, 100)
