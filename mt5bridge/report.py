@@ -151,7 +151,7 @@ def dumps(report: dict) -> str:
 _W, _H, _PAD = 960, 360, 56
 
 
-def _svg_chart(report: dict, result) -> str:
+def _svg_chart(result) -> str:
     """Equity, balance and both FTMO floors over time, with each trade's open (▲ buy, ▼ sell) and close."""
     samples = result.samples
     if len(samples) < 2:
@@ -256,7 +256,7 @@ th {{ background: #f4f4f4; text-align: left; }} .PASSED {{ color: #1a7f37; }} .F
 <p>Worst daily loss {f['max_daily_loss_pct']}% · worst overall loss {f['max_overall_loss_pct']}% ·
 trading days {f['trading_days']} · best day share {f['best_day_share']}</p>
 <h3>Breaches</h3>{breaches}
-<h2>Equity</h2>{_svg_chart(report, result)}
+<h2>Equity</h2>{_svg_chart(result)}
 <h2>Statistics</h2>{stats}
 <h2>Commands</h2>{decisions}
 <h2>Ticks held, by reason</h2>{refusals}

@@ -23,6 +23,7 @@ a full replay, deterministic, so the ranking does not depend on the order they f
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import os
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from mt5bridge.config import Config, ConfigError, config_from_dict, tomllib
-from mt5bridge.replay import Market, Replay, ReplayError
+from mt5bridge.replay import Market, Replay, ReplayError, slice_market
 
 # objective name -> True when larger is better
 OBJECTIVES: dict[str, bool] = {
@@ -179,7 +180,7 @@ def _check_key(data: dict, dotted: str, source: str) -> None:
 
 
 def config_for(base_data: dict, combo: dict[str, Any]) -> Config:
-    data = _deep_copy(base_data)
+    data = copy.deepcopy(base_data)
     for dotted, value in combo.items():
         node = data
         *parents, last = dotted.split(".")
@@ -190,14 +191,6 @@ def config_for(base_data: dict, combo: dict[str, Any]) -> Config:
         return config_from_dict(data, f"the sweep combination {_describe(combo)}")
     except ConfigError as exc:
         raise SweepError("\n".join(exc.lines)) from exc
-
-
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
-    return data
 
 
 def _describe(combo: dict[str, Any]) -> str:
@@ -243,8 +236,6 @@ def _run_one(period: str, index: int, combo: dict[str, Any]) -> tuple[str, int, 
 def split_markets(markets: list[Market], fraction: float, warmup_days: float) -> tuple[list[Market], list[Market]]:
     """The data before and after the walk-forward cut; the later part keeps ``warmup_days`` before the cut so
     its features are warm when it starts trading at the cut."""
-    from mt5bridge.replay import slice_market
-
     first = min(int(m.ticks.times_ms[0]) for m in markets)
     last = max(int(m.ticks.times_ms[-1]) for m in markets)
     start_trading = first + int(warmup_days * 86_400_000)
