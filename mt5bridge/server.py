@@ -160,14 +160,15 @@ class Bridge:
         # microsecond of Python shows in the round trip.
         router = self.router
         self.frames += 1
-        frame = router.recv() if router.getsockopt(zmq.RCVMORE) else None
+        # A ROUTER message is the peer's identity and at least one more frame, so the first recv never waits.
+        frame = router.recv()
         extra = 0
         while router.getsockopt(zmq.RCVMORE):
             router.recv()
             extra += 1
-        if frame is None or extra:
-            # A DEALER sends exactly one frame; anything else is not an EA of ours.
-            log.warning("dropped a message of %d parts from %r", 1 + (frame is not None) + extra, identity)
+        if extra:
+            # A DEALER of ours sends exactly one frame; anything else is not an EA of ours.
+            log.warning("dropped a message of %d parts from %r", 2 + extra, identity)
             return
         try:
             reply = self.node.handle(identity, frame)

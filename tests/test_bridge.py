@@ -527,3 +527,12 @@ def test_an_ea_reconnecting_to_a_running_bridge_resends_its_history_without_erro
     assert reply["type"] == "COMMAND", reply   # no ERROR for the re-sent history came first
     status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
     assert status["errors"] == {}
+
+
+def test_a_message_of_several_frames_is_dropped_and_the_chart_is_served_on(running):
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.sock.send_multipart([json.dumps(dict(wire.Hello.example)).encode(), b"{}"])
+    welcome = chart.hello()
+    assert welcome["type"] == "WELCOME" and welcome["reply_to"] == 1   # the two-frame HELLO got no reply
+    assert chart.tick(1_783_400_000_000, 1.0851)["type"] == "COMMAND"
