@@ -82,9 +82,12 @@ AssetClass = Literal["fx", "metals", "indices", "energies", "crypto"]
 ASSET_CLASSES: tuple[str, ...] = get_args(AssetClass)
 
 # ISO codes of the currencies FX brokers quote; a six-letter symbol made of two of them is a currency pair.
-CURRENCIES = frozenset(
-    "USD EUR GBP JPY CHF AUD NZD CAD SEK NOK DKK PLN HUF CZK TRY ZAR MXN SGD HKD CNH ILS RUB THB".split()
+# The order is fixed: bit i of the engine's currency masks (news blackouts) is CURRENCY_CODES[i].
+CURRENCY_CODES: tuple[str, ...] = (
+    "USD", "EUR", "GBP", "JPY", "CHF", "AUD", "NZD", "CAD", "SEK", "NOK", "DKK", "PLN", "HUF", "CZK", "TRY",
+    "ZAR", "MXN", "SGD", "HKD", "CNH", "ILS", "RUB", "THB",
 )
+CURRENCIES = frozenset(CURRENCY_CODES)
 _METAL_CODES = ("XAU", "XAG", "XPT", "XPD")
 _CRYPTO_CODES = ("BTC", "ETH", "LTC", "XRP", "BCH", "ADA", "DOT", "SOL", "DOGE", "XLM", "LINK", "AVAX", "BNB")
 _ENERGY_PREFIXES = ("USOIL", "UKOIL", "WTI", "BRENT", "XTI", "XBR", "XNG", "NGAS", "NATGAS")
@@ -197,6 +200,15 @@ def _raise_violations(violations: list[Violation]) -> None:
 
 
 # --- value types ---------------------------------------------------------------------------------------------
+
+
+def _known_currencies(values: list[str]) -> list[str]:
+    # A currency the news calendar cannot name would match no release: the symbol would trade through its news.
+    unknown = [v for v in values if v not in CURRENCIES]
+    if unknown:
+        raise PydanticCustomError("unknown_currency", "{unknown} is not a currency news can be matched to; known: {known}",
+                                  {"unknown": ", ".join(map(repr, unknown)), "known": ", ".join(CURRENCY_CODES)})
+    return values
 
 
 def _distinct(values: list[Any]) -> list[Any]:
@@ -749,7 +761,7 @@ class SymbolSettings(Section):
         "Left out: guessed from the name (XAU/XAG… metals, two currency codes fx, BTC/ETH… crypto, oil and gas "
         "names energies, anything else indices).",
     )
-    currencies: Optional[Annotated[list[CurrencyCode], AfterValidator(_distinct)]] = Field(
+    currencies: Optional[Annotated[list[CurrencyCode], AfterValidator(_distinct), AfterValidator(_known_currencies)]] = Field(
         None,
         json_schema_extra={
             "allowed": 'a list of three-letter currency codes such as ["EUR", "USD"]',
@@ -1078,7 +1090,10 @@ def _issue(source: str, data: dict[str, Any], error: Mapping[str, Any]) -> Confi
         return ConfigIssue(source, key, value, str(error.get("msg", "invalid")))
     annotation, metadata, extra = field
     typed = kind not in _RANGE_ERRORS
-    return ConfigIssue(source, key, value, "must be " + _allowed(annotation, metadata, extra, typed))
+    problem = "must be " + _allowed(annotation, metadata, extra, typed)
+    if kind == "unknown_currency":
+        problem += f": {error.get('msg', '')}"   # which code, and the ones news can be matched to
+    return ConfigIssue(source, key, value, problem)
 
 
 def _violation_issue(source: str, data: dict[str, Any], prefix: tuple[str, ...], v: Violation) -> ConfigIssue:

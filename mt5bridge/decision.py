@@ -10,21 +10,28 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
-from mt5bridge.config import ASSET_CLASSES, Config, correlation, engine_params, symbol_params, symbol_settings
+from mt5bridge.config import (
+    ASSET_CLASSES,
+    CURRENCY_CODES,
+    Config,
+    correlation,
+    engine_params,
+    symbol_params,
+    symbol_settings,
+)
 from mt5bridge.engine import ACTION_NAMES, STATE_NAMES, DecisionEngine, FeatureEngine
 
-CURRENCY_BITS: tuple[str, ...] = (
-    "USD", "EUR", "GBP", "JPY", "CHF", "AUD", "NZD", "CAD", "SEK", "NOK", "DKK", "PLN", "HUF", "CZK", "TRY",
-    "ZAR", "MXN", "SGD", "HKD", "CNH", "ILS", "RUB", "THB",
-)
+CURRENCY_BITS: tuple[str, ...] = CURRENCY_CODES
 """Bit i of a currency mask is CURRENCY_BITS[i] (news blackouts match a release to a symbol by currency)."""
 
 
 def currency_mask(currencies: list[str] | tuple[str, ...]) -> int:
+    """The bits of ``currencies``; a code without a bit is refused, never dropped (its news would pass unseen)."""
     mask = 0
     for code in currencies:
-        if code in CURRENCY_BITS:
-            mask |= 1 << CURRENCY_BITS.index(code)
+        if code not in CURRENCY_BITS:
+            raise ValueError(f"currency {code!r} has no news bit; known: {', '.join(CURRENCY_BITS)}")
+        mask |= 1 << CURRENCY_BITS.index(code)
     return mask
 
 

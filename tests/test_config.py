@@ -527,3 +527,18 @@ def test_docs_cover_every_setting(repo_root):
         if section.startswith(("symbols.", "sizing.correlation")):
             continue
         assert f"## [{section}]" in text and f"| `{name}` |" in text, key
+
+
+def test_a_currency_news_cannot_be_matched_to_is_refused_not_dropped(tmp_path):
+    # Before, an unknown code became no news bit at all: the symbol traded through its news unseen.
+    path = tmp_path / "inr.toml"
+    path.write_text('[symbols.USDINR]\ncurrencies = ["USD", "INR"]\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "symbols.USDINR.currencies" in str(err.value) and "'INR' is not a currency news can be matched to" in str(
+        err.value)
+    from mt5bridge.decision import currency_mask
+
+    with pytest.raises(ValueError, match="'INR' has no news bit"):
+        currency_mask(["USD", "INR"])
+    assert currency_mask(["USD", "EUR"]) == 0b11
