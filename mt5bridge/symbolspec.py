@@ -119,7 +119,8 @@ def write_spec(path: str | os.PathLike[str], symbol: str, spec: dict) -> None:
     target = Path(path)
     symbols: dict[str, dict] = {}
     if target.exists():
-        symbols = {name: dict(s) for name, s in read_spec_file(target).items()}
+        # Other symbols may be partial tables written for replay (the preset fills the rest): keep them as they are.
+        symbols = {name: dict(s) for name, s in read_spec_file(target, partial=True).items()}
     merged = dict(symbols.get(symbol, {}))
     merged.update(new)
     symbols[symbol] = merged

@@ -343,3 +343,14 @@ def test_spec_file_keeps_broker_suffixes_and_names_a_bad_value(tmp_path):
     path.write_text(path.read_text().replace("volume_max = 50.0", "volume_max = -1.0"))
     with pytest.raises(SpecFileError, match=r"spec\.toml: symbols\.US30\.cash\.volume_max = -1\.0"):
         read_spec_file(path)
+
+
+def test_a_partial_table_written_for_replay_survives_an_export_of_another_symbol(tmp_path):
+    path = tmp_path / "specs.toml"
+    path.write_text("[symbols.XAUUSD]\ncommission_per_lot = 3.0\n")   # the rest from replay's preset
+    full = {"digits": 5, "point": 1e-05, "tick_size": 1e-05, "tick_value": 1.0, "contract_size": 100000.0,
+            "volume_min": 0.01, "volume_step": 0.01, "volume_max": 100.0, "stops_level": 0, "freeze_level": 0,
+            "spread_points": 8.0, "commission_per_lot": 2.5}
+    write_spec(path, "EURUSD", full)
+    both = read_spec_file(path, partial=True)
+    assert both["XAUUSD"] == {"commission_per_lot": 3.0} and both["EURUSD"] == full
