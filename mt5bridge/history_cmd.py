@@ -350,27 +350,14 @@ def _journal_path(args: argparse.Namespace) -> Path:
 
 
 def prague_midnight_utc_ms(utc_ms: int) -> int:
-    """The UTC time of the midnight that started the Prague day ``utc_ms`` falls in: the FTMO day.
+    """The UTC time of the midnight that started the Prague day ``utc_ms`` falls in: the FTMO day, by the
+    engine's own EU summer-time rule (no tz database needed, which Windows lacks). Midnight never falls in a
+    change, so the offset an hour before the local midnight is that midnight's."""
+    from mt5bridge._engine import prague_offset_minutes
 
-    Prague keeps Central European Time, UTC+1, and summer time, UTC+2, from 01:00 UTC on the last Sunday of
-    March to 01:00 UTC on the last Sunday of October (the EU rule the engine applies too; no tz database is
-    needed, which Windows lacks). Midnight never falls in a change, so the offset at midnight is that day's.
-    """
-    def offset_ms(t_ms: int) -> int:
-        year = datetime.fromtimestamp(t_ms / 1000, tz=timezone.utc).year
-        start, end = _last_sunday_0100_ms(year, 3), _last_sunday_0100_ms(year, 10)
-        return 7_200_000 if start <= t_ms < end else 3_600_000
-
-    local = utc_ms + offset_ms(utc_ms)
+    local = utc_ms + prague_offset_minutes(utc_ms) * 60_000
     midnight_local = local - local % 86_400_000
-    return midnight_local - offset_ms(midnight_local - 3_600_000)
-
-
-def _last_sunday_0100_ms(year: int, month: int) -> int:
-    last_day = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc).timestamp() - 86400
-    day = datetime.fromtimestamp(last_day, tz=timezone.utc)
-    sunday = last_day - ((day.weekday() + 1) % 7) * 86400
-    return int(sunday * 1000) + 3_600_000
+    return midnight_local - prague_offset_minutes(midnight_local - 3_600_000) * 60_000
 
 
 def _utc_ms(text: str, option: str) -> int:

@@ -102,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out:
         try:
-            _write_atomically(args.out, model_to_json(result.model))
-            load_model(args.out)  # what serve and replay will do with it
+            write_text(args.out, model_to_json(result.model))
         except OSError as exc:
             return _fail(f"--out {args.out}: cannot write the file: {exc.strerror or exc}")
     report = dict(result.report, model=dict(result.report["model"], path=args.out))
@@ -163,11 +162,6 @@ def _short(source: str) -> str:
     if source.startswith("synthetic "):
         return source.split()[1]
     return Path(source).stem
-
-
-def _write_atomically(path: str, text: str) -> None:
-    # A bridge starting meanwhile never loads half a model.
-    write_text(path, text)
 
 
 def _fail(message: str, status: int = 2) -> int:
