@@ -156,7 +156,21 @@ def run_history(args: argparse.Namespace, *, platform: str | None = None) -> int
         print(f"{prog}: wrote the {symbol} specification to {args.spec_out}", file=sys.stderr)
     if args.server_utc_offset is None:
         print(f"{prog}: note: {OFFSET_NOTE}", file=sys.stderr)
+    elif _crosses_us_clock_change(start_ms, end_ms):
+        # One offset for the whole range: brokers on New York's clock (FTMO: UTC+2, UTC+3 in US summer time)
+        # change theirs inside it, so part of the export is an hour off in UTC.
+        print(f"{prog}: warning: {span} crosses a US summer-time change, when servers on New York's clock (FTMO's"
+              " among them) move their UTC offset by an hour; one --server-utc-offset cannot be right for all of"
+              " it: export each side of the change separately with its own offset", file=sys.stderr)
     return 0
+
+
+def _crosses_us_clock_change(start_ms: int, end_ms: int) -> bool:
+    from mt5bridge._engine import new_york_offset_minutes
+
+    # New York's offset looked at once a day and at the end: the changes are months apart, so none is missed.
+    first = new_york_offset_minutes(start_ms)
+    return any(new_york_offset_minutes(t) != first for t in (*range(start_ms, end_ms, 86_400_000), end_ms))
 
 
 def _typical_spread(data: Ticks | Bars, spec: dict) -> float:

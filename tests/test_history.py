@@ -354,3 +354,18 @@ def test_a_partial_table_written_for_replay_survives_an_export_of_another_symbol
     write_spec(path, "EURUSD", full)
     both = read_spec_file(path, partial=True)
     assert both["XAUUSD"] == {"commission_per_lot": 3.0} and both["EURUSD"] == full
+
+
+def test_an_export_across_a_us_clock_change_is_warned_about(mt5, tmp_path, capsys):
+    # FTMO's server moves from UTC+2 to UTC+3 with New York's clock (2024-03-10): one offset is wrong for part.
+    bars = np.zeros(2, dtype=mt5.RATE_DTYPE)
+    bars["time"] = [int(datetime(2024, 1, 8, 12, tzinfo=timezone.utc).timestamp()),
+                    int(datetime(2024, 3, 15, 12, tzinfo=timezone.utc).timestamp())]
+    bars["open"] = bars["high"] = bars["low"] = bars["close"] = 1.09
+    mt5._terminal.rates[("EURUSD", mt5.TIMEFRAME_M1)] = bars
+    out = tmp_path / "eurusd.csv"
+    args = ["history", "--symbol", "EURUSD", "--bars", "M1", "--out", str(out), "--server-utc-offset", "2"]
+    assert run([*args, "--from", "2024-01-08", "--to", "2024-01-09"]) == 0
+    assert "summer-time change" not in capsys.readouterr().err
+    assert run([*args, "--from", "2024-01-08", "--to", "2024-03-20"]) == 0
+    assert "crosses a US summer-time change" in capsys.readouterr().err
