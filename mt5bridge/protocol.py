@@ -113,7 +113,7 @@ ERROR_CODES: dict[str, str] = {
     "INTERNAL_ERROR": "The bridge failed on a valid frame (its journal, say); nothing was sent for it. For a TICK "
     "the EA holds.",
 }
-"""What each error code means; the order is the order of the checks."""
+"""What each error code means."""
 
 assert tuple(ERROR_CODES) == get_args(ErrorCode), "ERROR_CODES must describe every ErrorCode, in order"
 
@@ -501,7 +501,7 @@ class Welcome(Reply):
     equity_floor: float = Field(
         ge=0,
         description="Local equity guard the EA applies even when the bridge is unreachable: at or below this "
-        "equity it opens nothing new; 0 = off.",
+        "equity it closes its own positions and opens nothing new (for the Prague day it was sent on); 0 = off.",
     )
     max_requests_per_minute: int = Field(gt=0, description="Trade requests the EA may send to the server per minute.")
 

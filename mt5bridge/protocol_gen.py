@@ -249,8 +249,9 @@ def render_markdown() -> str:
     lines += [
         "## Error codes",
         "",
-        "`ERROR.code` is one of these. The first eight come from parsing one frame; the last three from "
-        "comparing it with what the chart sent before.",
+        "`ERROR.code` is one of these. `NOT_INTRODUCED`, `TIME_BACKWARDS` and `SEQUENCE` come from comparing a "
+        "frame with what the chart sent before, `INTERNAL_ERROR` from a fault of the bridge; the others from "
+        "reading the frame alone.",
         "",
         "| code | meaning |",
         "| --- | --- |",
