@@ -1485,7 +1485,8 @@ PUBLISHED_MAX_LOSS_PCT = 10.0
 
 
 def config_warnings(cfg: Config) -> list[str]:
-    """Settings that are valid but looser than FTMO's published rules, or point at a missing file."""
+    """Settings that are valid but looser than FTMO's published rules: ``check-config`` prints them, ``serve``
+    and ``replay`` say them at start."""
     found = []
     published = PUBLISHED_DAILY_LOSS_PCT[cfg.account.product]
     if cfg.ftmo.daily_loss_pct > published:

@@ -61,9 +61,28 @@ def load_news(path: str | Path) -> NewsCalendar:
                 rows.append((t, currency_mask([currency]), row[2].strip()))
     except OSError as exc:
         raise NewsCalendarError(f"{path}: cannot read the news calendar: {exc.strerror or exc}") from None
+    if not rows:
+        # A blackout over no releases trades through every one of them.
+        raise NewsCalendarError(f"{path}: no releases in the news calendar; add the releases the blackout is for")
     rows.sort(key=lambda r: r[0])
     return NewsCalendar(
         np.array([r[0] for r in rows], dtype=np.int64),
         np.array([r[1] for r in rows], dtype=np.uint32),
         tuple(r[2] for r in rows),
     )
+
+
+def calendar_warnings(cfg, until_ms: int) -> list[str]:
+    """What the trader must hear about the news calendar of a blackout that runs until ``until_ms`` (UTC): a
+    calendar whose last release is before then leaves the time after it without any blackout."""
+    if not cfg.funded.news_blackout:
+        return []
+    calendar = load_news(cfg.funded.news_file)
+    last = int(calendar.times_ms[-1])
+    if last >= until_ms:
+        return []
+    from datetime import datetime, timezone
+
+    when = datetime.fromtimestamp(last / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return [f"the news calendar {cfg.funded.news_file} ends with a release at {when}: after it there is no news "
+            "blackout; add the coming releases"]

@@ -298,6 +298,11 @@ class Replay:
     def total_ticks(self) -> int:
         return len(self._arrays[0])
 
+    @property
+    def end_ms(self) -> int:
+        """Time of the last tick to replay (UTC ms)."""
+        return int(self._arrays[1][-1])
+
     def run(self, progress: Callable[[int], None] | None = None, chunk: int = 1 << 18) -> ReplayResult:
         """Replay every tick; ``progress(ticks_done)`` is called every ``chunk`` ticks and at the end."""
         if self._done:

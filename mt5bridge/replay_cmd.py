@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from mt5bridge.atomicfile import write_text
     from mt5bridge.config import load_config
     from mt5bridge.marketdata import MarketDataError
+    from mt5bridge.model import ModelError
+    from mt5bridge.news import NewsCalendarError
     from mt5bridge.replay import Replay, ReplayError, load_specs
     from mt5bridge.report import build_report, dumps, plot_png, render_html
 
@@ -91,12 +93,17 @@ def run(args: argparse.Namespace) -> int:
         specs = load_specs(args.spec) if args.spec else None
         replay = Replay(cfg, markets, specs=specs, model=args.model, warmup_days=args.warmup_days,
                         balance=args.balance, slippage_points=args.slippage_points)
-    except (ReplayError, MarketDataError) as exc:
+    except (ReplayError, MarketDataError, ModelError, NewsCalendarError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"{PROG}: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    from mt5bridge.config import config_warnings
+    from mt5bridge.news import calendar_warnings
+
+    for warning in config_warnings(cfg) + calendar_warnings(cfg, replay.end_ms):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     show = not args.quiet and sys.stderr.isatty()
     started = time.perf_counter()
     if show:

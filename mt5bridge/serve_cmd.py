@@ -25,14 +25,19 @@ def setup_logging(level: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
-    from mt5bridge.config import load_config
+    import time
+
+    from mt5bridge.config import config_warnings, load_config
     from mt5bridge.journal import JournalError
     from mt5bridge.model import ModelError
-    from mt5bridge.news import NewsCalendarError
+    from mt5bridge.news import NewsCalendarError, calendar_warnings
     from mt5bridge.server import Bridge, BridgeError
 
     cfg = load_config(args.config)
     try:
+        # A week ahead: the calendar must cover the days this bridge will trade.
+        for warning in config_warnings(cfg) + calendar_warnings(cfg, int((time.time() + 7 * 86_400) * 1000)):
+            logging.getLogger("mt5bridge.serve").warning("%s", warning)
         bridge = Bridge(cfg, args.config, model=args.model)
     except (BridgeError, JournalError, ModelError, NewsCalendarError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

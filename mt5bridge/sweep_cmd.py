@@ -44,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from mt5bridge.atomicfile import write_text
-    from mt5bridge.config import effective_toml, load_config
+    from mt5bridge.config import config_warnings, effective_toml, load_config
     from mt5bridge.marketdata import MarketDataError
+    from mt5bridge.model import ModelError, load_model
+    from mt5bridge.news import NewsCalendarError, calendar_warnings
     from mt5bridge.replay import ReplayError, load_specs
     from mt5bridge.sweep import (
         OBJECTIVES,
@@ -69,7 +71,13 @@ def run(args: argparse.Namespace) -> int:
             plan = replace(plan, walk_forward=True)
         markets = markets_from_args(args)
         specs = load_specs(args.spec) if args.spec else None
-    except (SweepError, ReplayError, MarketDataError) as exc:
+        # What every run would refuse, refused once here rather than in each worker.
+        if args.model:
+            load_model(args.model)
+        until = max(int(m.ticks.times_ms[-1]) for m in markets)
+        for warning in config_warnings(base) + calendar_warnings(base, until):
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    except (SweepError, ReplayError, MarketDataError, ModelError, NewsCalendarError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     replay_args = {"specs": specs, "model": args.model, "warmup_days": args.warmup_days, "balance": args.balance,

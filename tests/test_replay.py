@@ -289,3 +289,32 @@ def test_the_loop_refuses_a_tick_of_a_symbol_the_engine_does_not_have():
     bad[5] = 3
     with pytest.raises(ValueError, match="tick 5: unknown symbol index 3"):
         replay.loop.run(bad, t, bid, ask, vol, 0, 100)
+
+
+def test_loose_limits_and_a_calendar_that_ends_too_soon_are_said_at_start(tmp_path, capsys):
+    news = tmp_path / "news.csv"
+    news.write_text("time,currency,title\n2024-01-18 13:30,USD,CPI\n")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[ftmo]\ndaily_loss_pct = 8\n\n[funded]\nnews_blackout = true\nnews_file = "{news}"\n')
+    args = ["replay", "--synthetic", "EURUSD", "--days", "20", "--config", str(cfg), "--quiet",
+            "--report", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "ftmo.daily_loss_pct = 8.0 is above FTMO's 5%" in err
+    assert "ends with a release at 2024-01-18 13:30 UTC: after it there is no news blackout" in err
+    news.write_text("time,currency,title\n")   # a blackout over no releases at all is refused
+    assert main(args) == 2
+    assert "no releases in the news calendar" in capsys.readouterr().err
+
+
+def test_a_broken_model_file_is_refused_by_name_before_any_run(tmp_path, capsys):
+    model = tmp_path / "model.json"
+    model.write_text("{not json")
+    assert main(["replay", "--synthetic", "EURUSD", "--days", "16", "--model", str(model),
+                 "--report", str(tmp_path / "r.json")]) == 2
+    assert "model.json" in capsys.readouterr().err
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[parameters]\n"exits.sl_atr" = [1.0, 2.0]\n')
+    assert main(["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "16", "--model", str(model),
+                 "--out", str(tmp_path / "s.csv"), "--best", str(tmp_path / "b.toml")]) == 2
+    assert "model.json" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
