@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 
 import numpy as np
 
+from mt5bridge.atomicfile import replaced_when_complete
 from mt5bridge.catalog import FEATURE_NAMES, INDICATOR_NAMES
 from mt5bridge.marketdata import (
     TIMEFRAME_LABELS,
@@ -98,37 +98,39 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"{args.input}: cannot read the file: {exc.strerror or exc}")
 
     try:
-        from mt5bridge.engine import CONSENSUS_NAMES, DIRECTION_NAMES, TIMEFRAME_SECONDS, FeatureEngine
+        from mt5bridge.engine import (
+            CONSENSUS_NAMES,
+            DIRECTION_NAMES,
+            TIMEFRAME_SECONDS,
+            FeatureEngine,
+        )
     except ImportError as exc:
         return _fail(str(exc), status=1)
 
-    writer = _FeatureCsv(args.out, args.indicators, DIRECTION_NAMES, CONSENSUS_NAMES)
+    writer = _FeatureCsv(args.indicators, DIRECTION_NAMES, CONSENSUS_NAMES)
     try:
-        writer.open()
-        engine = FeatureEngine()
-        record_tf = TIMEFRAME_SECONDS.index(record_s)
-        for start in range(0, len(ticks), TICKS_PER_CALL):
-            stop = start + TICKS_PER_CALL
-            writer.write(
-                engine.process_ticks(
-                    np.ascontiguousarray(ticks.times_ms[start:stop], dtype=np.int64),
-                    np.ascontiguousarray(ticks.bid[start:stop], dtype=np.float64),
-                    np.ascontiguousarray(ticks.ask[start:stop], dtype=np.float64),
-                    np.ascontiguousarray(ticks.volume[start:stop], dtype=np.float64),
-                    record_tf,
-                    args.indicators,
+        # A reader of --out never sees a half-written file after an interrupted run.
+        with replaced_when_complete(args.out) as fh:
+            writer.start(fh)
+            engine = FeatureEngine()
+            record_tf = TIMEFRAME_SECONDS.index(record_s)
+            for start in range(0, len(ticks), TICKS_PER_CALL):
+                stop = start + TICKS_PER_CALL
+                writer.write(
+                    engine.process_ticks(
+                        np.ascontiguousarray(ticks.times_ms[start:stop], dtype=np.int64),
+                        np.ascontiguousarray(ticks.bid[start:stop], dtype=np.float64),
+                        np.ascontiguousarray(ticks.ask[start:stop], dtype=np.float64),
+                        np.ascontiguousarray(ticks.volume[start:stop], dtype=np.float64),
+                        record_tf,
+                        args.indicators,
+                    )
                 )
-            )
-        if isinstance(data, Bars):
-            # A bar file's last bar is complete; a tick file's last bar is still forming and is left out.
-            writer.write(engine.close_bars(record_tf, args.indicators))
-        writer.commit()
+            if isinstance(data, Bars):
+                # A bar file's last bar is complete; a tick file's last bar is still forming and is left out.
+                writer.write(engine.close_bars(record_tf, args.indicators))
     except OSError as exc:
-        writer.abandon()
         return _fail(f"{args.out}: cannot write the file: {exc.strerror or exc}")
-    except BaseException:
-        writer.abandon()
-        raise
 
     bars = len(data) if isinstance(data, Bars) else writer.rows
     print(
@@ -185,14 +187,9 @@ def _ticks_to_replay(data: Ticks | Bars, wanted_s: int | None, path: str) -> tup
 
 
 class _FeatureCsv:
-    """The output CSV, written to a side file and moved into place only when complete.
+    """The rows of the output CSV: one per bar close, features, score, direction and any indicators."""
 
-    A reader of ``--out`` therefore never sees a half-written file after an interrupted run.
-    """
-
-    def __init__(self, path: str, with_indicators: bool, direction_names, consensus_names) -> None:
-        self.path = path
-        self.part_path = f"{path}.part"
+    def __init__(self, with_indicators: bool, direction_names, consensus_names) -> None:
         self.direction_names = direction_names
         self.consensus_names = consensus_names
         features = set(FEATURE_NAMES)
@@ -212,8 +209,8 @@ class _FeatureCsv:
         self.rows = 0
         self.fh = None
 
-    def open(self) -> None:
-        self.fh = open(self.part_path, "w", encoding="utf-8", newline="\n")
+    def start(self, fh) -> None:
+        self.fh = fh
         self.fh.write(",".join(self.columns) + "\n")
 
     def write(self, res: dict) -> None:
@@ -234,15 +231,3 @@ class _FeatureCsv:
             ).replace("nan", "")
         )
         self.rows += n
-
-    def commit(self) -> None:
-        self.fh.close()
-        os.replace(self.part_path, self.path)
-
-    def abandon(self) -> None:
-        if self.fh is not None:
-            self.fh.close()
-            try:
-                os.remove(self.part_path)
-            except OSError:
-                pass
