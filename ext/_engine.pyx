@@ -85,6 +85,10 @@ cdef class FeatureEngine:
         self.model.buy_above = a["buy_above"]
         self.model.sell_below = a["sell_below"]
         self.model.vote_margin = a["vote_margin"]
+        if len(a["term_feature"]) > MAX_SCORE_TERMS:
+            # The term arrays are fixed C arrays read without bounds checks: never write past them.
+            raise ValueError(f"the model has {len(a['term_feature'])} market-score terms; the engine holds at most "
+                             f"{MAX_SCORE_TERMS}")
         self.model.n_terms = len(a["term_feature"])
         for k in range(self.model.n_terms):
             self.model.term_feature[k] = a["term_feature"][k]

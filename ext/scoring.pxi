@@ -14,6 +14,9 @@ cdef enum:
     N_SUBMODELS = 4
     MAX_SCORE_TERMS = 128
 
+SCORE_TERMS_CAPACITY = MAX_SCORE_TERMS
+"""How many market-score terms a model may have: the size of the engine's term arrays."""
+
 cdef enum:
     DIR_SELL = -1
     DIR_HOLD = 0

@@ -67,3 +67,11 @@ def test_broken_json_names_line_and_column(tmp_path):
     path = write(tmp_path, '{\n  "format": \n}')
     with pytest.raises(ModelError, match=r"model.json:3:1: not valid JSON"):
         load_model(path)
+
+
+def test_the_model_file_allows_no_more_score_terms_than_the_engine_holds():
+    from mt5bridge import _engine
+    from mt5bridge.model import MAX_SCORE_TERMS
+
+    # The engine's term arrays are C arrays of a fixed size: the file's limit must be that size.
+    assert MAX_SCORE_TERMS == _engine.SCORE_TERMS_CAPACITY
