@@ -31,10 +31,10 @@ from mt5bridge.marketdata import (
     Ticks,
     expand_bars_to_ticks,
     read_market_file,
+    timeframe_seconds,
 )
 
 PROG = "mt5bridge features"
-TIMEFRAME_BY_LABEL = {label: seconds for seconds, label in TIMEFRAME_LABELS.items()}
 
 # Ticks handed to the engine per call: the engine keeps its state between calls, and rows are written as they
 # come, so a long history never needs all its result rows in memory at once.
@@ -160,10 +160,10 @@ def _fail(message: str, status: int = 2) -> int:
 def _timeframe_arg(text: str | None) -> int | None:
     if text is None:
         return None
-    seconds = TIMEFRAME_BY_LABEL.get(text.strip().upper())
-    if seconds is None:
-        raise UsageError(f"unknown timeframe {text!r}; use one of {', '.join(TIMEFRAME_BY_LABEL)}")
-    return seconds
+    try:
+        return timeframe_seconds(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_number_args(args: argparse.Namespace) -> None:

@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from mt5bridge.atomicfile import replaced_when_complete
-from mt5bridge.marketdata import TIMEFRAME_LABELS, Bars, Ticks
+from mt5bridge.marketdata import TIMEFRAME_LABELS, Bars, Ticks, timeframe_seconds
 
-TIMEFRAME_BY_LABEL = {label: seconds for seconds, label in TIMEFRAME_LABELS.items()}
 OFFSET_NOTE = (
     "--server-utc-offset not given: the terminal's times are taken as UTC. MT5 reports its trade server's"
     " clock (FTMO: UTC+2, UTC+3 in US summer time); give --server-utc-offset HOURS so times are converted"
@@ -397,10 +396,10 @@ def _offset_s(hours: float | None) -> int:
 
 
 def _timeframe(text: str) -> int:
-    seconds = TIMEFRAME_BY_LABEL.get(text.strip().upper())
-    if seconds is None:
-        raise UsageError(f"--bars {text!r}: give one of {', '.join(TIMEFRAME_BY_LABEL)}")
-    return seconds
+    try:
+        return timeframe_seconds(text)
+    except ValueError as exc:
+        raise UsageError(f"--bars {text!r}: {exc}") from None
 
 
 def _text(utc_ms: int) -> str:

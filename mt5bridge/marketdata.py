@@ -32,6 +32,15 @@ import numpy as np
 
 SUPPORTED_TIMEFRAMES_S: tuple[int, ...] = (60, 300, 900, 3600)
 TIMEFRAME_LABELS: dict[int, str] = {60: "M1", 300: "M5", 900: "M15", 3600: "H1"}
+TIMEFRAME_BY_LABEL: dict[str, int] = {label: seconds for seconds, label in TIMEFRAME_LABELS.items()}
+
+
+def timeframe_seconds(label: str) -> int:
+    """The seconds of a timeframe named as MT5 names it (M1, M5, M15, H1; any case), or a ValueError."""
+    seconds = TIMEFRAME_BY_LABEL.get(label.strip().upper())
+    if seconds is None:
+        raise ValueError(f"unknown timeframe {label!r}; use one of {', '.join(TIMEFRAME_BY_LABEL)}")
+    return seconds
 
 MT5_TICK_HEADER = ("<DATE>", "<TIME>", "<BID>", "<ASK>", "<LAST>", "<VOLUME>", "<FLAGS>")
 MT5_BAR_HEADER = ("<DATE>", "<TIME>", "<OPEN>", "<HIGH>", "<LOW>", "<CLOSE>", "<TICKVOL>", "<VOL>", "<SPREAD>")

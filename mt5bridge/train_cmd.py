@@ -18,7 +18,12 @@ import sys
 from pathlib import Path
 
 from mt5bridge.atomicfile import write_text
-from mt5bridge.marketdata import TIMEFRAME_LABELS, MarketDataError, read_market_file
+from mt5bridge.marketdata import (
+    TIMEFRAME_LABELS,
+    MarketDataError,
+    read_market_file,
+    timeframe_seconds,
+)
 from mt5bridge.train import (
     DEFAULT_BINS,
     DEFAULT_HORIZON,
@@ -29,7 +34,6 @@ from mt5bridge.train import (
 )
 
 PROG = "mt5bridge train"
-TIMEFRAME_BY_LABEL = {label: seconds for seconds, label in TIMEFRAME_LABELS.items()}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -134,10 +138,10 @@ def _load(args: argparse.Namespace):
 
 
 def _timeframe(text: str) -> int:
-    seconds = TIMEFRAME_BY_LABEL.get(text.strip().upper())
-    if seconds is None:
-        raise TrainError(f"--timeframe {text!r} is not one of {', '.join(TIMEFRAME_BY_LABEL)}")
-    return seconds
+    try:
+        return timeframe_seconds(text)
+    except ValueError as exc:
+        raise TrainError(f"--timeframe {text!r}: {exc}") from None
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
