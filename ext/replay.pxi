@@ -11,6 +11,7 @@ cdef enum:
     RUN_STOP = 1         # tick `i` reaches a position's stop or target: the broker must close it first
     RUN_COMMAND = 2      # the engine emitted a command on tick `i`
     RUN_REFUSED = 3      # the engine refused tick `i` (time going backwards, a bad price)
+    RUN_ROLLOVER = 4     # the daily rollover passed before tick `i`, with positions open: swaps are due
     MAX_REASON_CODES = 128
 
 
@@ -36,7 +37,9 @@ cdef class ReplayLoop:
     Times are UTC ms. ``run`` returns ``(i, kind)``: kind 0 when it reached ``end``, 1 when tick ``i`` reaches
     a stop or target (the engine has not seen it: close at the broker, ``set_book``, then ``run`` from ``i``
     with ``skip_stops=True``), 2 when the engine emitted a command on tick ``i`` (the engine has seen it),
-    3 when the engine refused tick ``i``.
+    3 when the engine refused tick ``i``, 4 when the daily rollover passed before tick ``i`` with positions open
+    and swaps to charge (``rollover_nights`` of them: the broker charges them, ``set_book``, then ``run`` from
+    ``i`` again).
     """
 
     cdef DecisionEngine engine
@@ -67,6 +70,11 @@ cdef class ReplayLoop:
     cdef readonly double max_drawdown_frac     # peak-to-trough of equity, as a share of the peak
     cdef long long refusal_count[MAX_REASON_CODES]
     cdef readonly long long ticks
+    # The FX rollover, 17:00 New York on weekdays: swaps are charged there (three nights on Wednesday's).
+    cdef bint charge_swaps
+    cdef DstYear ny_dst
+    cdef long long next_rollover_ms
+    cdef readonly int rollover_nights          # nights due at the RUN_ROLLOVER just returned
     # What the report draws and lists (appended to rarely: per sample interval, per day, per breach).
     cdef long long sample_ms
     cdef long long next_sample_ms
@@ -101,6 +109,10 @@ cdef class ReplayLoop:
         self.equity_peak = initial_balance
         self.max_drawdown_frac = 0.0
         self.ticks = 0
+        self.charge_swaps = False
+        self.ny_dst.year = -1
+        self.next_rollover_ms = -(1 << 62)
+        self.rollover_nights = 0
         self.last_time_ms = -(1 << 62)
         self.sample_ms = sample_ms
         self.next_sample_ms = -(1 << 62)
@@ -136,6 +148,29 @@ cdef class ReplayLoop:
         self.balance = balance
         self.margin = margin
         self.equity = self._equity()
+
+    def charge_swaps_at_rollover(self, bint on):
+        """Stop at each rollover passed with positions open (RUN_ROLLOVER), so the broker charges swaps."""
+        self.charge_swaps = on
+
+    def next_rollover_after(self, long long t):
+        """The first rollover (UTC ms) after ``t``: 17:00 New York time, Monday to Friday."""
+        return self._next_rollover(t)
+
+    cdef long long _next_rollover(self, long long t) noexcept nogil:
+        cdef long long local, day, candidate
+        dst_year_for(&self.ny_dst, t)
+        local = t + new_york_offset_ms(&self.ny_dst, t)
+        day = floor_div(local, MS_PER_DAY)
+        if local - day * MS_PER_DAY >= 17 * MS_PER_HOUR:
+            day += 1
+        while weekday_from_days(day) >= 5:   # Saturday, Sunday: no rollover
+            day += 1
+        candidate = day * MS_PER_DAY + 17 * MS_PER_HOUR
+        # Back to UTC with New York's offset at that local time (the clocks change at 02:00 on a Sunday, never
+        # near 17:00, so the offset five hours earlier is the same).
+        dst_year_for(&self.ny_dst, candidate)
+        return candidate - new_york_offset_ms(&self.ny_dst, candidate - 5 * MS_PER_HOUR)
 
     def quotes(self):
         """The last quote of every symbol seen so far: {symbol index: (bid, ask)}."""
@@ -261,7 +296,7 @@ cdef class ReplayLoop:
     cdef tuple _run(self, const int[:] sym, const long long[:] time_ms, const double[:] bid, const double[:] ask,
                     const double[:] volume, Py_ssize_t start, Py_ssize_t end, bint skip_stops):
         cdef Py_ssize_t i
-        cdef int s, r
+        cdef int s, r, nights
         cdef long long t
         cdef double b, a
         cdef FeatureEngine fe
@@ -275,6 +310,20 @@ cdef class ReplayLoop:
             t = time_ms[i]
             b = bid[i]
             a = ask[i]
+            if t >= self.next_rollover_ms:
+                nights = 0
+                while t >= self.next_rollover_ms:
+                    if self.next_rollover_ms != -(1 << 62):
+                        # Wednesday's rollover carries the weekend: three nights.
+                        dst_year_for(&self.ny_dst, self.next_rollover_ms)
+                        nights += 3 if weekday_from_days(floor_div(
+                            self.next_rollover_ms + new_york_offset_ms(&self.ny_dst, self.next_rollover_ms),
+                            MS_PER_DAY)) == 2 else 1
+                    self.next_rollover_ms = self._next_rollover(
+                        t if self.next_rollover_ms == -(1 << 62) else self.next_rollover_ms)
+                if nights and self.charge_swaps and self.n_pos > 0:
+                    self.rollover_nights = nights
+                    return (i, RUN_ROLLOVER)
             if not (i == start and skip_stops) and self.n_pos > 0 and self._reaches_stop(s, b, a):
                 return (i, RUN_STOP)
             fe = <FeatureEngine>engine.engines[s]

@@ -44,7 +44,7 @@ from mt5bridge.simulator import (
 
 MS_PER_DAY = 86_400_000
 FILLED_RETCODES = frozenset({10008, 10009, 10010})
-RUN_END, RUN_STOP, RUN_COMMAND, RUN_REFUSED = range(4)
+RUN_END, RUN_STOP, RUN_COMMAND, RUN_REFUSED, RUN_ROLLOVER = range(5)
 DATA_SUFFIXES = (".csv", ".txt", ".tsv")
 DEFAULT_MAGIC = 20261121
 # One tick of a bar's expanded path continues the previous one (the price moved through every level between
@@ -264,6 +264,7 @@ class Replay:
         sample_ms = int(sample_minutes * 60_000) if sample_minutes > 0 else max(60_000, span_ms // 4000)
         self.loop = ReplayLoop(self.engine, initial, cfg.ftmo.daily_loss_pct, cfg.ftmo.max_loss_pct,
                                cfg.ftmo.max_loss_mode == "eod_trailing", sample_ms)
+        self.loop.charge_swaps_at_rollover(any(s.swap_long or s.swap_short for s in self.specs.values()))
         self.commands: list[dict] = []
         self.trades: list[dict] = []
         self.trading_days: set[int] = set()
@@ -314,6 +315,13 @@ class Replay:
         while i < n:
             end = min(n, i + chunk) if progress else n
             idx, kind = self.loop.run(sym, t, bid, ask, vol, i, end, skip)
+            if kind == RUN_ROLLOVER:
+                # Swaps charged before the tick is looked at; the tick itself is handled on the next call,
+                # its stops still skipped if they already were.
+                self.broker.rollover(self.loop.rollover_nights)
+                self._book_changed(int(t[idx]), [])
+                skip, i = skip and idx == i, idx
+                continue
             skip = False
             if kind == RUN_END:
                 i = end

@@ -127,6 +127,8 @@ class SymbolSpec:
     filling_modes: int = wire.FILLING_FOK | wire.FILLING_IOC
     trade_mode: str = "FULL"
     commission_per_lot: float = 0.0  # charged on every deal, in and out
+    swap_long: float = 0.0   # account currency per lot per night held long (negative: charged)
+    swap_short: float = 0.0  # the same, held short
 
     @property
     def money_per_price(self) -> float:
@@ -262,7 +264,8 @@ class SimulatedBroker:
     Fills are market fills at the current quote (buy at the ask, sell at the bid) moved ``slippage_points``
     against the trader; stops and targets are checked on every quote of their symbol. Margin is the notional
     at the open price over ``leverage`` (1:100 by default). Commission is the spec's per lot on every deal.
-    Swaps are not charged.
+    Swaps (the spec's swap_long/swap_short per lot per night) accrue at ``rollover`` and are settled by the
+    closing deal; they are 0 unless a spec sets them.
     """
 
     def __init__(
@@ -518,29 +521,40 @@ class SimulatedBroker:
         freeze = spec.freeze_level * spec.point
         return any(level > 0 and abs(price - level) < freeze for level in (pos.sl, pos.tp))
 
+    def rollover(self, nights: int) -> None:
+        """The daily rollover: each position is charged (or paid) its symbol's swap per lot for ``nights``
+        (3 on the rollover that covers the weekend). It accrues on the position until a deal closes it."""
+        for pos in self.positions.values():
+            spec = self.specs[pos.symbol]
+            rate = spec.swap_long if pos.side == "BUY" else spec.swap_short
+            pos.swap = _money(pos.swap + rate * pos.volume * nights)
+
     def _close(self, pos: OpenPosition, volume: float, price: float, reason: str, comment: str) -> DealRecord:
         spec = self.specs[pos.symbol]
         profit = self._profit(pos, volume, price)
         commission = _money(-spec.commission_per_lot * volume)
-        self.balance = _money(self.balance + profit + commission)
+        # The swap accrued on the part closed is settled by the closing deal, as MT5 does (DEAL_SWAP).
+        swap = pos.swap if volume >= pos.volume - 1e-9 else _money(pos.swap * volume / pos.volume)
+        self.balance = _money(self.balance + profit + commission + swap)
         remaining = round(pos.volume - volume, 8)
         deal = self._deal(pos, _opposite(pos.side), "OUT", reason, volume, price, profit, commission,
-                          self._order_ticket(), comment)  # fmt: skip
+                          self._order_ticket(), comment, swap)  # fmt: skip
         if remaining <= 1e-9:
             del self.positions[pos.ticket]
         else:
             pos.volume = remaining
             pos.commission = _money(pos.commission + commission)
+            pos.swap = _money(pos.swap - swap)
             self._mark(pos)
         return deal
 
     def _deal(
         self, pos: OpenPosition, side: Side, entry: Literal["IN", "OUT"], reason: str, volume: float, price: float,
-        profit: float, commission: float, order: int, comment: str,
+        profit: float, commission: float, order: int, comment: str, swap: float = 0.0,
     ) -> DealRecord:  # fmt: skip
         deal = DealRecord(
             deal=self._next_deal, order=order, position_id=pos.ticket, symbol=pos.symbol, side=side, entry=entry,
-            reason=reason, volume=volume, price=price, profit=profit, swap=0.0, commission=commission,
+            reason=reason, volume=volume, price=price, profit=profit, swap=swap, commission=commission,
             magic=pos.magic, time_msc=self.time_msc, comment=comment[: wire.MAX_COMMENT_CHARS],
         )  # fmt: skip
         self._next_deal += 1

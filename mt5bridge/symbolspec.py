@@ -16,10 +16,12 @@ commission, which HELLO does not carry::
     freeze_level = 0           # no modification this close to the price, in points
     spread_points = 8.0        # typical spread, in points
     commission_per_lot = 2.5   # account currency per lot on every deal, in and out (a round turn costs twice)
+    swap_long = -6.9           # optional: account currency per lot per night held long (negative: charged)
+    swap_short = 1.2           # optional: the same held short
 
 ``mt5bridge history --spec-out`` writes a symbol's table (keeping the other symbols) and docs/history.md
-documents the layout. A key the layout does not know is refused, so a misspelt one is never silently ignored. :func:`read_spec_file` checks every value and names the file,
-the symbol and the key of a bad one.
+documents the layout. A key the layout does not know is refused, so a misspelt one is never silently ignored.
+:func:`read_spec_file` checks every value and names the file, the symbol and the key of a bad one.
 """
 
 from __future__ import annotations
@@ -38,8 +40,12 @@ except ModuleNotFoundError:  # Python 3.10
 
 SPEC_KEYS: tuple[str, ...] = (
     "digits", "point", "tick_size", "tick_value", "contract_size", "volume_min", "volume_step", "volume_max",
-    "stops_level", "freeze_level", "spread_points", "commission_per_lot",
+    "stops_level", "freeze_level", "spread_points", "commission_per_lot", "swap_long", "swap_short",
 )
+# Swaps: account currency per lot per night, negative when charged; the terminal states them in units that
+# depend on SYMBOL_SWAP_MODE, so they are the trader's to set, and 0 when left out.
+OPTIONAL_KEYS = frozenset({"swap_long", "swap_short"})
+_SIGNED = {"swap_long", "swap_short"}
 _WHOLE = {"digits", "stops_level", "freeze_level"}
 _POSITIVE = {"point", "tick_size", "tick_value", "contract_size", "volume_min", "volume_step", "volume_max"}
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -86,7 +92,7 @@ def check_spec(spec: object, where: str, *, partial: bool = False) -> dict:
     unknown = sorted(k for k in spec if k not in SPEC_KEYS)
     if unknown:
         raise SpecFileError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(SPEC_KEYS)}")
-    missing = [k for k in SPEC_KEYS if k not in spec]
+    missing = [k for k in SPEC_KEYS if k not in spec and k not in OPTIONAL_KEYS]
     if missing and not partial:
         raise SpecFileError(f"{where}: missing {', '.join(missing)}")
     for key in SPEC_KEYS:
@@ -99,7 +105,7 @@ def check_spec(spec: object, where: str, *, partial: bool = False) -> dict:
             raise SpecFileError(f"{where}.{key} = {value!r}: expected a whole number >= 0")
         if key in _POSITIVE and not value > 0:
             raise SpecFileError(f"{where}.{key} = {value!r}: must be above 0")
-        if value < 0:
+        if value < 0 and key not in _SIGNED:
             raise SpecFileError(f"{where}.{key} = {value!r}: must not be negative")
     if spec.get("digits", 0) > 10:
         raise SpecFileError(f"{where}.digits = {spec['digits']!r}: at most 10")

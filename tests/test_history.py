@@ -22,7 +22,7 @@ from mt5bridge.history_cmd import prague_midnight_utc_ms
 from mt5bridge.journal import Journal
 from mt5bridge.marketdata import Bars, Ticks, read_market_file
 from mt5bridge.protocol import Hello
-from mt5bridge.symbolspec import SPEC_KEYS, SpecFileError, read_spec_file, write_spec
+from mt5bridge.symbolspec import OPTIONAL_KEYS, SPEC_KEYS, SpecFileError, read_spec_file, write_spec
 
 FAKE = Path(__file__).resolve().parent / "fake_mt5"
 HOUR_MS = 3_600_000
@@ -119,9 +119,9 @@ def test_bars_export_and_spec_file_for_replay(mt5, market, tmp_path, capsys):
 
     specs = read_spec_file(spec)
     eurusd = specs["EURUSD"]
-    assert list(eurusd) == list(SPEC_KEYS)
+    assert list(eurusd) == [k for k in SPEC_KEYS if k not in OPTIONAL_KEYS]   # swaps are the trader's to add
     # The replay reads these under HELLO's names: every key but the two HELLO lacks is a HELLO field.
-    assert set(SPEC_KEYS) - {"spread_points", "commission_per_lot"} <= set(Hello.model_fields)
+    assert set(SPEC_KEYS) - {"spread_points", "commission_per_lot"} - OPTIONAL_KEYS <= set(Hello.model_fields)
     info = mt5._terminal.symbols["EURUSD"]
     assert eurusd["digits"] == info.digits and eurusd["tick_value"] == info.trade_tick_value
     assert eurusd["contract_size"] == info.trade_contract_size and eurusd["volume_step"] == info.volume_step

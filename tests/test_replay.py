@@ -318,3 +318,50 @@ def test_a_broken_model_file_is_refused_by_name_before_any_run(tmp_path, capsys)
     assert main(["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "16", "--model", str(model),
                  "--out", str(tmp_path / "s.csv"), "--best", str(tmp_path / "b.toml")]) == 2
     assert "model.json" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+
+
+def _rollovers_between(open_ms: int, close_ms: int) -> int:
+    """Nights charged between two times, counted independently: 17:00 New York on each weekday passed,
+    Wednesday's three."""
+    from datetime import timedelta
+
+    ny = ZoneInfo("America/New_York")
+    day = datetime.fromtimestamp(open_ms / 1000, tz=ny).date()
+    nights = 0
+    while True:
+        at = datetime(day.year, day.month, day.day, 17, tzinfo=ny)
+        ms = int(at.timestamp() * 1000)
+        if ms > close_ms:
+            return nights
+        if ms > open_ms and at.weekday() < 5:
+            nights += 3 if at.weekday() == 2 else 1
+        day += timedelta(days=1)
+
+
+def test_the_rollover_is_17_new_york_on_weekdays_across_the_clock_changes():
+    replay = Replay(Config(), synthetic_markets(["EURUSD"], days=15))
+    ny = ZoneInfo("America/New_York")
+    t = int(datetime(2024, 3, 1, tzinfo=ZoneInfo("UTC")).timestamp() * 1000)
+    for _ in range(60):   # through the March clock change
+        nxt = replay.loop.next_rollover_after(t)
+        at = datetime.fromtimestamp(nxt / 1000, tz=ny)
+        assert (at.hour, at.minute) == (17, 0) and at.weekday() < 5 and nxt > t
+        assert _rollovers_between(t, nxt - 1) == 0   # none skipped
+        t = nxt
+
+
+def test_swaps_accrue_at_each_rollover_and_are_settled_by_the_closing_deal(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text("[symbols.EURUSD]\nswap_long = -7.5\nswap_short = 2.0\ncommission_per_lot = 0\n")
+    cfg = config_for_signals(exits={"time_exit_hours": 0.0, "sl_atr": 6.0, "tp_atr": 12.0})
+    result = Replay(cfg, synthetic_markets(["EURUSD"], days=30, seed=6), specs=load_specs(spec),
+                    model=always("BUY", tmp_path)).run()
+    opened = {d.position_id: d for d in result.deals if d.entry == "IN"}
+    charged = 0
+    for deal in (d for d in result.deals if d.entry == "OUT"):
+        nights = _rollovers_between(opened[deal.position_id].time_msc, deal.time_msc)
+        assert deal.swap == pytest.approx(-7.5 * deal.volume * nights, abs=0.011 * max(nights, 1))
+        charged += nights
+    assert charged > 0, "some position was held over a rollover"
+    assert result.final_balance == pytest.approx(
+        100_000 + sum(d.profit + d.commission + d.swap for d in result.deals), abs=0.011 * len(result.deals))
