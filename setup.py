@@ -45,7 +45,7 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if PROFILE:
     macros.append(("CYTHON_TRACE", "1"))
 
-# One compiled module: the engine's parts live in ext/*.pxi, each one idea, included by ext/_engine.pyx.
+# The engine is one compiled module: its parts live in ext/*.pxi, each one idea, included by ext/_engine.pyx.
 # A single module lets the C compiler inline across the whole per-tick path, and Cython cannot resolve
 # cimports between modules whose sources sit outside the package directory.
 extensions = [
@@ -56,7 +56,15 @@ extensions = [
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=["-g"] if DEBUG and sys.platform != "win32" else [],
-    )
+    ),
+    # The TICK reader builds Python objects and shares nothing with the engine: a module of its own.
+    Extension(
+        "mt5bridge._tickwire",
+        ["ext/_tickwire.pyx"],
+        define_macros=macros,
+        extra_compile_args=compile_args,
+        extra_link_args=["-g"] if DEBUG and sys.platform != "win32" else [],
+    ),
 ]
 
 setup(

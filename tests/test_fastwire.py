@@ -287,3 +287,142 @@ def test_the_node_answers_the_same_bytes_whichever_reader_reads_the_tick(tmp_pat
     assert fast[2] == slow[2]
     assert fast[1]["errors"]["INVALID_VALUE"] >= 7
     assert fast[2][1], "no position closed: the scenario does not test the book"
+
+
+# --- the compiled reader: the usual layout in C, never an answer the models would not give -------------------
+
+NUMBER_TOKENS = st.one_of(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,24})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(["01", "1.", ".5", "+1", "1e", "-", "1.5.2", "0x10", "Infinity", "NaN", "-0", "-0.0", "0e0",
+                     "1E400", "-1e-400", "123456789012345678", "1234567890123456789", "9007199254740993",
+                     "0.1000000000000000055511151231257827", "1.0000000000000002", "5e-324", "2.4703282292062328e-324",
+                     "1.7976931348623157e308", "1.7976931348623159e308", "100000.00000000001", "100000", "true",
+                     "null", '"1"']),
+)
+TICK_NUMBERS = [name for name in TICK_FIELDS if name not in ("type", "positions")]
+POSITION_NUMBERS = [name for name in POSITION_FIELDS if name not in ("symbol", "side", "comment")]
+
+
+def as_the_ea_writes(msg: dict[str, Any]) -> bytes:
+    """Compact JSON, fields in the models' order, as the EA and the simulator write a TICK."""
+    ordered = {name: msg[name] for name in TICK_FIELDS if name in msg}
+    ordered["positions"] = [{name: p[name] for name in POSITION_FIELDS if name in p} for p in ordered["positions"]]
+    return compact(ordered)
+
+
+def assert_compiled_agrees(frame: bytes) -> dict[str, Any] | None:
+    """The compiled reader gives None, or exactly what the models read (or the dict for a bid above the ask, which
+    the caller refuses by `Tick._spread`, as the models do)."""
+    got = fastwire._read_usual(frame)
+    if got is not None:
+        expected = models_read(frame)
+        if got["bid"] > got["ask"]:
+            assert expected is None, frame
+        else:
+            assert expected is not None, f"the compiled reader accepted what the models refuse: {frame!r}"
+            assert typed(got) == typed(expected), frame
+            # -0.0 and 0.0 compare equal: the signs must agree as well.
+            for key, value in got.items():
+                if isinstance(value, float):
+                    assert repr(value) == repr(expected[key]), (key, frame)
+    return got
+
+
+def test_the_compiled_reader_is_on():
+    assert fastwire._read_usual is not None
+
+
+@pytest.mark.parametrize("msg", [
+    tick(),
+    tick(positions=[]),
+    tick(positions=[dict(wire.Position.example, ticket=k, comment=None if k % 2 else "x" * 31) for k in range(1, 6)]),
+    tick(bid=1, ask=2, volume=0, balance=100000, positions=[dict(wire.Position.example, sl=0, profit=-3)]),
+    tick(bid=1.1, ask=1.1),
+    tick(volume=-0.0, balance=-5.5, equity=1e308, margin=-1e308, free_margin=5e-324),
+    tick(seq=0, time_msc=0, positions=[dict(wire.Position.example, volume=wire.MAX_LOTS)]),
+    tick(positions=[wire.Position.example] * wire.MAX_POSITIONS),
+], ids=["example", "no positions", "null comments", "integers for floats", "bid equals ask", "edges of finite",
+        "edges of ranges", "500 positions"])
+def test_the_usual_layout_is_read_in_c_as_the_models_read_it(msg):
+    frame = as_the_ea_writes(msg)
+    assert assert_compiled_agrees(frame) is not None, "the usual layout fell back to pydantic"
+
+
+@pytest.mark.parametrize("frame", [
+    json.dumps(tick()).encode(),                                     # spaced
+    compact({k: v for k, v in tick().items() if k != "round_trip_us"}),   # a default left out
+    compact(dict(reversed(list(tick().items())))),                   # another order
+    compact(tick(positions=[dict(wire.Position.example, symbol="Ü")])),   # an escape
+    json.dumps(tick(positions=[dict(wire.Position.example, comment="€")]), ensure_ascii=False,
+               separators=(",", ":")).encode(),                      # raw UTF-8
+    compact(tick(seq=2**63)),                                        # 19 digits
+], ids=["spaced", "default left out", "reordered", "escaped text", "UTF-8 text", "19-digit integer"])
+def test_any_other_layout_is_left_to_pydantic_and_still_read(frame):
+    assert fastwire._read_usual(frame) is None
+    assert_same_answer(frame)
+    assert fastwire.read_tick(frame, BIG) is not None
+
+
+@pytest.mark.parametrize("frame", [
+    compact(tick(positions=[wire.Position.example] * (wire.MAX_POSITIONS + 1))),
+    compact(tick(positions=[dict(wire.Position.example, comment="x" * 32)])),
+    compact(tick(positions=[dict(wire.Position.example, symbol="")])),
+    compact(tick(positions=[dict(wire.Position.example, side="LONG")])),
+    compact(tick(positions=[dict(wire.Position.example, symbol=None)])),
+    compact(tick(positions=[dict(wire.Position.example, ticket=0)])),
+    compact(tick(positions=[dict(wire.Position.example, volume=wire.MAX_LOTS * (1 + 1e-15))])),
+    compact(tick(bid=0.0)),
+    compact(tick(seq=-1)),
+    compact(tick(round_trip_us=1.0)),
+    compact(tick(type="TICKS")),
+    compact(tick())[:-1],
+    compact(tick()) + b"}",
+], ids=["501 positions", "32-character comment", "empty symbol", "unknown side", "null symbol", "ticket 0",
+        "volume over the cap", "zero bid", "negative seq", "float round trip", "wrong type", "cut short",
+        "trailing brace"])
+def test_a_usual_layout_frame_the_models_refuse_is_not_read_in_c(frame):
+    assert models_read(frame) is None
+    assert fastwire._read_usual(frame) is None
+
+
+@st.composite
+def number_frames(draw) -> bytes:
+    """The EA's layout with raw number tokens (valid JSON or not) in some numeric fields."""
+    msg = tick(positions=[dict(wire.Position.example, ticket=1 + k) for k in range(draw(st.integers(0, 2)))])
+    slots: dict[str, str] = {}
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        marker = f"@@{len(slots)}@@"
+        if msg["positions"] and draw(st.booleans()):
+            target = msg["positions"][draw(st.integers(0, len(msg["positions"]) - 1))]
+            name = draw(st.sampled_from(POSITION_NUMBERS))
+        else:
+            target, name = msg, draw(st.sampled_from(TICK_NUMBERS))
+        target[name] = marker
+        slots[marker] = draw(NUMBER_TOKENS)
+    text = as_the_ea_writes(msg).decode()
+    for marker, token in slots.items():
+        text = text.replace(f'"{marker}"', token)
+    return text.encode()
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(number_frames())
+def test_generated_numbers_are_read_in_c_exactly_as_the_models_read_them(frame):
+    assert_compiled_agrees(frame)
+    assert_same_answer(frame)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tick_frames())
+def test_generated_frames_read_in_c_are_read_as_the_models_read_them(frame):
+    assert_compiled_agrees(frame)
+
+
+def test_a_constraint_the_compiled_reader_does_not_know_keeps_it_off(monkeypatch):
+    import annotated_types
+
+    assert fastwire._layout(wire.Tick) and fastwire._layout(wire.Position)
+    monkeypatch.setattr(wire.Position.model_fields["volume"], "metadata",
+                        [*wire.Position.model_fields["volume"].metadata, annotated_types.MultipleOf(0.01)])
+    with pytest.raises(fastwire.UnknownRule, match="Position.volume"):
+        fastwire._layout(wire.Position)
