@@ -479,6 +479,19 @@ cdef class DecisionEngine:
     def on_tick(self, int sym, long long time_ms, double bid, double ask, double volume, double balance,
                 double equity, double margin=0.0):
         """One tick of one symbol with the account's balance, equity and margin; returns the action code."""
+        self._on_tick(sym, time_ms, bid, ask, volume, balance, equity, margin)
+        return self.dec.action
+
+    def on_tick_outcome(self, int sym, long long time_ms, double bid, double ask, double volume, double balance,
+                        double equity, double margin):
+        """`on_tick` for the bridge's tick path: (action code, reason code index, status key) in one call, so
+        an ordinary tick needs no other read. The status key (`status_key`) changes exactly when the trading
+        state, its reason or the FTMO day does."""
+        self._on_tick(sym, time_ms, bid, ask, volume, balance, equity, margin)
+        return (self.dec.action, self.dec.reason, self._status_key())
+
+    cdef int _on_tick(self, int sym, long long time_ms, double bid, double ask, double volume, double balance,
+                      double equity, double margin) except -1:
         if not 0 <= sym < self.n_syms:
             raise ValueError(f"unknown symbol index {sym}")
         if not (equity == equity and balance == balance and fabs(equity) < INFINITY and fabs(balance) < INFINITY):
@@ -488,7 +501,11 @@ cdef class DecisionEngine:
         if r < 0:
             raise fe._tick_error(r, time_ms, bid, ask, volume)
         self._after_tick(sym, fe, r, time_ms, bid, ask, balance, equity, margin)
-        return self.dec.action
+        return 0
+
+    cdef inline long long _status_key(self) noexcept nogil:
+        # Distinct for every (day, state, reason): the reason index is below 1024 and the state below 64.
+        return (<long long> self.acct.day_key * 64 + self.acct.state) * 1024 + self.acct.state_reason
 
     cdef void _after_tick(self, int sym, FeatureEngine fe, int closed, long long t, double bid, double ask,
                           double balance, double equity, double margin) noexcept:
@@ -919,6 +936,11 @@ cdef class DecisionEngine:
     def day_key(self):
         """The current FTMO (Prague) day, as days since 1970."""
         return self.acct.day_key
+
+    @property
+    def status_key(self):
+        """One number that changes exactly when the trading state, its reason or the FTMO day changes."""
+        return self._status_key()
 
     # ---- surviving a restart ------------------------------------------------------------------------------
 

@@ -612,20 +612,28 @@ class Journal:
         rows = self._read("SELECT * FROM decisions WHERE account = ? ORDER BY id", (_account(account),))
         return [dict(r) for r in rows]
 
-    def record_refusal(self, account: str, symbol: str, time_ms: int, reason_code: str) -> None:
-        """Count a refusal (a HOLD with its reason). Called on every tick, so it only updates a count in memory;
-        the counts are written every ``refusal_flush_s`` seconds and on ``flush()``. Call it from one thread."""
-        key = (account, symbol, reason_code, time_ms // _DAY_MS)
+    def record_refusal(self, account: str, symbol: str, time_ms: int, reason_code: str, count: int = 1,
+                       last_ms: int | None = None) -> None:
+        """Count a refusal (a HOLD with its reason) at ``time_ms``, or ``count`` of them from ``time_ms`` to
+        ``last_ms`` within one UTC day. It only updates a count in memory; the counts are written every
+        ``refusal_flush_s`` seconds and on ``flush()``. Call it from one thread."""
+        day = time_ms // _DAY_MS
+        if last_ms is None:
+            last_ms = time_ms
+        elif last_ms // _DAY_MS != day or last_ms < time_ms or count < 1:
+            raise JournalError(f"refusals of {symbol}: {count} from {time_ms} to {last_ms} are not one run "
+                               "within one UTC day")
+        key = (account, symbol, reason_code, day)
         entry = self._refusals.get(key)
         if entry is None:
-            self._refusals[key] = [1, time_ms, time_ms]
+            self._refusals[key] = [count, time_ms, last_ms]
         else:
-            entry[0] += 1
+            entry[0] += count
             # Charts report in their own rhythm, so times may arrive slightly out of order across calls.
             if time_ms < entry[1]:
                 entry[1] = time_ms
-            elif time_ms > entry[2]:
-                entry[2] = time_ms
+            if last_ms > entry[2]:
+                entry[2] = last_ms
         if _monotonic() >= self._refusals_due:
             self.flush()
 

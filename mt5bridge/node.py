@@ -40,6 +40,7 @@ SAVE_STATE_EVERY_S = 5.0
 # Shadow spec for a symbol seen only in a position: its stop is unknown, so its risk is treated as unbounded
 # until a chart for it connects and says what it is worth.
 NO_TIME_MS = -(1 << 62)   # a feature engine's last tick time before it has seen any
+DAY_MS = 86_400_000
 _SHADOW_SPEC = dict(point=1.0, tick_size=1.0, tick_value=1.0, contract_size=1.0, volume_min=0.01,
                     volume_step=0.01, volume_max=1e6, digits=0)
 
@@ -66,6 +67,13 @@ class Chart:
     last_action: int = 0
     last_reason: int = 0
     hold_tails: dict[int, bytes] = field(default_factory=dict)   # reason -> the HOLD reply after reply_to
+    # The run of HOLDs this chart is in: same reason, same UTC day. Counted here, handed to the journal's
+    # refusal counts when the run ends and at every housekeeping, so an ordinary tick calls nothing for it.
+    held_reason: int = -1     # -1: no run
+    held_count: int = 0
+    held_first_ms: int = 0
+    held_last_ms: int = 0
+    held_until_ms: int = 0    # the end of the UTC day the run started in
     # Set when the chart came back to a bridge whose engine already runs its symbol: warm-up bars before the
     # bars open at this tick time (UTC ms) are history the engine has, and are skipped.
     live_from_ms: int | None = None
@@ -80,6 +88,7 @@ class Account:
     shadow: set[str] = field(default_factory=set)
     state: tuple[int, int] = (0, 0)
     day_key: int = 0
+    status: int = -1          # the engine's status_key when state and day were last looked at
     saved_at: float = 0.0
     sent: dict[int, float] = field(default_factory=dict)   # command id -> wall time it was sent
     # The positions the engine's book was last given (TICK.positions as dicts); None = sync on the next tick.
@@ -220,6 +229,9 @@ class Node:
         else:
             sym = add_symbol(engine, self.cfg, hello.symbol, self._spec(hello), FeatureEngine(self.model))
         label = identity.decode("utf-8", "replace")
+        previous = self.charts.get(identity)
+        if previous is not None:
+            self._hand_over_holds(previous)
         chart = Chart(identity, label, acct.login, hello.symbol, sym, hello.server_utc_offset_s * 1000,
                       last_seq=hello.seq, last_seen=now, live_from_ms=live_from_ms)
         self.charts[identity] = chart
@@ -282,8 +294,8 @@ class Node:
             self._sync(acct, chart, positions, utc_ms)
         if acct.sent:   # commands awaiting a RESULT
             self._reconcile(acct, positions, utc_ms)
-        action = engine.on_tick(chart.sym, utc_ms, tick["bid"], tick["ask"], tick["volume"], tick["balance"],
-                                tick["equity"], tick["margin"])
+        action, reason, status = engine.on_tick_outcome(chart.sym, utc_ms, tick["bid"], tick["ask"], tick["volume"],
+                                                        tick["balance"], tick["equity"], tick["margin"])
         chart.last_seq = seq
         chart.last_tick_ms = utc_ms
         chart.ticks += 1
@@ -292,20 +304,36 @@ class Node:
             rt = rt_us / 1000.0
             chart.round_trip_ms = rt if chart.round_trip_ms == 0.0 else chart.round_trip_ms + 0.05 * (
                 rt - chart.round_trip_ms)
-        reason = engine.decision_code[1]
         chart.last_action, chart.last_reason = action, reason
         if action == 0:
-            self.journal.record_refusal(acct.login, chart.symbol, utc_ms, CODES[reason])
+            if reason != chart.held_reason or utc_ms >= chart.held_until_ms:
+                self._start_holds(chart, reason, utc_ms)
+            chart.held_count += 1
+            chart.held_last_ms = utc_ms
             tail = chart.hold_tails.get(reason) or self._hold_tail(chart, reason)
             reply = b'{"type":"COMMAND","reply_to":%d%s' % (seq, tail)
         else:
             reply = self._command(acct, chart, seq, utc_ms)
-        # _after_decision's own tests, repeated here so that the usual tick calls nothing more.
-        if (engine.state_code != acct.state or engine.day_key != acct.day_key
-                or now - acct.saved_at >= SAVE_STATE_EVERY_S):
+        # _after_decision's own tests, in one comparison, so that the usual tick calls nothing more.
+        if status != acct.status or now - acct.saved_at >= SAVE_STATE_EVERY_S:
             self._after_decision(acct, utc_ms, now)
         chart.last_reply = reply
         return reply
+
+    def _start_holds(self, chart: Chart, reason: int, utc_ms: int) -> None:
+        """A new run of HOLDs (another reason, or a new UTC day): the one before goes to the journal."""
+        self._hand_over_holds(chart)
+        chart.held_reason = reason
+        chart.held_first_ms = utc_ms
+        chart.held_until_ms = utc_ms - utc_ms % DAY_MS + DAY_MS
+
+    def _hand_over_holds(self, chart: Chart) -> None:
+        """The chart's HOLDs counted so far into the journal's refusal counts; the next HOLD starts a run."""
+        if chart.held_count:
+            self.journal.record_refusal(chart.account, chart.symbol, chart.held_first_ms, CODES[chart.held_reason],
+                                        chart.held_count, chart.held_last_ms)
+        chart.held_count = 0
+        chart.held_reason = -1
 
     def _hold_tail(self, chart: Chart, reason: int) -> bytes:
         # Most replies are HOLDs, and the bytes after reply_to depend only on the chart's symbol and the
@@ -349,6 +377,7 @@ class Node:
 
     def _after_decision(self, acct: Account, utc_ms: int, now: float) -> None:
         engine = acct.engine
+        acct.status = engine.status_key
         state = engine.state_code
         if state != acct.state:
             acct.state = state
@@ -454,10 +483,11 @@ class Node:
     # ---- housekeeping and the operator -----------------------------------------------------------------------
 
     def housekeeping(self) -> None:
-        """Mark silent charts stale; flush aggregated refusals. Called by the server between frames."""
+        """Mark silent charts stale; write the refusal counts. Called by the server between frames."""
         now = self.clock()
         stale_s = self.cfg.bridge.stale_after_ms / 1000.0
         for chart in self.charts.values():
+            self._hand_over_holds(chart)
             if not chart.closed and not chart.stale and now - chart.last_seen > stale_s:
                 chart.stale = True
                 log.warning("chart %s (%s): silent for %.1f s, marked stale", chart.label, chart.symbol,
@@ -501,6 +531,8 @@ class Node:
         now_ms = int(time.time() * 1000)
         for acct in self.accounts.values():
             self._save(acct, now_ms)
+        for chart in self.charts.values():
+            self._hand_over_holds(chart)
         self.journal.flush()
 
 

@@ -58,11 +58,14 @@ class Running:
         self.bridge = Bridge(cfg, model=model)
         self.thread = threading.Thread(target=self.bridge.serve, daemon=True)
         self.thread.start()
+        self.stopped = False
 
     def stop(self):
-        self.bridge.request_stop()
-        self.thread.join(5)
-        self.bridge.close()
+        if not self.stopped:
+            self.bridge.request_stop()
+            self.thread.join(5)
+            self.bridge.close()
+            self.stopped = True
 
 
 @pytest.fixture
@@ -536,3 +539,45 @@ def test_a_message_of_several_frames_is_dropped_and_the_chart_is_served_on(runni
     welcome = chart.hello()
     assert welcome["type"] == "WELCOME" and welcome["reply_to"] == 1   # the two-frame HELLO got no reply
     assert chart.tick(1_783_400_000_000, 1.0851)["type"] == "COMMAND"
+
+
+def test_every_hold_the_ea_got_is_counted_in_the_journal_by_reason_and_utc_day(running, tmp_path):
+    from collections import Counter
+    from datetime import datetime, timezone
+
+    r = running()
+    control = r.cfg.bridge.control_endpoint
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    midnight = 1_783_468_800_000              # 2026-07-08 00:00 UTC
+    got: Counter = Counter()
+    times: dict = {}
+    t = midnight - 30_000
+
+    def tick():
+        nonlocal t
+        t += 1_000
+        reply = chart.tick(t, 1.0851)
+        assert reply["action"] == "HOLD"
+        key = (reply["reason_code"], datetime.fromtimestamp(t / 1000, timezone.utc).date().isoformat())
+        got[key] += 1
+        first, _ = times.get(key, (t, t))
+        times[key] = (first, t)
+
+    for i in range(60):                       # across midnight UTC: two days of NOT_WARM
+        tick()
+        if i == 10:
+            time.sleep(0.7)                   # housekeeping writes the counts mid-run
+        if i == 20:
+            assert control_request(control, {"cmd": "halt", "by": "test"})["ok"]
+        if i == 25:
+            assert control_request(control, {"cmd": "resume", "by": "test"})["ok"]
+        if i == 40:
+            chart.hello()                     # the EA reconnects: its chart starts afresh
+    r.stop()
+    db = sqlite3.connect(tmp_path / "journal.sqlite")
+    rows = db.execute("SELECT reason_code, utc_day, count, first_time_ms, last_time_ms FROM refusals").fetchall()
+    db.close()
+    assert {(code, day): n for code, day, n, _, _ in rows} == dict(got)
+    assert {(code, day): (first, last) for code, day, _, first, last in rows} == times
+    assert {code for code, _ in got} >= {"NOT_WARM", "OPERATOR_HALT"} and len({day for _, day in got}) == 2

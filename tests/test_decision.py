@@ -332,3 +332,30 @@ def test_operator_halt_without_flatten_only_stops_new_risk():
     d = desk.tick("EURUSD", t + 1000, 1.1)
     assert d["action"] == "HOLD" and desk.positions
     assert desk.engine.account["state"] == "REDUCING" and desk.engine.account["state_reason"] == "OPERATOR_HALT"
+
+
+def test_the_bridges_one_call_gives_the_decision_and_a_status_key_that_moves_with_state_and_day():
+    desk = Desk(config())
+    sym = desk.add("EURUSD")
+    engine = desk.engine
+    keys = []
+
+    def outcome(when, **state):
+        action, reason, status = engine.on_tick_outcome(sym, utc_ms(when), 1.1, 1.1001, 1.0, desk.balance,
+                                                        desk.balance, 0.0)
+        assert (action, reason) == engine.decision_code[:2] and status == engine.status_key
+        keys.append((status, engine.state_code, engine.day_key))
+        return action
+
+    outcome("2024-01-08 08:00")
+    outcome("2024-01-08 08:01")                        # nothing changed: the same key
+    engine.halt(flatten=False)
+    outcome("2024-01-08 08:02")                        # the state changed
+    outcome("2024-01-08 23:30")                        # Tuesday in Prague: the day changed
+    engine.resume()
+    outcome("2024-01-08 23:31")
+    for (key, state, day), (next_key, next_state, next_day) in zip(keys, keys[1:]):
+        assert (key == next_key) == (state == next_state and day == next_day)
+    assert len({k for k, _, _ in keys}) == 4
+    with pytest.raises(ValueError, match="unknown symbol index"):
+        engine.on_tick_outcome(sym + 1, utc_ms("2024-01-08 23:32"), 1.1, 1.1001, 1.0, 1e5, 1e5, 0.0)
