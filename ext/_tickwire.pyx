@@ -10,7 +10,9 @@
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.conversion cimport PyOS_string_to_double
-from cpython.dict cimport PyDict_New, PyDict_SetItem
+from cpython.dict cimport PyDict_Copy, PyDict_GetItem, PyDict_SetItem
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.ref cimport PyObject
 from cpython.list cimport PyList_New, PyList_Append
 from cpython.unicode cimport PyUnicode_FromStringAndSize
 from libc.math cimport isfinite
@@ -72,15 +74,23 @@ cdef class TickReader:
     cdef list _keep          # the Python objects whose bytes the rules point into
     cdef tuple tick_keys
     cdef tuple position_keys
+    # Dicts with every key already in place, copied for each object read: setting a key that is present
+    # never grows the table, where a fresh dict would be resized twice on the way to twelve keys.
+    cdef dict tick_template
+    cdef dict position_template
+    cdef list ordered            # (lower, higher) keys whose values must not be in the other order
+    cdef object fallback
 
     def __cinit__(self):
         self.tick_rules = NULL
         self.position_rules = NULL
 
-    def __init__(self, tick_layout, position_layout):
+    def __init__(self, tick_layout, position_layout, ordered=(), fallback=None):
         """Each layout: one tuple per field, in the model's order:
         (name, kind, lo, lo_strict, hi, hi_strict, min_len, max_len, null_as_empty, choices), where lo and hi
-        are None when unbounded, max_len is -1 when unlimited and choices is a tuple of str."""
+        are None when unbounded, max_len is -1 when unlimited and choices is a tuple of str. ``ordered``: pairs
+        of float fields of the TICK, (lower, higher), whose values must not be the other way round.
+        ``fallback(frame)`` reads a frame of any other layout (None: such a frame gives None)."""
         self._keep = []
         self.n_tick = len(tick_layout)
         self.n_position = len(position_layout)
@@ -90,6 +100,14 @@ cdef class TickReader:
         self.position_keys = tuple(sys.intern(f[0]) for f in position_layout)
         if any(f[1] == K_LIST for f in position_layout):
             raise ValueError("a position cannot hold a list")
+        self.tick_template = dict.fromkeys(self.tick_keys)
+        self.position_template = dict.fromkeys(self.position_keys)
+        floats = {f[0] for f in tick_layout if f[1] == K_FLOAT}
+        for lower, higher in ordered:
+            if lower not in floats or higher not in floats:
+                raise ValueError(f"ordered fields {lower!r} and {higher!r} must both be float fields of the TICK")
+        self.ordered = [(sys.intern(lower), sys.intern(higher)) for lower, higher in ordered]
+        self.fallback = fallback
 
     cdef FieldRule *_rules(self, layout) except NULL:
         cdef FieldRule *rules = <FieldRule *> malloc(max(1, len(layout)) * sizeof(FieldRule))
@@ -132,20 +150,38 @@ cdef class TickReader:
         free(self.tick_rules)
         free(self.position_rules)
 
-    def read(self, bytes frame):
-        """The TICK as ``Tick.model_dump()`` gives it, or None when the frame is not of the usual layout or
-        not valid (the models then decide, and word the refusal)."""
+    def read(self, bytes frame, Py_ssize_t max_bytes):
+        """The TICK in ``frame`` as ``Tick.model_dump()`` gives it: read here when it has the usual layout, else
+        by the fallback. None when the frame is longer than ``max_bytes``, is not a valid TICK, or is of
+        another layout and there is no fallback."""
+        cdef PyObject *lower
+        cdef PyObject *higher
+        if PyBytes_GET_SIZE(frame) > max_bytes:
+            return None
+        tick = self.read_usual(frame)
+        if tick is None:
+            return self.fallback(frame) if self.fallback is not None else None
+        for pair in self.ordered:
+            lower = PyDict_GetItem(tick, pair[0])
+            higher = PyDict_GetItem(tick, pair[1])
+            if PyFloat_AS_DOUBLE(<object> lower) > PyFloat_AS_DOUBLE(<object> higher):
+                return None
+        return tick
+
+    def read_usual(self, bytes frame):
+        """The frame read as a TICK of the usual layout, its fields checked one by one (not ``ordered``);
+        None when it is anything else."""
         cdef const char *p = PyBytes_AS_STRING(frame)
         cdef const char *end = p + PyBytes_GET_SIZE(frame)
         cdef const char *pos = p
-        result = _read_object(&pos, end, self.tick_rules, self.n_tick, self.tick_keys, self)
+        result = _read_object(&pos, end, self.tick_rules, self.n_tick, self.tick_keys, self.tick_template, self)
         if result is None or pos != end:
             return None
         return result
 
 
 cdef object _read_object(const char **cursor, const char *end, FieldRule *rules, int n, tuple keys,
-                         TickReader reader):
+                         dict template, TickReader reader):
     """One object of the layout at *cursor; advances the cursor past its closing brace. None = not sure."""
     cdef const char *p = cursor[0]
     cdef FieldRule *r
@@ -154,7 +190,7 @@ cdef object _read_object(const char **cursor, const char *end, FieldRule *rules,
     if p >= end or p[0] != b'{':
         return None
     p += 1
-    out = PyDict_New()
+    out = PyDict_Copy(template)
     for i in range(n):
         r = &rules[i]
         if i:
@@ -336,7 +372,8 @@ cdef object _read_positions(const char **cursor, const char *end, FieldRule *r, 
         p += 1
     else:
         while True:
-            item = _read_object(&p, end, reader.position_rules, reader.n_position, reader.position_keys, reader)
+            item = _read_object(&p, end, reader.position_rules, reader.n_position, reader.position_keys,
+                                reader.position_template, reader)
             if item is None:
                 return None
             PyList_Append(out, item)

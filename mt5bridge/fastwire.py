@@ -41,9 +41,10 @@ from mt5bridge import protocol as wire
 
 log = logging.getLogger("mt5bridge.fastwire")
 
-# Model methods that check more than one field. The reader applies them itself (only `_spread`); a model
-# with any other is read by pydantic alone until this module learns the new rule (see ENABLED).
+# Model methods that check more than one field. The readers apply them themselves (only `_spread`); with any
+# other, no TICK is read here until this module learns the new rule (see ENABLED).
 KNOWN_MODEL_RULES: dict[str, tuple[str, ...]] = {"Tick": ("_spread",), "Position": ()}
+ORDERED_FIELDS = (("bid", "ask"),)    # Tick._spread: bid <= ask
 # Model settings the reader copies (the first three) or that do not bear on reading (the last two).
 KNOWN_SETTINGS = frozenset({"strict", "extra", "allow_inf_nan", "frozen", "json_schema_extra"})
 
@@ -148,37 +149,9 @@ def _layout(model: type[wire.WireModel]) -> list[tuple]:
     return out
 
 
-def _compiled_reader() -> Any:
-    try:
-        from mt5bridge import _tickwire as compiled
-
-        return compiled.TickReader(_layout(wire.Tick), _layout(wire.Position)).read
-    except (ImportError, UnknownRule) as exc:   # pragma: no cover - guarded by a test
-        log.warning("the compiled TICK reader is off (%s): TICKs are read by pydantic instead (correct, slower)", exc)
-        return None
-
-
-_read_usual = _compiled_reader() if ENABLED else None
-
-
-def read_tick(frame: bytes, max_bytes: int) -> dict[str, Any] | None:
-    """The TICK in ``frame`` as ``Tick.model_dump()`` would give it, or None when the frame is anything but a
-    valid TICK (then `protocol.parse_request` decides and explains)."""
-    if len(frame) > max_bytes or not ENABLED:
-        return None
-    tick = _read_usual(frame) if _read_usual is not None else None
-    if tick is None:
-        tick = read_tick_any_layout(frame)
-        if tick is None:
-            return None
-    if tick["bid"] > tick["ask"]:   # Tick._spread
-        return None
-    return tick
-
-
 def read_tick_any_layout(frame: bytes) -> dict[str, Any] | None:
     """The TICK in ``frame`` read by pydantic with the models' rules, whatever its layout; None when it is not
-    a valid TICK. Does not apply `Tick._spread` (the caller does) nor the frame size cap."""
+    a valid TICK. The frame size cap is the caller's."""
     # A cheap test first, so that other messages (a 600 kB WARMUP) are not read twice.
     if not (frame.startswith(_TICK_HEAD) or b'"TICK"' in frame):
         return None
@@ -186,10 +159,47 @@ def read_tick_any_layout(frame: bytes) -> dict[str, Any] | None:
         tick = _validate_json(frame)
     except ValidationError:
         return None
+    for lower, higher in ORDERED_FIELDS:
+        if tick[lower] > tick[higher]:
+            return None
     if len(tick) != _FIELDS:
         for name, default in _DEFAULTS.items():
             tick.setdefault(name, default)
     return tick
+
+
+def _compiled_reader() -> Any:
+    """The compiled reader, with pydantic's behind it for other layouts; None when it cannot be used."""
+    try:
+        from mt5bridge import _tickwire as compiled
+
+        return compiled.TickReader(_layout(wire.Tick), _layout(wire.Position), ORDERED_FIELDS, read_tick_any_layout)
+    except (ImportError, UnknownRule) as exc:   # pragma: no cover - guarded by a test
+        log.warning("the compiled TICK reader is off (%s): TICKs are read by pydantic instead (correct, slower)", exc)
+        return None
+
+
+def _pydantic_only(frame: bytes, max_bytes: int) -> dict[str, Any] | None:
+    return None if len(frame) > max_bytes else read_tick_any_layout(frame)
+
+
+def _none(frame: bytes, max_bytes: int) -> None:
+    return None
+
+
+_COMPILED = _compiled_reader() if ENABLED else None
+_read_usual = _COMPILED.read_usual if _COMPILED is not None else None   # the C pass alone, for the tests
+
+# read_tick(frame, max_bytes): the TICK in ``frame`` as ``Tick.model_dump()`` would give it, or None when the
+# frame is anything but a valid TICK or is longer than ``max_bytes`` (then `protocol.parse_request` decides and
+# explains). The compiled reader's own method when there is one, so that a tick costs no Python call more;
+# pydantic's reader alone otherwise; and when the models have a rule this module does not apply, no reader.
+if _COMPILED is not None:
+    read_tick = _COMPILED.read
+elif ENABLED:   # pragma: no cover - only without the compiled module
+    read_tick = _pydantic_only
+else:   # pragma: no cover - guarded by a test
+    read_tick = _none
 
 
 def tick_dict(tick: wire.Tick) -> dict[str, Any]:

@@ -148,8 +148,17 @@ def test_a_rule_the_reader_does_not_know_switches_it_off(monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(wire.Position.model_fields["symbol"], "alias", "sym")
         assert not fastwire._rules_known()
-    monkeypatch.setattr(fastwire, "ENABLED", False)
-    assert fastwire.read_tick(compact(tick()), BIG) is None
+    import importlib
+
+    try:
+        with monkeypatch.context() as m:
+            m.setitem(wire.Position.model_config, "str_strip_whitespace", True)
+            importlib.reload(fastwire)
+            assert not fastwire.ENABLED and fastwire._read_usual is None
+            assert fastwire.read_tick(compact(tick()), BIG) is None
+    finally:
+        importlib.reload(fastwire)
+    assert fastwire.ENABLED and fastwire.read_tick(compact(tick()), BIG) is not None
 
 
 # --- generated frames -----------------------------------------------------------------------------------------
