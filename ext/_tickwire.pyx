@@ -62,6 +62,7 @@ cdef struct FieldRule:
     int n_choices
     const char *choices[MAX_CHOICES]
     Py_ssize_t choice_len[MAX_CHOICES]
+    PyObject *choice_str[MAX_CHOICES]   # the value itself, interned: returned as is, no string made per read
 
 
 cdef class TickReader:
@@ -144,6 +145,9 @@ cdef class TickReader:
                 self._keep.append(value)
                 r.choices[c] = PyBytes_AS_STRING(value)
                 r.choice_len[c] = PyBytes_GET_SIZE(value)
+                text = sys.intern(choice)
+                self._keep.append(text)
+                r.choice_str[c] = <PyObject *> text
         return rules
 
     def __dealloc__(self):
@@ -351,13 +355,12 @@ cdef object _read_text(const char **cursor, const char *end, FieldRule *r):
     n = p - start
     if n < r.min_len or (r.max_len >= 0 and n > r.max_len):
         return None
+    cursor[0] = p + 1
     if r.kind == K_CHOICE:
         for c in range(r.n_choices):
             if n == r.choice_len[c] and memcmp(start, r.choices[c], n) == 0:
-                break
-        else:
-            return None
-    cursor[0] = p + 1
+                return <object> r.choice_str[c]
+        return None
     return PyUnicode_FromStringAndSize(start, n)
 
 

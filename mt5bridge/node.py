@@ -53,6 +53,7 @@ class Chart:
     symbol: str
     sym: int
     offset_ms: int
+    acct: Account | None = field(default=None, repr=False)
     last_seq: int = -1
     last_reply: bytes | None = None
     last_tick_ms: int = -(1 << 62)
@@ -154,21 +155,6 @@ class Node:
             # The engine refused something the protocol let through (a warm-up bar out of order, ...).
             return self._refuse(identity, wire.ProtocolError("INVALID_VALUE", str(exc), msg.seq))
 
-    def _serve_tick(self, identity: bytes, tick: dict[str, Any], now: float) -> bytes:
-        self.ticks_received += 1
-        chart = self.charts.get(identity)
-        try:
-            if chart is None:
-                raise wire.ProtocolError("NOT_INTRODUCED", "TICK before HELLO from this chart", tick["seq"])
-            reply = self._tick(chart, tick, now)
-        except wire.ProtocolError as exc:
-            return self._refuse(identity, exc)
-        except ValueError as exc:
-            # The engine refused something the protocol let through (a tick it cannot place in time, ...).
-            return self._refuse(identity, wire.ProtocolError("INVALID_VALUE", str(exc), tick["seq"]))
-        chart.answer_ms += 0.05 * ((self.clock() - now) * 1000.0 - chart.answer_ms)
-        return reply
-
     def _refuse(self, identity: bytes, exc: wire.ProtocolError) -> bytes:
         self.errors[exc.code] += 1
         log.warning("refused a frame from %s: %s: %s", identity.decode("utf-8", "replace"), exc.code, exc.message)
@@ -232,7 +218,7 @@ class Node:
         previous = self.charts.get(identity)
         if previous is not None:
             self._hand_over_holds(previous)
-        chart = Chart(identity, label, acct.login, hello.symbol, sym, hello.server_utc_offset_s * 1000,
+        chart = Chart(identity, label, acct.login, hello.symbol, sym, hello.server_utc_offset_s * 1000, acct,
                       last_seq=hello.seq, last_seen=now, live_from_ms=live_from_ms)
         self.charts[identity] = chart
         acct.charts[label] = chart
@@ -272,52 +258,65 @@ class Node:
 
     # ---- TICK ----------------------------------------------------------------------------------------------
 
-    def _tick(self, chart: Chart, tick: dict[str, Any], now: float) -> bytes:
+    def _serve_tick(self, identity: bytes, tick: dict[str, Any], now: float) -> bytes:
         # ``tick`` is the validated TICK as a dict, in the shape of ``Tick.model_dump()`` (see fastwire).
-        # The most frequent path of the bridge: it is written to do little, and to call little.
-        chart.last_seen = now
-        chart.stale = False
+        # The most frequent path of the bridge: it is written to do little, and to call little (one function
+        # from frame to reply besides the reader and the engine).
+        self.ticks_received += 1
+        chart = self.charts.get(identity)
         seq = tick["seq"]
-        if seq <= chart.last_seq:
-            if seq == chart.last_seq and chart.last_reply is not None:
-                return chart.last_reply   # a re-send: the same answer, never a second command
-            raise wire.ProtocolError("SEQUENCE", f"TICK.seq {seq} is not after {chart.last_seq}", seq)
-        utc_ms = tick["time_msc"] - chart.offset_ms
-        if utc_ms < chart.last_tick_ms:
-            raise wire.ProtocolError(
-                "TIME_BACKWARDS", f"TICK.time_msc {tick['time_msc']} is before the previous tick's", seq)
-        acct = self.accounts[chart.account]
-        engine = acct.engine
-        chart.last_reply = None   # until this tick's reply exists, a re-send of it has none to repeat
-        positions = tick["positions"]
-        if positions != acct.synced or not acct.book_reconciled:
-            self._sync(acct, chart, positions, utc_ms)
-        if acct.sent:   # commands awaiting a RESULT
-            self._reconcile(acct, positions, utc_ms)
-        action, reason, status = engine.on_tick_outcome(chart.sym, utc_ms, tick["bid"], tick["ask"], tick["volume"],
-                                                        tick["balance"], tick["equity"], tick["margin"])
-        chart.last_seq = seq
-        chart.last_tick_ms = utc_ms
-        chart.ticks += 1
-        rt_us = tick["round_trip_us"]
-        if rt_us:
-            rt = rt_us / 1000.0
-            chart.round_trip_ms = rt if chart.round_trip_ms == 0.0 else chart.round_trip_ms + 0.05 * (
-                rt - chart.round_trip_ms)
-        chart.last_action, chart.last_reason = action, reason
-        if action == 0:
-            if reason != chart.held_reason or utc_ms >= chart.held_until_ms:
-                self._start_holds(chart, reason, utc_ms)
-            chart.held_count += 1
-            chart.held_last_ms = utc_ms
-            tail = chart.hold_tails.get(reason) or self._hold_tail(chart, reason)
-            reply = b'{"type":"COMMAND","reply_to":%d%s' % (seq, tail)
-        else:
-            reply = self._command(acct, chart, seq, utc_ms)
-        # _after_decision's own tests, in one comparison, so that the usual tick calls nothing more.
-        if status != acct.status or now - acct.saved_at >= SAVE_STATE_EVERY_S:
-            self._after_decision(acct, utc_ms, now)
+        try:
+            if chart is None:
+                raise wire.ProtocolError("NOT_INTRODUCED", "TICK before HELLO from this chart", seq)
+            chart.last_seen = now
+            chart.stale = False
+            if seq <= chart.last_seq:
+                if seq == chart.last_seq and chart.last_reply is not None:
+                    return chart.last_reply   # a re-send: the same answer, never a second command
+                raise wire.ProtocolError("SEQUENCE", f"TICK.seq {seq} is not after {chart.last_seq}", seq)
+            utc_ms = tick["time_msc"] - chart.offset_ms
+            if utc_ms < chart.last_tick_ms:
+                raise wire.ProtocolError(
+                    "TIME_BACKWARDS", f"TICK.time_msc {tick['time_msc']} is before the previous tick's", seq)
+            acct = chart.acct
+            engine = acct.engine
+            chart.last_reply = None   # until this tick's reply exists, a re-send of it has none to repeat
+            positions = tick["positions"]
+            if positions != acct.synced:   # None until the first sync, which also reconciles the journal's book
+                self._sync(acct, chart, positions, utc_ms)
+            if acct.sent:   # commands awaiting a RESULT
+                self._reconcile(acct, positions, utc_ms)
+            action, reason, status = engine.on_tick_outcome(chart.sym, utc_ms, tick["bid"], tick["ask"],
+                                                            tick["volume"], tick["balance"], tick["equity"],
+                                                            tick["margin"])
+            chart.last_seq = seq
+            chart.last_tick_ms = utc_ms
+            chart.ticks += 1
+            rt_us = tick["round_trip_us"]
+            if rt_us:
+                rt = rt_us / 1000.0
+                chart.round_trip_ms = rt if chart.round_trip_ms == 0.0 else chart.round_trip_ms + 0.05 * (
+                    rt - chart.round_trip_ms)
+            chart.last_action, chart.last_reason = action, reason
+            if action == 0:
+                if reason != chart.held_reason or utc_ms >= chart.held_until_ms:
+                    self._start_holds(chart, reason, utc_ms)
+                chart.held_count += 1
+                chart.held_last_ms = utc_ms
+                tail = chart.hold_tails.get(reason) or self._hold_tail(chart, reason)
+                reply = b'{"type":"COMMAND","reply_to":%d%s' % (seq, tail)
+            else:
+                reply = self._command(acct, chart, seq, utc_ms)
+            # _after_decision's own tests, in one comparison, so that the usual tick calls nothing more.
+            if status != acct.status or now - acct.saved_at >= SAVE_STATE_EVERY_S:
+                self._after_decision(acct, utc_ms, now)
+        except wire.ProtocolError as exc:
+            return self._refuse(identity, exc)
+        except ValueError as exc:
+            # The engine refused something the protocol let through (a tick it cannot place in time, ...).
+            return self._refuse(identity, wire.ProtocolError("INVALID_VALUE", str(exc), seq))
         chart.last_reply = reply
+        chart.answer_ms += 0.05 * ((self.clock() - now) * 1000.0 - chart.answer_ms)
         return reply
 
     def _start_holds(self, chart: Chart, reason: int, utc_ms: int) -> None:
