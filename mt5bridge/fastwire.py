@@ -1,4 +1,5 @@
-"""The fast reader of TICK, the frame every chart sends several times a second.
+"""The fast reader of TICK, the frame every chart sends several times a second, and the writer of its usual
+reply, a HOLD.
 
 `protocol.parse_request` reads any EA message into its pydantic model, through the union of all eight
 messages. For a TICK that is more than the bridge needs: the union's dispatch, then one model instance for
@@ -37,6 +38,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.functional_validators import BeforeValidator
 from typing_extensions import NotRequired, TypedDict
 
+from mt5bridge import _tickwire as compiled
 from mt5bridge import protocol as wire
 
 log = logging.getLogger("mt5bridge.fastwire")
@@ -106,8 +108,6 @@ class UnknownRule(ValueError):
 
 def _layout(model: type[wire.WireModel]) -> list[tuple]:
     """``model``'s fields, in order, as the compiled reader takes them (see ext/_tickwire.pyx)."""
-    from mt5bridge import _tickwire as compiled
-
     out = []
     for name, info in model.model_fields.items():
         annotation, choices = info.annotation, ()
@@ -171,10 +171,8 @@ def read_tick_any_layout(frame: bytes) -> dict[str, Any] | None:
 def _compiled_reader() -> Any:
     """The compiled reader, with pydantic's behind it for other layouts; None when it cannot be used."""
     try:
-        from mt5bridge import _tickwire as compiled
-
         return compiled.TickReader(_layout(wire.Tick), _layout(wire.Position), ORDERED_FIELDS, read_tick_any_layout)
-    except (ImportError, UnknownRule) as exc:   # pragma: no cover - guarded by a test
+    except UnknownRule as exc:   # pragma: no cover - guarded by a test
         log.warning("the compiled TICK reader is off (%s): TICKs are read by pydantic instead (correct, slower)", exc)
         return None
 
@@ -196,10 +194,15 @@ _read_usual = _COMPILED.read_usual if _COMPILED is not None else None   # the C 
 # pydantic's reader alone otherwise; and when the models have a rule this module does not apply, no reader.
 if _COMPILED is not None:
     read_tick = _COMPILED.read
-elif ENABLED:   # pragma: no cover - only without the compiled module
+elif ENABLED:   # pragma: no cover - only with a rule the compiled reader does not know
     read_tick = _pydantic_only
 else:   # pragma: no cover - guarded by a test
     read_tick = _none
+
+
+# hold_reply(seq, tail): the bytes of a HOLD COMMAND answering TICK ``seq``; ``tail`` is everything after the
+# reply_to number, which depends only on the chart and the reason (the node builds it once per pair).
+hold_reply = compiled.hold_reply
 
 
 def tick_dict(tick: wire.Tick) -> dict[str, Any]:

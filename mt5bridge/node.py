@@ -27,7 +27,7 @@ from mt5bridge import protocol as wire
 from mt5bridge.config import Config, config_from_dict
 from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.engine import TIMEFRAME_SECONDS, FeatureEngine
-from mt5bridge.fastwire import read_tick, tick_dict
+from mt5bridge.fastwire import hold_reply, read_tick, tick_dict
 from mt5bridge.reasons import CODES, WORDS
 
 log = logging.getLogger("mt5bridge.node")
@@ -304,7 +304,7 @@ class Node:
                 chart.held_count += 1
                 chart.held_last_ms = utc_ms
                 tail = chart.hold_tails.get(reason) or self._hold_tail(chart, reason)
-                reply = b'{"type":"COMMAND","reply_to":%d%s' % (seq, tail)
+                reply = hold_reply(seq, tail)
             else:
                 reply = self._command(acct, chart, seq, utc_ms)
             # _after_decision's own tests, in one comparison, so that the usual tick calls nothing more.

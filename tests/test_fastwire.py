@@ -435,3 +435,22 @@ def test_a_constraint_the_compiled_reader_does_not_know_keeps_it_off(monkeypatch
                         [*wire.Position.model_fields["volume"].metadata, annotated_types.MultipleOf(0.01)])
     with pytest.raises(fastwire.UnknownRule, match="Position.volume"):
         fastwire._layout(wire.Position)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.binary(max_size=300))
+def test_the_hold_reply_is_the_head_the_sequence_number_and_the_tail(seq, tail):
+    assert fastwire.hold_reply(seq, tail) == b'{"type":"COMMAND","reply_to":' + str(seq).encode() + tail
+
+
+def test_the_nodes_hold_reply_is_a_valid_command(tmp_path):
+    journal = Journal(tmp_path / "journal.sqlite")
+    node = Node(Config.model_validate({"bridge": {"journal": str(tmp_path / "journal.sqlite")}}), journal)
+    hello = dict(wire.Hello.example, seq=0, symbol="EURUSD", server_utc_offset_s=SERVER_OFFSET_MS // 1000)
+    node.handle(b"chart", compact(hello))
+    for seq in (1, 2, 10**12):
+        raw = node.handle(b"chart", compact(tick(seq=seq, time_msc=1_783_400_000_000 + seq, positions=[])))
+        reply = wire.parse_reply(raw, BIG)
+        assert (reply.type, reply.reply_to, reply.action, reply.reason_code) == ("COMMAND", seq, "HOLD", "NOT_WARM")
+    node.close()
+    journal.close()
