@@ -58,7 +58,9 @@ class Chart:
     last_reply: bytes | None = None
     last_tick_ms: int = -(1 << 62)
     last_seen: float = 0.0
-    stale: bool = False
+    # Whether the trader has been told the chart went silent; staleness itself is judged from last_seen, so
+    # the tick path writes nothing for it.
+    said_stale: bool = False
     closed: bool = False
     ticks: int = 0
     # The bridge's own time to answer this chart's ticks (exponentially weighted). The EA's round trip
@@ -131,7 +133,6 @@ class Node:
         chart = self.charts.get(identity)
         if chart is not None:
             chart.last_seen = now
-            chart.stale = False
         try:
             if msg.type == "HELLO":
                 return self._remember(self._hello(identity, msg, now), identity)
@@ -269,7 +270,6 @@ class Node:
             if chart is None:
                 raise wire.ProtocolError("NOT_INTRODUCED", "TICK before HELLO from this chart", seq)
             chart.last_seen = now
-            chart.stale = False
             if seq <= chart.last_seq:
                 if seq == chart.last_seq and chart.last_reply is not None:
                     return chart.last_reply   # a re-send: the same answer, never a second command
@@ -487,10 +487,13 @@ class Node:
         stale_s = self.cfg.bridge.stale_after_ms / 1000.0
         for chart in self.charts.values():
             self._hand_over_holds(chart)
-            if not chart.closed and not chart.stale and now - chart.last_seen > stale_s:
-                chart.stale = True
+            stale = not chart.closed and now - chart.last_seen > stale_s
+            if stale and not chart.said_stale:
                 log.warning("chart %s (%s): silent for %.1f s, marked stale", chart.label, chart.symbol,
                             now - chart.last_seen)
+            elif chart.said_stale and not stale and not chart.closed:
+                log.info("chart %s (%s): heard again", chart.label, chart.symbol)
+            chart.said_stale = stale
         self.journal.flush()
 
     def set_halt(self, halted: bool, flatten: bool, by: str) -> None:
@@ -505,6 +508,7 @@ class Node:
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
+        stale_s = self.cfg.bridge.stale_after_ms / 1000.0
         requests = dict(self.requests)
         if self.ticks_received:
             requests["TICK"] = self.ticks_received
@@ -517,7 +521,8 @@ class Node:
                 "positions": acct.engine.positions,
                 "in_flight": acct.engine.in_flight,
                 "charts": [{
-                    "chart": c.label, "symbol": c.symbol, "ticks": c.ticks, "stale": c.stale, "closed": c.closed,
+                    "chart": c.label, "symbol": c.symbol, "ticks": c.ticks, "closed": c.closed,
+                    "stale": not c.closed and now - c.last_seen > stale_s,
                     "last_tick_age_s": now - c.last_seen if c.last_seen else None,
                     "answer_ms": c.answer_ms, "round_trip_ms": c.round_trip_ms,
                     "last_decision": ACTION_NAMES[c.last_action], "last_reason": CODES[c.last_reason],

@@ -310,6 +310,10 @@ def test_a_silent_chart_is_marked_stale(running):
     status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
     [acct] = status["accounts"].values()
     assert acct["charts"][0]["stale"] and acct["charts"][0]["last_tick_age_s"] > 0.6
+    chart.tick(1_783_400_001_000, 1.0851)   # heard again: no longer stale, at once
+    status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    [acct] = status["accounts"].values()
+    assert not acct["charts"][0]["stale"]
 
 
 def test_a_remote_endpoint_needs_curve_keys_or_an_explicit_opt_out(tmp_path):
