@@ -13,9 +13,10 @@ into plain dicts, with the very rules of `protocol.Tick` and `protocol.Position`
   caller reads it with `protocol.parse_request`, which decides and words the refusal exactly as before. So
   this reader can make the bridge accept nothing the protocol refuses, and changes no ERROR code or message.
 
-What it returns equals ``protocol.Tick.model_dump()`` of the same frame; `tick_dict` gives that same dict
-for a TICK the models read, so the node handles one shape only. tests/test_fastwire.py holds the two readers
-to the same answers on generated frames, valid and not.
+What it returns is the tuple of the values of ``protocol.Tick.model_dump()`` of the same frame, in the
+order of TICK_FIELDS (each position a dict); `tick_values` gives the same tuple for a TICK the models read,
+so the node handles one shape only. tests/test_fastwire.py holds the readers to the models' answers on
+generated frames, valid and not.
 
 Two readers, tried in turn, both built from the models:
 
@@ -47,6 +48,14 @@ log = logging.getLogger("mt5bridge.fastwire")
 # other, no TICK is read here until this module learns the new rule (see ENABLED).
 KNOWN_MODEL_RULES: dict[str, tuple[str, ...]] = {"Tick": ("_spread",), "Position": ()}
 ORDERED_FIELDS = (("bid", "ask"),)    # Tick._spread: bid <= ask
+
+# The order of the values read_tick gives: the model's field order, spelled out because the node unpacks the
+# tuple in this order. A model whose fields are not these, in this order, stops the import (see below).
+TICK_FIELDS = ("type", "seq", "time_msc", "bid", "ask", "volume", "balance", "equity", "margin", "free_margin",
+               "positions", "round_trip_us")
+if tuple(wire.Tick.model_fields) != TICK_FIELDS:
+    raise ImportError(f"protocol.Tick's fields are now {tuple(wire.Tick.model_fields)}: update fastwire.TICK_FIELDS "
+                      "and the node's unpacking of a TICK to match")
 # Model settings the reader copies (the first three) or that do not bear on reading (the last two).
 KNOWN_SETTINGS = frozenset({"strict", "extra", "allow_inf_nan", "frozen", "json_schema_extra"})
 
@@ -98,7 +107,6 @@ _validate_json = TypeAdapter(
 ).validator.validate_json
 _DEFAULTS = {name: info.default for name, info in wire.Tick.model_fields.items()
              if not info.is_required() and name != "type"}
-_FIELDS = len(wire.Tick.model_fields)
 _TICK_HEAD = b'{"type":"TICK"'
 
 
@@ -149,7 +157,7 @@ def _layout(model: type[wire.WireModel]) -> list[tuple]:
     return out
 
 
-def read_tick_any_layout(frame: bytes) -> dict[str, Any] | None:
+def read_tick_any_layout(frame: bytes) -> tuple | None:
     """The TICK in ``frame`` read by pydantic with the models' rules, whatever its layout; None when it is not
     a valid TICK. The frame size cap is the caller's."""
     # A cheap test first, so that other messages (a 600 kB WARMUP) are not read twice.
@@ -162,10 +170,10 @@ def read_tick_any_layout(frame: bytes) -> dict[str, Any] | None:
     for lower, higher in ORDERED_FIELDS:
         if tick[lower] > tick[higher]:
             return None
-    if len(tick) != _FIELDS:
+    if len(tick) != len(TICK_FIELDS):
         for name, default in _DEFAULTS.items():
             tick.setdefault(name, default)
-    return tick
+    return tuple(tick[name] for name in TICK_FIELDS)
 
 
 def _compiled_reader() -> Any:
@@ -177,7 +185,7 @@ def _compiled_reader() -> Any:
         return None
 
 
-def _pydantic_only(frame: bytes, max_bytes: int) -> dict[str, Any] | None:
+def _pydantic_only(frame: bytes, max_bytes: int) -> tuple | None:
     return None if len(frame) > max_bytes else read_tick_any_layout(frame)
 
 
@@ -188,7 +196,7 @@ def _none(frame: bytes, max_bytes: int) -> None:
 _COMPILED = _compiled_reader() if ENABLED else None
 _read_usual = _COMPILED.read_usual if _COMPILED is not None else None   # the C pass alone, for the tests
 
-# read_tick(frame, max_bytes): the TICK in ``frame`` as ``Tick.model_dump()`` would give it, or None when the
+# read_tick(frame, max_bytes): the TICK in ``frame`` as the tuple of its values (TICK_FIELDS), or None when the
 # frame is anything but a valid TICK or is longer than ``max_bytes`` (then `protocol.parse_request` decides and
 # explains). The compiled reader's own method when there is one, so that a tick costs no Python call more;
 # pydantic's reader alone otherwise; and when the models have a rule this module does not apply, no reader.
@@ -205,6 +213,7 @@ else:   # pragma: no cover - guarded by a test
 hold_reply = compiled.hold_reply
 
 
-def tick_dict(tick: wire.Tick) -> dict[str, Any]:
+def tick_values(tick: wire.Tick) -> tuple:
     """A TICK the models read, in the shape `read_tick` returns."""
-    return tick.model_dump()
+    values = tick.model_dump()
+    return tuple(values[name] for name in TICK_FIELDS)

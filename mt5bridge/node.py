@@ -27,7 +27,7 @@ from mt5bridge import protocol as wire
 from mt5bridge.config import Config, config_from_dict
 from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.engine import TIMEFRAME_SECONDS, FeatureEngine
-from mt5bridge.fastwire import hold_reply, read_tick, tick_dict
+from mt5bridge.fastwire import hold_reply, read_tick, tick_values
 from mt5bridge.reasons import CODES, WORDS
 
 log = logging.getLogger("mt5bridge.node")
@@ -128,7 +128,7 @@ class Node:
         except wire.ProtocolError as exc:
             return self._refuse(identity, exc)
         if msg.type == "TICK":
-            return self._serve_tick(identity, tick_dict(msg), now)
+            return self._serve_tick(identity, tick_values(msg), now)
         self.requests[msg.type] += 1
         chart = self.charts.get(identity)
         if chart is not None:
@@ -259,13 +259,15 @@ class Node:
 
     # ---- TICK ----------------------------------------------------------------------------------------------
 
-    def _serve_tick(self, identity: bytes, tick: dict[str, Any], now: float) -> bytes:
-        # ``tick`` is the validated TICK as a dict, in the shape of ``Tick.model_dump()`` (see fastwire).
+    def _serve_tick(self, identity: bytes, tick: tuple, now: float) -> bytes:
+        # ``tick`` is the validated TICK as the tuple of its values in fastwire.TICK_FIELDS order, each position
+        # a dict as Position.model_dump() gives it.
         # The most frequent path of the bridge: it is written to do little, and to call little (one function
         # from frame to reply besides the reader and the engine).
         self.ticks_received += 1
         chart = self.charts.get(identity)
-        seq = tick["seq"]
+        # In fastwire.TICK_FIELDS order (an import-time check keeps that order the model's).
+        _, seq, time_msc, bid, ask, volume, balance, equity, margin, _, positions, round_trip_us = tick
         try:
             if chart is None:
                 raise wire.ProtocolError("NOT_INTRODUCED", "TICK before HELLO from this chart", seq)
@@ -274,27 +276,24 @@ class Node:
                 if seq == chart.last_seq and chart.last_reply is not None:
                     return chart.last_reply   # a re-send: the same answer, never a second command
                 raise wire.ProtocolError("SEQUENCE", f"TICK.seq {seq} is not after {chart.last_seq}", seq)
-            utc_ms = tick["time_msc"] - chart.offset_ms
+            utc_ms = time_msc - chart.offset_ms
             if utc_ms < chart.last_tick_ms:
                 raise wire.ProtocolError(
-                    "TIME_BACKWARDS", f"TICK.time_msc {tick['time_msc']} is before the previous tick's", seq)
+                    "TIME_BACKWARDS", f"TICK.time_msc {time_msc} is before the previous tick's", seq)
             acct = chart.acct
             engine = acct.engine
             chart.last_reply = None   # until this tick's reply exists, a re-send of it has none to repeat
-            positions = tick["positions"]
             if positions != acct.synced:   # None until the first sync, which also reconciles the journal's book
                 self._sync(acct, chart, positions, utc_ms)
             if acct.sent:   # commands awaiting a RESULT
                 self._reconcile(acct, positions, utc_ms)
-            action, reason, status = engine.on_tick_outcome(chart.sym, utc_ms, tick["bid"], tick["ask"],
-                                                            tick["volume"], tick["balance"], tick["equity"],
-                                                            tick["margin"])
+            action, reason, status = engine.on_tick_outcome(chart.sym, utc_ms, bid, ask, volume, balance, equity,
+                                                            margin)
             chart.last_seq = seq
             chart.last_tick_ms = utc_ms
             chart.ticks += 1
-            rt_us = tick["round_trip_us"]
-            if rt_us:
-                rt = rt_us / 1000.0
+            if round_trip_us:
+                rt = round_trip_us / 1000.0
                 chart.round_trip_ms = rt if chart.round_trip_ms == 0.0 else chart.round_trip_ms + 0.05 * (
                     rt - chart.round_trip_ms)
             chart.last_action, chart.last_reason = action, reason

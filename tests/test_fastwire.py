@@ -35,6 +35,14 @@ def models_read(frame: bytes) -> dict[str, Any] | None:
     return msg.model_dump() if msg.type == "TICK" else None
 
 
+def as_dict(values: tuple | None) -> dict[str, Any] | None:
+    """What the readers give (the TICK's values in TICK_FIELDS order), keyed by field name like model_dump()."""
+    if values is None:
+        return None
+    assert isinstance(values, tuple) and len(values) == len(fastwire.TICK_FIELDS)
+    return dict(zip(fastwire.TICK_FIELDS, values))
+
+
 def typed(value: Any) -> Any:
     """A value with the type of every part spelled out, so that 1, 1.0 and True compare unequal."""
     if isinstance(value, dict):
@@ -46,7 +54,7 @@ def typed(value: Any) -> Any:
 
 def assert_same_answer(frame: bytes) -> None:
     expected = models_read(frame)
-    got = fastwire.read_tick(frame, BIG)
+    got = as_dict(fastwire.read_tick(frame, BIG))
     if expected is None:
         assert got is None, frame
     else:
@@ -69,6 +77,9 @@ def compact(msg: Any) -> bytes:
 
 def test_the_reader_knows_every_rule_of_the_current_models():
     assert fastwire.ENABLED
+    assert fastwire.TICK_FIELDS == tuple(wire.Tick.model_fields)   # the node unpacks a TICK in this order
+    assert fastwire.tick_values(wire.Tick.model_validate(wire.Tick.example)) == tuple(
+        wire.Tick.model_validate(wire.Tick.example).model_dump().values())
 
 
 @pytest.mark.parametrize("msg", [
@@ -322,7 +333,7 @@ def as_the_ea_writes(msg: dict[str, Any]) -> bytes:
 def assert_compiled_agrees(frame: bytes) -> dict[str, Any] | None:
     """The compiled reader gives None, or exactly what the models read (or the dict for a bid above the ask, which
     the caller refuses by `Tick._spread`, as the models do)."""
-    got = fastwire._read_usual(frame)
+    got = as_dict(fastwire._read_usual(frame))
     if got is not None:
         expected = models_read(frame)
         if got["bid"] > got["ask"]:
