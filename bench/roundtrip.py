@@ -13,6 +13,10 @@
 3. **Sustained**: `--charts` DEALERs (28 by default, one per symbol) each keep exactly one TICK in flight, as
    EAs do; `ticks_per_s` is the replies received per second over `--seconds`.
 
+`--other-checkout DIR` also serves a bridge from another checkout of the project (built in place), timed in
+the same alternation, so two versions of the code are compared against the same echo in one run
+(`other_p50_us`, `other_p99_us`, `other_p50_over_echo_us`).
+
 Both servers run in their own processes so the client's interpreter does not share a GIL with them. The
 last line printed is one JSON object with the figures, the goals (bridge p50 <= echo p50 + 25 us, p99 <=
 echo p99 + 100 us, >= 20,000 ticks/s over 28 charts) and whether each was met.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -115,13 +120,14 @@ def hello(sock: zmq.Socket, symbol: str) -> None:
         raise RuntimeError(f"the bridge refused HELLO for {symbol}: {reply}")
 
 
-def start_bridge(tmp: Path) -> tuple[subprocess.Popen, str, str]:
+def start_bridge(tmp: Path, checkout: Path = ROOT) -> tuple[subprocess.Popen, str, str]:
     ea, control = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     config = tmp / "bench.toml"
     config.write_text(f'[bridge]\nendpoint = "{ea}"\ncontrol_endpoint = "{control}"\njournal = "journal.sqlite"\n'
                       f'stale_after_ms = 60000\n', encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(checkout))
     proc = subprocess.Popen([sys.executable, "-m", "mt5bridge", "serve", "--config", str(config),
-                             "--log-level", "ERROR"], cwd=str(ROOT), stderr=subprocess.PIPE, text=True)
+                             "--log-level", "ERROR"], cwd=str(checkout), env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if control_request(control, {"cmd": "status"}, timeout_ms=300) is not None:
@@ -168,38 +174,52 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--charts", type=int, default=28, help="charts for the sustained rate (default 28)")
     p.add_argument("--seconds", type=float, default=5.0, help="length of the sustained run")
     p.add_argument("--block", type=int, default=200, help="round trips per alternating block (default 200)")
+    p.add_argument("--other-checkout", type=Path, help="also time a bridge served from this checkout (built in place)")
     args = p.parse_args(argv)
+    if args.other_checkout and not (args.other_checkout / "mt5bridge" / "__init__.py").is_file():
+        p.error(f"--other-checkout {args.other_checkout}: no mt5bridge package there")
     ctx = zmq.Context()
     payloads = frames(args.ticks + 1000, seed=1)
 
     echo_ep = f"tcp://127.0.0.1:{free_port()}"
     echo = Process(target=echo_server, args=(echo_ep,), daemon=True)
     echo.start()
-    with tempfile.TemporaryDirectory() as tmp:
+    other_proc = other = None
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as other_tmp:
         proc, ea, control = start_bridge(Path(tmp))
         try:
+            if args.other_checkout:
+                other_proc, other_ea, _ = start_bridge(Path(other_tmp), args.other_checkout.resolve())
+                other = dealer(ctx, other_ea, b"latency-chart")
+                hello(other, "EURUSD")
             e = dealer(ctx, echo_ep, b"echo-client")
             b = dealer(ctx, ea, b"latency-chart")
             hello(b, "EURUSD")
-            time_round_trips(e, payloads[:1000])        # connect and warm up
-            time_round_trips(b, payloads[:1000])
-            echo_parts, bridge_parts = [], []
+            servers = [s for s in (e, b, other) if s is not None]
+            parts: list[list[np.ndarray]] = [[] for _ in servers]
+            for s in servers:
+                time_round_trips(s, payloads[:1000])   # connect and warm up
             for start in range(1000, len(payloads), args.block):
                 block = payloads[start:start + args.block]
-                echo_parts.append(time_round_trips(e, block))
-                bridge_parts.append(time_round_trips(b, block))
-            echo_us, bridge_us = np.concatenate(echo_parts), np.concatenate(bridge_parts)
+                for s, timed in zip(servers, parts):
+                    timed.append(time_round_trips(s, block))
+            echo_us, bridge_us = np.concatenate(parts[0]), np.concatenate(parts[1])
+            other_us = np.concatenate(parts[2]) if other is not None else None
             answer = control_request(control, {"cmd": "status"})
             [chart] = [c for a in answer["accounts"].values() for c in a["charts"] if c["chart"] == "latency-chart"]
             answer_us = chart["answer_ms"] * 1000.0
             e.send(b"STOP")
             e.close(0)
             b.close(0)
+            if other is not None:
+                other.close(0)
             echo.join(5)
             rate, replies = sustained(ctx, ea, args.charts, args.seconds)
         finally:
-            proc.terminate()
-            proc.wait(15)
+            for running in (proc, other_proc):
+                if running is not None:
+                    running.terminate()
+                    running.wait(15)
 
     r = {
         "echo_p50_us": float(np.percentile(echo_us, 50)), "echo_p99_us": float(np.percentile(echo_us, 99)),
@@ -208,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
         "timed_round_trips": args.ticks,
         "goals": {"bridge_p50_over_echo_us": 25, "bridge_p99_over_echo_us": 100, "ticks_per_s": 20_000},
     }
+    if other_us is not None:
+        r["other_checkout"] = str(args.other_checkout)
+        r["other_p50_us"] = float(np.percentile(other_us, 50))
+        r["other_p99_us"] = float(np.percentile(other_us, 99))
+        r["other_p50_over_echo_us"] = r["other_p50_us"] - r["echo_p50_us"]
     r["bridge_p50_over_echo_us"] = r["bridge_p50_us"] - r["echo_p50_us"]
     r["bridge_p99_over_echo_us"] = r["bridge_p99_us"] - r["echo_p99_us"]
     r["goals_met"] = {
@@ -218,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     r = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
     if not args.json:
         for key in ("echo_p50_us", "echo_p99_us", "bridge_p50_us", "bridge_p99_us", "bridge_p50_over_echo_us",
-                    "bridge_p99_over_echo_us", "bridge_answer_us", "ticks_per_s", "symbols"):
-            print(f"{key:<26} {r[key]:>12,}")
+                    "bridge_p99_over_echo_us", "bridge_answer_us", "ticks_per_s", "symbols", "other_p50_us",
+                    "other_p99_us", "other_p50_over_echo_us"):
+            if key in r:
+                print(f"{key:<26} {r[key]:>12,}")
         for key, met in r["goals_met"].items():
             print(f"goal {key:<21} {'met' if met else 'NOT met'}")
     print(json.dumps(r, separators=(",", ":")))

@@ -161,8 +161,8 @@ class Bridge:
         router = self.router
         self.frames += 1
         # A ROUTER message is the peer's identity and at least one more frame, so the first recv never waits.
-        # Received as a zmq.Frame, whose `more` is read from the message itself: asking the socket
-        # (getsockopt(RCVMORE)) costs about a microsecond in pyzmq, more than the frame's copy to bytes.
+        # Received as a zmq.Frame, whose `more` pyzmq fills in C as it receives: its Python getsockopt(RCVMORE)
+        # costs about a microsecond, more than the Frame and its copy to bytes.
         part = router.recv(copy=False)
         frame = part.bytes
         extra = 0
