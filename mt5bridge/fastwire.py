@@ -39,8 +39,16 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.functional_validators import BeforeValidator
 from typing_extensions import NotRequired, TypedDict
 
-from mt5bridge import _tickwire as compiled
 from mt5bridge import protocol as wire
+
+try:
+    from mt5bridge import _tickwire as compiled
+except ImportError as exc:  # pragma: no cover - exercised by a test that hides the module
+    raise ImportError(
+        f"mt5bridge's compiled TICK reader (mt5bridge._tickwire) is not built or does not load: {exc}. Build it "
+        "by installing the package from its source folder: `python -m pip install .` (or `python -m pip install "
+        "-e .` while developing, or `python setup.py build_ext --inplace` after pulling new sources)."
+    ) from exc
 
 log = logging.getLogger("mt5bridge.fastwire")
 

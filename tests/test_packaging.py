@@ -36,6 +36,21 @@ def test_a_missing_engine_fails_with_how_to_build_it():
     assert "compiled engine" in run.stderr and "pip install" in run.stderr
 
 
+def test_a_missing_tick_reader_fails_with_how_to_build_it():
+    # A checkout built before the reader existed has the engine but not the reader.
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'mt5bridge._tickwire': raise ImportError('not built')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import mt5bridge.node\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "compiled TICK reader" in run.stderr and "pip install" in run.stderr
+
+
 def test_the_console_script_lists_its_commands(tmp_path):
     from conftest import package_process
 
