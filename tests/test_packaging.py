@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 
 def _readme_commands(repo_root) -> list[str]:
     text = (repo_root / "README.md").read_text(encoding="utf-8")
@@ -22,33 +24,23 @@ def test_ci_runs_the_readmes_test_command(repo_root):
     assert commands[1] in ci.splitlines(), f"{commands[1]!r} is not a line of .ci/run"
 
 
-def test_a_missing_engine_fails_with_how_to_build_it():
+# A checkout built before the TICK reader existed has the engine but not the reader.
+@pytest.mark.parametrize(("module", "importer", "named"), [
+    ("mt5bridge._engine", "mt5bridge.engine", "compiled engine"),
+    ("mt5bridge._tickwire", "mt5bridge.node", "compiled TICK reader"),
+])
+def test_a_missing_compiled_module_fails_with_how_to_build_it(module, importer, named):
     code = (
         "import sys\n"
         "class Block:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'mt5bridge._engine': raise ImportError('not built')\n"
+        f"        if name == {module!r}: raise ImportError('not built')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import mt5bridge.engine\n"
+        f"import {importer}\n"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode != 0
-    assert "compiled engine" in run.stderr and "pip install" in run.stderr
-
-
-def test_a_missing_tick_reader_fails_with_how_to_build_it():
-    # A checkout built before the reader existed has the engine but not the reader.
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'mt5bridge._tickwire': raise ImportError('not built')\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "import mt5bridge.node\n"
-    )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode != 0
-    assert "compiled TICK reader" in run.stderr and "pip install" in run.stderr
+    assert named in run.stderr and "pip install" in run.stderr
 
 
 def test_the_console_script_lists_its_commands(tmp_path):
