@@ -29,7 +29,9 @@ def test_ci_runs_the_readmes_test_command(repo_root):
     ("mt5bridge._engine", "mt5bridge.engine", "compiled engine"),
     ("mt5bridge._tickwire", "mt5bridge.node", "compiled TICK reader"),
 ])
-def test_a_missing_compiled_module_fails_with_how_to_build_it(module, importer, named):
+def test_a_missing_compiled_module_fails_with_how_to_build_it(module, importer, named, tmp_path):
+    from conftest import package_process
+
     code = (
         "import sys\n"
         "class Block:\n"
@@ -38,9 +40,11 @@ def test_a_missing_compiled_module_fails_with_how_to_build_it(module, importer, 
         "sys.meta_path.insert(0, Block())\n"
         f"import {importer}\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # The package under test (installed or built in place), the module hidden; never a source tree beside it.
+    _, env, cwd = package_process([], tmp_path)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd)
     assert run.returncode != 0
-    assert named in run.stderr and "pip install" in run.stderr
+    assert named in run.stderr and "pip install" in run.stderr, run.stderr
 
 
 def test_the_console_script_lists_its_commands(tmp_path):
