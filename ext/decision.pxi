@@ -490,6 +490,7 @@ cdef class DecisionEngine:
         self._on_tick(sym, time_ms, bid, ask, volume, balance, equity, margin)
         return (self.dec.action, self.dec.reason, self._status_key())
 
+    @cython.final   # called directly, not through the vtable, so the C compiler can inline it into both callers
     cdef int _on_tick(self, int sym, long long time_ms, double bid, double ask, double volume, double balance,
                       double equity, double margin) except -1:
         if not 0 <= sym < self.n_syms:
@@ -503,6 +504,7 @@ cdef class DecisionEngine:
         self._after_tick(sym, fe, r, time_ms, bid, ask, balance, equity, margin)
         return 0
 
+    @cython.final
     cdef inline long long _status_key(self) noexcept nogil:
         # Distinct for every (day, state, reason): the reason index is below 1024 and the state below 64.
         return (<long long> self.acct.day_key * 64 + self.acct.state) * 1024 + self.acct.state_reason
