@@ -404,6 +404,21 @@ cdef class DecisionEngine:
             if i != self.n_pos:
                 self.pos[i] = self.pos[self.n_pos]
 
+    def update_profits(self, list tickets, list profits):
+        """Set the floating profit (with swap and commission) of positions the book holds, everything else about
+        them unchanged since the last ``sync_positions``: what that call would do with the same positions and
+        new profits, without rebuilding the book. Returns False, changing nothing, when the book does not hold
+        every ticket (then sync the positions)."""
+        cdef Py_ssize_t j, n = len(tickets)
+        if len(profits) != n:
+            raise ValueError(f"{n} tickets but {len(profits)} profits")
+        for j in range(n):
+            if self._find_position(tickets[j]) < 0:
+                return False
+        for j in range(n):
+            self.pos[self._find_position(tickets[j])].profit = profits[j]
+        return True
+
     cdef void _record_close(self, Position* p, long long time_ms):
         cdef SymbolSpec* s = &self.syms[p.sym].spec
         cdef double risk = p.r_dist * value_per_price(s) * p.initial_volume

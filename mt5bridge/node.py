@@ -19,6 +19,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,10 @@ SAVE_STATE_EVERY_S = 5.0
 # Shadow spec for a symbol seen only in a position: its stop is unknown, so its risk is treated as unbounded
 # until a chart for it connects and says what it is worth.
 NO_TIME_MS = -(1 << 62)   # a feature engine's last tick time before it has seen any
+# The fields of a position that only a trade or the trader changes: all but the floating profit, swap and
+# commission, which move on nearly every tick while a position is open.
+FLOATING_FIELDS = ("profit", "swap", "commission")
+BOOK_FIXED = itemgetter(*[name for name in wire.Position.model_fields if name not in FLOATING_FIELDS])
 DAY_MS = 86_400_000
 _SHADOW_SPEC = dict(point=1.0, tick_size=1.0, tick_value=1.0, contract_size=1.0, volume_min=0.01,
                     volume_step=0.01, volume_max=1e6, digits=0)
@@ -96,6 +101,7 @@ class Account:
     sent: dict[int, float] = field(default_factory=dict)   # command id -> wall time it was sent
     # The positions the engine's book was last given (TICK.positions as dicts); None = sync on the next tick.
     synced: list[dict[str, Any]] | None = None
+    synced_fixed: list[tuple] | None = None   # the fields of those positions that are not floating (BOOK_FIXED)
     book_reconciled: bool = False   # the journal's open positions checked against the terminal's once
 
 
@@ -401,8 +407,15 @@ class Node:
 
         The caller skips it when ``positions`` equals, field by field, what the book was last given
         (``acct.synced``): the sync would then set every value to what it already is, open and close nothing,
-        and the journal would write nothing (it writes only what changed)."""
+        and the journal would write nothing (it writes only what changed). When only the floating fields moved
+        (the usual tick with positions open), only the profits are given to the book: a full sync would set
+        the rest to what it already is, open and close nothing, and the journal would write nothing."""
         engine = acct.engine
+        fixed = list(map(BOOK_FIXED, positions))
+        if acct.synced is not None and fixed == acct.synced_fixed and engine.update_profits(
+                [p["ticket"] for p in positions], [p["profit"] + p["swap"] + p["commission"] for p in positions]):
+            acct.synced = positions
+            return
         if not acct.book_reconciled:
             # Positions closed while the bridge was down are gone from the terminal's book: close them here too.
             gone = self.journal.reconcile_positions(acct.login, [p["ticket"] for p in positions], time_ms=utc_ms)
@@ -430,6 +443,7 @@ class Node:
                             acct.login, p["ticket"], symbol, p["side"], p["volume"])
         sync_book(engine, utc_ms, rows)
         acct.synced = positions
+        acct.synced_fixed = fixed
         for trade in engine.closed_trades:
             self.journal.record_closed_trade(acct.login, trade)
         engine.closed_trades.clear()

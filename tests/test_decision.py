@@ -359,3 +359,20 @@ def test_the_bridges_one_call_gives_the_decision_and_a_status_key_that_moves_wit
     assert len({k for k, _, _ in keys}) == 4
     with pytest.raises(ValueError, match="unknown symbol index"):
         engine.on_tick_outcome(sym + 1, utc_ms("2024-01-08 23:32"), 1.1, 1.1001, 1.0, 1e5, 1e5, 0.0)
+
+
+def test_profits_alone_update_the_book_only_for_positions_it_holds():
+    desk = Desk(config())
+    desk.add("EURUSD")
+    t = utc_ms("2024-01-08 09:00")
+    desk.tick("EURUSD", t, 1.1)
+    desk.open_manual("EURUSD", 1, 0.5, 1.1, sl=1.09, t=t)
+    desk.tick("EURUSD", t + 1000, 1.1)
+    [held] = desk.engine.positions
+    assert desk.engine.update_profits([held["ticket"]], [123.5]) is True
+    assert desk.engine.positions[0]["profit"] == 123.5
+    # A ticket the book does not hold: nothing changes, and the caller syncs the whole book instead.
+    assert desk.engine.update_profits([held["ticket"], 999_999], [1.0, 2.0]) is False
+    assert desk.engine.positions[0]["profit"] == 123.5
+    with pytest.raises(ValueError, match="1 tickets but 2 profits"):
+        desk.engine.update_profits([held["ticket"]], [1.0, 2.0])

@@ -253,14 +253,17 @@ def test_generated_frames_get_the_same_answer_from_both_readers(frame):
 # --- the node: the same bytes out whichever reader read the TICK ----------------------------------------------
 
 
-def run_node(tmp_path: Path, frames: list[bytes], fast: bool, monkeypatch) -> tuple[list[bytes], dict, list]:
+def run_node(tmp_path: Path, frames: list[bytes], fast: bool, monkeypatch,
+             full_sync: bool = False) -> tuple[list[bytes], dict, list]:
     import mt5bridge.node as node_module
 
-    folder = tmp_path / ("fast" if fast else "models")
-    folder.mkdir()
+    folder = tmp_path / ("fast" if fast else "models") / ("full" if full_sync else "usual")
+    folder.mkdir(parents=True)
     with monkeypatch.context() as m:
         if not fast:
             m.setattr(node_module, "read_tick", lambda frame, max_bytes: None)
+        if full_sync:   # no two books ever look alike: every change of any field syncs the whole book
+            m.setattr(node_module, "BOOK_FIXED", lambda position: object())
         cfg = Config.model_validate({"bridge": {"journal": str(folder / "journal.sqlite")}})
         journal = Journal(folder / "journal.sqlite")
         node = Node(cfg, journal, clock=iter(range(10**9)).__next__)
@@ -307,6 +310,11 @@ def test_the_node_answers_the_same_bytes_whichever_reader_reads_the_tick(tmp_pat
     assert fast[2] == slow[2]
     assert fast[1]["errors"]["INVALID_VALUE"] >= 7
     assert fast[2][1], "no position closed: the scenario does not test the book"
+    # Ticks where only floating profit moved give the book only the profits; a node that syncs the whole
+    # book on every change keeps the same book (profits included), closes the same trades at the same
+    # profit and answers the same bytes.
+    full = run_node(tmp_path, frames, True, monkeypatch, full_sync=True)
+    assert full[0] == fast[0] and full[1]["accounts"] == fast[1]["accounts"] and full[2] == fast[2]
 
 
 # --- the compiled reader: the usual layout in C, never an answer the models would not give -------------------
