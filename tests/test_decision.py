@@ -322,12 +322,18 @@ def test_best_day_share_for_the_one_step_consistency_rule():
     assert acct["best_day_profit"] == 3_000 and acct["best_day_share"] == pytest.approx(0.75)
 
 
-def test_operator_halt_without_flatten_only_stops_new_risk():
+def desk_with_a_hand_opened_position() -> tuple[Desk, int]:
+    """A default account on EURUSD, Monday 09:00, long 0.5 lots opened by hand (stop 100 pips away)."""
     desk = Desk(config())
     desk.add("EURUSD")
     t = utc_ms("2024-01-08 09:00")
     desk.tick("EURUSD", t, 1.1)
     desk.open_manual("EURUSD", 1, 0.5, 1.1, sl=1.09, t=t)
+    return desk, t
+
+
+def test_operator_halt_without_flatten_only_stops_new_risk():
+    desk, t = desk_with_a_hand_opened_position()
     desk.engine.halt(flatten=False)
     d = desk.tick("EURUSD", t + 1000, 1.1)
     assert d["action"] == "HOLD" and desk.positions
@@ -362,11 +368,7 @@ def test_the_bridges_one_call_gives_the_decision_and_a_status_key_that_moves_wit
 
 
 def test_profits_alone_update_the_book_only_for_positions_it_holds():
-    desk = Desk(config())
-    desk.add("EURUSD")
-    t = utc_ms("2024-01-08 09:00")
-    desk.tick("EURUSD", t, 1.1)
-    desk.open_manual("EURUSD", 1, 0.5, 1.1, sl=1.09, t=t)
+    desk, t = desk_with_a_hand_opened_position()
     desk.tick("EURUSD", t + 1000, 1.1)
     [held] = desk.engine.positions
     assert desk.engine.update_profits([held["ticket"]], [123.5]) is True
