@@ -208,7 +208,17 @@ class _Rows:
         self.blank_line = 0
 
     def __iter__(self):
-        return enumerate(islice(self.lines, 1, None), 2)
+        """(line number, fields) of every data row. A row with the wrong number of fields raises, unless it is
+        blank: a blank line is noted, and any data row after it raises."""
+        separator, count = self.separator, len(self.columns)
+        for line_no, line in enumerate(islice(self.lines, 1, None), 2):
+            fields = line.split(separator)
+            if len(fields) != count:
+                self.bad_row(line_no, fields)
+                continue
+            if self.blank_line:
+                raise self.blank_inside()
+            yield line_no, fields
 
     def error(self, line: int, reason: str) -> MarketDataError:
         return MarketDataError(self.path, line, reason)
@@ -409,13 +419,7 @@ def _read_mt5_ticks(path: str, lines: list[str], offset_ms: int) -> Ticks:
     last_sec: str | None = None
     day_ms = sec_ms = 0
     add_time, add_bid, add_ask, add_volume = times.append, bids.append, asks.append, volumes.append
-    for line_no, line in rows:
-        f = line.split("\t")
-        if len(f) != 7:
-            rows.bad_row(line_no, f)
-            continue
-        if rows.blank_line:
-            raise rows.blank_inside()
+    for line_no, f in rows:
         ds, ts, bs, as_, ls, vs, fl = f
         try:
             if ds != last_ds:
@@ -488,13 +492,7 @@ def _read_mt5_bars(path: str, lines: list[str], offset_ms: int, point: float | N
     prev_t = -(2**62)
     prev_line = 0
     digits = 0
-    for line_no, line in rows:
-        f = line.split("\t")
-        if len(f) != 9:
-            rows.bad_row(line_no, f)
-            continue
-        if rows.blank_line:
-            raise rows.blank_inside()
+    for line_no, f in rows:
         ds, ts, os_, hs, ls, cs, tvs, vs, ss = f
         try:
             t = day(ds) + time_of_day(ts)
@@ -631,7 +629,6 @@ def _read_csv(path: str, lines: list[str], header: str, offset_ms: int, point: f
 def _read_csv_ticks(path: str, lines: list[str], names: tuple[str, ...], offset_ms: int) -> Ticks:
     rows = _Rows(path, lines, ",", names)
     csv_time = _Clock().csv_time
-    ncol = len(names)
     it, ib, ia = names.index("time"), names.index("bid"), names.index("ask")
     iv = names.index("volume") if "volume" in names else -1
     times: list[int] = []
@@ -640,13 +637,7 @@ def _read_csv_ticks(path: str, lines: list[str], names: tuple[str, ...], offset_
     volumes: list[float] = []
     prev_t = -(2**62)
     prev_line = 0
-    for line_no, line in rows:
-        f = line.split(",")
-        if len(f) != ncol:
-            rows.bad_row(line_no, f)
-            continue
-        if rows.blank_line:
-            raise rows.blank_inside()
+    for line_no, f in rows:
         ts, bs, as_ = f[it].strip(), f[ib], f[ia]
         vs = f[iv] if iv >= 0 else ""
         try:
@@ -689,20 +680,13 @@ def _read_csv_bars(
 ) -> Bars:
     rows = _Rows(path, lines, ",", names)
     csv_time = _Clock().csv_time
-    ncol = len(names)
     it, io, ih, il, ic, iv = (names.index(c) for c in CSV_BAR_COLUMNS)
     isp = names.index("spread") if "spread" in names else -1
     out = _BarColumns()
     prev_t = -(2**62)
     prev_line = 0
     digits = 0
-    for line_no, line in rows:
-        f = line.split(",")
-        if len(f) != ncol:
-            rows.bad_row(line_no, f)
-            continue
-        if rows.blank_line:
-            raise rows.blank_inside()
+    for line_no, f in rows:
         ts = f[it].strip()
         os_, hs, ls, cs, vs = f[io].strip(), f[ih].strip(), f[il].strip(), f[ic].strip(), f[iv]
         ss = f[isp] if isp >= 0 else "0"
