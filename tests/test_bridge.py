@@ -3,6 +3,7 @@ bad input that never stops the server, write-ahead commands, the operator's cont
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -335,6 +336,19 @@ def _serve(config: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@contextlib.contextmanager
+def _bridge_process(config: Path, control: str):
+    """A `mt5bridge serve` process, once it answers on ``control``; killed at the end if it still runs."""
+    proc = _serve(config)
+    try:
+        _wait_for(control)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def _wait_for(endpoint: str, timeout: float = 15.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -353,25 +367,18 @@ def _process_config(tmp_path: Path) -> tuple[Path, str, str]:
 
 def test_sigterm_stops_cleanly_with_exit_code_0(tmp_path):
     config, ea, control = _process_config(tmp_path)
-    proc = _serve(config)
-    try:
-        _wait_for(control)
+    with _bridge_process(config, control) as proc:
         chart = Chart(ea)
         chart.hello()
         chart.tick(1_783_400_000_000, 1.0851)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0, proc.stderr.read()
         assert "stopped cleanly" in proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def test_after_kill_9_the_restarted_bridge_has_the_same_limits_and_state(tmp_path):
     config, ea, control = _process_config(tmp_path)
-    proc = _serve(config)
-    try:
-        _wait_for(control)
+    with _bridge_process(config, control) as proc:
         chart = Chart(ea)
         chart.hello()
         chart.tick(1_783_400_000_000, 1.0851)
@@ -381,12 +388,7 @@ def test_after_kill_9_the_restarted_bridge_has_the_same_limits_and_state(tmp_pat
         time.sleep(0.2)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    proc = _serve(config)
-    try:
-        _wait_for(control)
+    with _bridge_process(config, control) as proc:
         chart = Chart(ea, identity=b"1510234567-EURUSD-2")
         chart.hello()
         after = control_request(control, {"cmd": "status"})
@@ -395,7 +397,6 @@ def test_after_kill_9_the_restarted_bridge_has_the_same_limits_and_state(tmp_pat
         for key in ("initial_balance", "day_start_balance", "daily_floor", "overall_floor", "trading_days"):
             assert a1["account"][key] == a0["account"][key], key
         assert after["halt"]["halted"] and a1["account"]["state_reason"] == "OPERATOR_HALT"
-    finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
 
@@ -454,15 +455,12 @@ def test_status_and_halt_work_from_the_journal_when_the_bridge_is_down(tmp_path,
     from mt5bridge.cli import main
 
     config, ea, control = _process_config(tmp_path)
-    proc = _serve(config)
-    try:
-        _wait_for(control)
+    with _bridge_process(config, control) as proc:
         chart = Chart(ea)
         chart.hello()
         chart.tick(1_783_400_000_000, 1.0851)
-    finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
+        assert proc.wait(15) == 0
     capsys.readouterr()
     assert main(["halt", "--config", str(config)]) == 0
     assert "recorded in the journal" in capsys.readouterr().err
