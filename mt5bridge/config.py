@@ -927,8 +927,36 @@ class BridgeSettings(Section):
         False,
         description="Bind a non-loopback endpoint without CURVE encryption. Logged loudly at every start.",
     )
+    accounts: list[int] = Field(
+        default_factory=list,
+        description="Logins the bridge serves; a HELLO for any other is refused (FORBIDDEN). Empty = any login.",
+    )
+    max_charts: int = Field(
+        64, ge=1, le=10_000,
+        description="Charts served at once; a HELLO beyond it is refused (CAPACITY) until one leaves or goes stale.",
+    )
+    max_accounts: int = Field(
+        8, ge=1, le=1_000,
+        description="Accounts served at once; a HELLO for one more is refused (CAPACITY).",
+    )
+    forget_after_ms: int = Field(
+        600_000, ge=1000, le=86_400_000,
+        description="A chart silent this long (or gone with BYE) is forgotten, and an account with no chart left; "
+        "their state stays in the journal and comes back with the next HELLO.",
+    )
+    max_time_ahead_ms: int = Field(
+        300_000, ge=1000, le=86_400_000,
+        description="A TICK dated more than this ahead of both the chart's previous tick and the bridge's own "
+        "clock is refused (TIME_AHEAD) and moves no clock.",
+    )
+    log_refusals_every_s: float = Field(
+        10.0, ge=0.1, le=3600.0,
+        description="Refused frames are logged at most once per chart and reason in this many seconds, with "
+        "how many were refused since; every one is counted.",
+    )
 
-    rules: ClassVar[tuple[Rule, ...]] = (below("heartbeat_ms", "stale_after_ms"),)
+    rules: ClassVar[tuple[Rule, ...]] = (below("heartbeat_ms", "stale_after_ms"),
+                                         below("stale_after_ms", "forget_after_ms"))
 
 
 class Config(BaseModel):

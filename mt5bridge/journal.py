@@ -32,6 +32,8 @@ import json
 import math
 import sqlite3
 import threading
+import time as _time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from time import monotonic as _monotonic
@@ -47,6 +49,9 @@ APPLICATION_ID = 0x4D543542
 EXPIRY_OUTCOMES = ("filled_seen", "not_seen")
 """How a command that never got a RESULT was settled against the positions: its position showed up in the book
 (``filled_seen``), or it did not (``not_seen``)."""
+
+RESULT_OUTCOMES = ("DONE", "PARTIAL", "PLACED", "REFUSED", "UNKNOWN")
+"""What a RESULT can say of a command (the protocol's ``RESULT.outcome``)."""
 
 REFUSAL_FLUSH_S = 5.0
 """Seconds between writes of the refusal counts while refusals keep coming."""
@@ -279,8 +284,24 @@ def _add_failsafes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX failsafes_by_account ON failsafes (account, id)")
 
 
+def _add_identity_and_outcomes(db: sqlite3.Connection) -> None:
+    """Version 3 -> 4: the journal's identity, and what a RESULT said of a command's outcome.
+
+    The identity is made once, when the journal gets this step, and never changes: WELCOME tells it to the EA,
+    which keys the command ids it has executed by it, so a new journal's ids are never taken for an old one's.
+    """
+    db.execute("CREATE TABLE identity (journal_id TEXT NOT NULL, created_ms INTEGER NOT NULL)")
+    db.execute("INSERT INTO identity (journal_id, created_ms) VALUES (?, ?)",
+               (uuid.uuid4().hex, int(_time.time() * 1000)))
+    # DONE, PARTIAL, PLACED, REFUSED or UNKNOWN; NULL on rows written before, which were DONE or REFUSED as
+    # result_filled says. An UNKNOWN result leaves the command pending until it is settled.
+    db.execute("ALTER TABLE commands ADD COLUMN result_outcome TEXT")
+    db.execute("ALTER TABLE commands ADD COLUMN result_sl REAL")
+    db.execute("ALTER TABLE commands ADD COLUMN result_tp REAL")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
-    _create_v1, _add_highest_eod_balance, _add_failsafes,
+    _create_v1, _add_highest_eod_balance, _add_failsafes, _add_identity_and_outcomes,
 )
 """``MIGRATIONS[n]`` takes a journal from schema version n to n + 1; a new file starts at 0."""
 
@@ -325,6 +346,8 @@ class Journal:
             raise
         db.row_factory = sqlite3.Row
         self._db = db
+        self.journal_id: str = self._read("SELECT journal_id FROM identity")[0][0]
+        """Made when the journal was created, never changed: command ids are unique within one journal."""
 
     def _open(self, db: sqlite3.Connection) -> None:
         version = self._check_identity(db)
@@ -504,22 +527,30 @@ class Journal:
 
     def record_result(
         self, *, command_id: int, retcode: int, ticket: int, price: float, volume: float, text: str, time_ms: int,
-        filled: bool,
+        filled: bool, outcome: str | None = None, sl: float = 0.0, tp: float = 0.0,
     ) -> str:
         """Record the EA's RESULT for a command: ``"recorded"``; ``"duplicate"`` when the command already has
         one (nothing changes: the first result stands); ``"unknown"`` when no such command was journaled. A late
-        result for a command already settled without one is still recorded."""
+        result for a command already settled without one is still recorded.
+
+        An ``outcome`` of ``"UNKNOWN"`` (a timeout or lost connection: the order may still be filled) or
+        ``"PLACED"`` (an order the server holds, not yet filled) is recorded but leaves the command pending: it
+        counts against every limit until it is settled with ``expire_command``. A later definite result for it
+        replaces it."""
         cid = _int("command_id", command_id)
+        if outcome is not None and outcome not in RESULT_OUTCOMES:
+            raise JournalError(f"command {cid}: outcome {outcome!r} is not one of {', '.join(RESULT_OUTCOMES)}")
         params = (
             _int("retcode", retcode), _int("ticket", ticket), _num("price", price), _num("volume", volume),
-            "" if text is None else str(text), _int("time_ms", time_ms), 1 if filled else 0, cid,
+            "" if text is None else str(text), _int("time_ms", time_ms), 1 if filled else 0, outcome,
+            _num("sl", sl), _num("tp", tp), cid,
         )
         with self._lock:
             cur = self._write(
                 f"record the result of command {cid}",
                 "UPDATE commands SET result_retcode = ?, result_ticket = ?, result_price = ?, result_volume = ?, "
-                "result_text = ?, result_time_ms = ?, result_filled = ? "
-                "WHERE command_id = ? AND result_time_ms IS NULL",
+                "result_text = ?, result_time_ms = ?, result_filled = ?, result_outcome = ?, result_sl = ?, "
+                "result_tp = ? WHERE command_id = ? AND (result_time_ms IS NULL OR result_outcome IN ('UNKNOWN', 'PLACED'))",
                 params,
             )
             if cur.rowcount == 1:
@@ -531,8 +562,8 @@ class Journal:
         """The account's commands journaled (so perhaps sent) with neither a RESULT nor a settlement: they count
         against every limit as if filled. Oldest first, every column."""
         rows = self._read(
-            "SELECT * FROM commands WHERE account = ? AND result_time_ms IS NULL AND expired_time_ms IS NULL "
-            "ORDER BY command_id",
+            "SELECT * FROM commands WHERE account = ? AND (result_time_ms IS NULL OR result_outcome IN ('UNKNOWN', 'PLACED')) "
+            "AND expired_time_ms IS NULL ORDER BY command_id",
             (_account(account),),
         )
         return [_command_dict(r) for r in rows]
@@ -548,7 +579,8 @@ class Journal:
             cur = self._write(
                 f"settle command {cid}",
                 "UPDATE commands SET expired_time_ms = ?, expired_outcome = ? "
-                "WHERE command_id = ? AND result_time_ms IS NULL AND expired_time_ms IS NULL",
+                "WHERE command_id = ? AND (result_time_ms IS NULL OR result_outcome IN ('UNKNOWN', 'PLACED')) "
+                "AND expired_time_ms IS NULL",
                 (_int("time_ms", time_ms), outcome, cid),
             )
             if cur.rowcount == 0 and not self._read("SELECT 1 FROM commands WHERE command_id = ?", (cid,)):

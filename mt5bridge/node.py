@@ -34,7 +34,10 @@ from mt5bridge.reasons import CODES, WORDS
 log = logging.getLogger("mt5bridge.node")
 
 TIMEFRAME_INDEX = {"M1": 0, "M5": 1, "M15": 2, "H1": 3}
-FILLED_RETCODES = frozenset({10008, 10009, 10010})  # PLACED, DONE, DONE_PARTIAL
+FILLED_OUTCOMES = frozenset({"DONE", "PARTIAL"})
+# A command whose outcome is not known yet (a timeout, a lost connection, an order the server holds unfilled)
+# stays in flight, counted against every limit, until the positions and deals settle it.
+UNSETTLED_OUTCOMES = frozenset({"UNKNOWN", "PLACED"})
 SAVE_STATE_EVERY_S = 5.0
 # Item types of the columns DecisionEngine.sync_positions takes: ticket, symbol index, side, volume, open price,
 # SL, TP, profit (with swap and commission), open time (UTC ms), magic.
@@ -152,6 +155,8 @@ class Node:
                 self.journal.record_deal(chart.account, msg.model_dump())
             elif msg.type == "FAILSAFE":
                 self._failsafe(chart, msg)
+            elif msg.type == "CLOCK":
+                self._clock(chart, msg)
             elif msg.type == "BYE":
                 chart.closed = True
                 log.info("chart %s closed: %s", chart.label, msg.reason or "no reason given")
@@ -245,7 +250,8 @@ class Node:
         return wire.encode(wire.Welcome(
             reply_to=hello.seq, protocol_version=wire.PROTOCOL_VERSION, deadline_ms=b.deadline_ms,
             heartbeat_ms=b.heartbeat_ms, stale_after_ms=b.stale_after_ms, failsafe_silence_ms=b.failsafe_silence_ms,
-            equity_floor=max(0.0, floor), max_requests_per_minute=b.max_requests_per_minute))
+            equity_floor=max(0.0, floor), max_requests_per_minute=b.max_requests_per_minute,
+            journal_id=self.journal.journal_id))
 
     # ---- WARMUP --------------------------------------------------------------------------------------------
 
@@ -468,12 +474,19 @@ class Node:
 
     def _result(self, chart: Chart, msg: wire.TradeResult) -> None:
         acct = self.accounts[chart.account]
-        filled = msg.retcode in FILLED_RETCODES
+        filled = msg.outcome in FILLED_OUTCOMES
         outcome = self.journal.record_result(
             command_id=msg.command_id, retcode=msg.retcode, ticket=msg.ticket, price=msg.price, volume=msg.volume,
-            text=msg.text, time_ms=msg.time_msc - chart.offset_ms, filled=filled)
+            text=msg.text, time_ms=msg.time_msc - chart.offset_ms, filled=filled, outcome=msg.outcome, sl=msg.sl,
+            tp=msg.tp)
         if outcome != "recorded":
             log.warning("chart %s: RESULT for command %d ignored (%s)", chart.label, msg.command_id, outcome)
+            return
+        if msg.outcome in UNSETTLED_OUTCOMES:
+            # Never sent again: it stays in flight, its risk counted, until its position or its absence settles
+            # it when the command times out.
+            log.warning("chart %s: command %d outcome %s (retcode %d): settled from the positions and deals",
+                        chart.label, msg.command_id, msg.outcome, msg.retcode)
             return
         acct.sent.pop(msg.command_id, None)
         acct.engine.on_result(msg.command_id, filled, msg.ticket)
@@ -481,6 +494,16 @@ class Node:
             log.warning("chart %s: command %d refused by the server: retcode %d %s", chart.label, msg.command_id,
                         msg.retcode, msg.text)
         self._save(acct, msg.time_msc - chart.offset_ms)
+
+    # ---- CLOCK ---------------------------------------------------------------------------------------------
+
+    def _clock(self, chart: Chart, msg: wire.Clock) -> None:
+        """The server's UTC offset changed (a daylight-saving switch): later times convert with the new one."""
+        new_ms = msg.server_utc_offset_s * 1000
+        if new_ms != chart.offset_ms:
+            log.warning("chart %s: server UTC offset %+.1f h -> %+.1f h", chart.label, chart.offset_ms / 3_600_000,
+                        new_ms / 3_600_000)
+            chart.offset_ms = new_ms
 
     # ---- FAILSAFE ------------------------------------------------------------------------------------------
 

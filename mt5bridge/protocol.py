@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 """Sent by the EA in HELLO and by the bridge in WELCOME; a HELLO with any other version is refused."""
 
 MAX_FRAME_BYTES = 1 << 20
@@ -83,6 +83,7 @@ Action = Literal["HOLD", "OPEN", "ADD", "CLOSE", "MODIFY", "CLOSE_ALL"]
 DealEntry = Literal["IN", "OUT", "INOUT", "OUT_BY"]
 DealReason = Literal["CLIENT", "MOBILE", "WEB", "EXPERT", "SL", "TP", "SO", "ROLLOVER", "VMARGIN", "SPLIT"]
 FailsafeKind = Literal["BRIDGE_SILENT", "BRIDGE_BACK", "EQUITY_GUARD", "RATE_LIMIT", "DUPLICATE_COMMAND"]
+ResultOutcome = Literal["DONE", "PARTIAL", "PLACED", "REFUSED", "UNKNOWN"]
 ErrorCode = Literal[
     "MALFORMED_JSON",
     "NOT_AN_OBJECT",
@@ -96,6 +97,9 @@ ErrorCode = Literal[
     "TIME_BACKWARDS",
     "SEQUENCE",
     "INTERNAL_ERROR",
+    "TIME_AHEAD",
+    "FORBIDDEN",
+    "CAPACITY",
 ]
 
 ERROR_CODES: dict[str, str] = {
@@ -112,6 +116,11 @@ ERROR_CODES: dict[str, str] = {
     "SEQUENCE": "seq is lower than the last one accepted from this chart and is not a re-send of the latest.",
     "INTERNAL_ERROR": "The bridge failed on a valid frame (its journal, say); nothing was sent for it. For a TICK "
     "the EA holds.",
+    "TIME_AHEAD": "A time is implausibly far ahead of the chart's previous one and of the bridge's clock; it moves "
+    "no clock and nothing is traded on it.",
+    "FORBIDDEN": "The sender may not do this: a login not on the bridge's allow-list, or a RESULT or DEAL for a "
+    "command or position of another account.",
+    "CAPACITY": "The bridge serves as many charts or accounts as it is configured for; this one is not admitted.",
 }
 """What each error code means."""
 
@@ -126,6 +135,7 @@ ENUMS: dict[str, Any] = {
     "ENTRY": DealEntry,
     "DEAL_REASON": DealReason,
     "FAILSAFE": FailsafeKind,
+    "OUTCOME": ResultOutcome,
     "ERR": ErrorCode,
 }
 """Every enumeration on the wire under the prefix its MQL5 constants carry (``MT5B_SIDE_BUY``)."""
@@ -219,9 +229,10 @@ class Hello(Request):
     and again after every reconnect; a chart whose HELLO is refused is not admitted."""
 
     example: ClassVar[dict[str, Any]] = {
-        "type": "HELLO", "seq": 0, "protocol_version": 1, "ea_version": "1.0.0", "login": 1510234567,
+        "type": "HELLO", "seq": 0, "protocol_version": 2, "ea_version": "1.0.0", "login": 1510234567,
         "server": "FTMO-Demo", "company": "FTMO Global Markets Ltd", "currency": "USD", "margin_mode": "HEDGING",
-        "initial_balance": 100000.0, "balance": 101250.5, "equity": 101180.25, "symbol": "EURUSD", "digits": 5,
+        "initial_balance": 100000.0, "first_deposit": 100000.0, "day_start_balance": 101250.5,
+        "balance": 101250.5, "equity": 101180.25, "symbol": "EURUSD", "digits": 5,
         "point": 1e-05, "tick_size": 1e-05, "tick_value": 1.0, "contract_size": 100000.0, "volume_min": 0.01,
         "volume_step": 0.01, "volume_max": 100.0, "stops_level": 0, "freeze_level": 0, "filling_modes": 3,
         "trade_mode": "FULL", "server_utc_offset_s": 10800, "margin_per_lot": 1085.19, "magic": 20260101,
@@ -240,7 +251,18 @@ class Hello(Request):
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="Account currency (ACCOUNT_CURRENCY); money fields are in it.")
     margin_mode: MarginMode = Field(description="ACCOUNT_MARGIN_MODE: positions per symbol are netted or hedged.")
     initial_balance: float | None = Field(
-        gt=0, description="Initial capital the prop-firm limits are measured against; null when the EA doesn't know."
+        gt=0, description="Initial capital the prop-firm limits are measured against, as the trader set it in the "
+        "EA's inputs; null when not set."
+    )
+    first_deposit: float | None = Field(
+        None, gt=0, description="The account's first deposit: the first balance deal in the account history "
+        "(HistorySelect from 0); null when the history does not reach it. The bridge takes it as the initial "
+        "balance when neither its configuration nor the EA's input gives one."
+    )
+    day_start_balance: float | None = Field(
+        None, description="The balance at the last midnight Europe/Prague: ACCOUNT_BALANCE minus the profit, swap "
+        "and commission of every deal since then (balance deals included); null when the EA cannot tell. A bridge "
+        "started mid-day measures the daily loss limit from it."
     )
     balance: float = Field(description="ACCOUNT_BALANCE.")
     equity: float = Field(description="ACCOUNT_EQUITY.")
@@ -386,19 +408,31 @@ class Tick(Request):
 
 
 class TradeResult(Request):
-    """The outcome of one non-HOLD COMMAND (MqlTradeResult), sent exactly once per command_id."""
+    """The outcome of one non-HOLD COMMAND (MqlTradeResult), sent exactly once per command_id and kept by the EA
+    until the bridge has it. ``outcome`` says what is known: DONE (filled, or for MODIFY applied), PARTIAL (part of
+    the volume filled), PLACED (the server took an order that is not yet filled: not a fill), REFUSED (the server
+    or the EA refused it: nothing was done) or UNKNOWN (a timeout or lost connection: it may still be filled; the
+    EA never sends it again and the bridge settles it from the positions and deals carrying its comment)."""
 
     example: ClassVar[dict[str, Any]] = {
-        "type": "RESULT", "seq": 43, "command_id": 17, "retcode": 10009, "ticket": 123456790, "price": 1.08519,
-        "volume": 0.5, "text": "Request executed", "time_msc": 1783416645412,
+        "type": "RESULT", "seq": 43, "command_id": 17, "outcome": "DONE", "retcode": 10009, "ticket": 123456790,
+        "price": 1.08519, "volume": 0.5, "sl": 1.08319, "tp": 1.08919, "text": "Request executed",
+        "time_msc": 1783416645412,
     }  # fmt: skip
 
     type: Literal["RESULT"] = "RESULT"
     command_id: int = Field(gt=0, description="command_id of the COMMAND this reports on.")
-    retcode: int = Field(description="MqlTradeResult.retcode (10009 = done, 10010 = done partially).")
+    outcome: ResultOutcome = Field(description="What is known of the command's execution (see above).")
+    retcode: int = Field(description="MqlTradeResult.retcode (10009 = done, 10010 = done partially); for a "
+                         "command the EA refused itself, the retcode of the check that failed or 0.")
     ticket: int = Field(ge=0, description="Position ticket opened or acted on; 0 = none.")
     price: float = Field(ge=0, description="Fill price; 0 when nothing was filled.")
     volume: float = Field(ge=0, le=MAX_LOTS, description="Lots filled; 0 when nothing was filled.")
+    sl: float = Field(
+        0.0, ge=0, description="Stop loss in force on the position after the command; differs from the COMMAND's "
+        "when the broker moved it (a minimum stop distance); 0 = none, or nothing was done."
+    )
+    tp: float = Field(0.0, ge=0, description="Take profit in force on the position after the command; 0 = none.")
     text: FreeText = _text("MqlTradeResult.comment or the EA's reason for refusing the command.")
     time_msc: TimeMsc = Field(description="Server time in ms since 1970 when the result was known.")
 
@@ -456,6 +490,21 @@ class Heartbeat(Request):
     time_msc: TimeMsc = Field(description="Server time in ms since 1970 (TimeTradeServer).")
 
 
+class Clock(Request):
+    """The trade server's UTC offset changed (a daylight-saving switch): every time_msc from now on converts to
+    UTC with the new offset. Sent as soon as the EA sees the change, before the next TICK."""
+
+    example: ClassVar[dict[str, Any]] = {
+        "type": "CLOCK", "seq": 48, "server_utc_offset_s": 7200, "time_msc": 1792375200000,
+    }  # fmt: skip
+
+    type: Literal["CLOCK"] = "CLOCK"
+    server_utc_offset_s: int = Field(
+        ge=-MAX_UTC_OFFSET_S, le=MAX_UTC_OFFSET_S, description="Trade server time minus UTC, in seconds, from now on."
+    )
+    time_msc: TimeMsc = Field(description="Server time in ms since 1970 (new offset) when the change was seen.")
+
+
 class Bye(Request):
     """The EA is leaving the chart (OnDeinit); the bridge forgets the chart's session."""
 
@@ -481,9 +530,9 @@ class Welcome(Reply):
     """Admits a chart after HELLO and hands the EA the timings and failsafes it must apply on its own."""
 
     example: ClassVar[dict[str, Any]] = {
-        "type": "WELCOME", "reply_to": 0, "protocol_version": 1, "deadline_ms": 250, "heartbeat_ms": 1000,
+        "type": "WELCOME", "reply_to": 0, "protocol_version": 2, "deadline_ms": 250, "heartbeat_ms": 1000,
         "stale_after_ms": 5000, "failsafe_silence_ms": 10000, "equity_floor": 90500.0,
-        "max_requests_per_minute": 30,
+        "max_requests_per_minute": 30, "journal_id": "5f0c3a9e2b7d4e61a8c9d0f1e2a3b4c5",
     }  # fmt: skip
 
     type: Literal["WELCOME"] = "WELCOME"
@@ -504,6 +553,12 @@ class Welcome(Reply):
         "equity it closes its own positions and opens nothing new (for the Prague day it was sent on); 0 = off.",
     )
     max_requests_per_minute: int = Field(gt=0, description="Trade requests the EA may send to the server per minute.")
+    journal_id: str = Field(
+        pattern=r"^[0-9a-f]{32}$",
+        description="Identity of the bridge's journal, made when the journal was created. Command ids are unique "
+        "within one journal; the EA keys the ids it has executed by (journal_id, command_id), so a new journal's "
+        "ids are never mistaken for an old one's.",
+    )
 
     @model_validator(mode="after")
     def _timings(self) -> Welcome:
@@ -572,12 +627,12 @@ class ErrorReply(Reply):
 
 
 EaMessage = Annotated[
-    Union[Hello, Warmup, Tick, TradeResult, Deal, Failsafe, Heartbeat, Bye],
+    Union[Hello, Warmup, Tick, TradeResult, Deal, Failsafe, Heartbeat, Clock, Bye],
     Field(discriminator="type"),
 ]
 BridgeMessage = Annotated[Union[Welcome, Command, ErrorReply], Field(discriminator="type")]
 
-EA_MESSAGES: tuple[type[Request], ...] = (Hello, Warmup, Tick, TradeResult, Deal, Failsafe, Heartbeat, Bye)
+EA_MESSAGES: tuple[type[Request], ...] = (Hello, Warmup, Tick, TradeResult, Deal, Failsafe, Heartbeat, Clock, Bye)
 BRIDGE_MESSAGES: tuple[type[Reply], ...] = (Welcome, Command, ErrorReply)
 NESTED_MODELS: tuple[type[WireModel], ...] = (Position,)
 

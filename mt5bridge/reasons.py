@@ -62,6 +62,9 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("DCA", "adding to a losing position with a high recovery probability"),
     ("SCALE_IN", "adding to a winning position in a strong market"),
     ("DCA_HEADROOM", "an add was refused: the whole position's worst case would not fit the headroom"),
+    # the bridge's own
+    ("JOURNAL_UNAVAILABLE", "the journal cannot write: no new risk until it can (closes still go out)"),
+    ("INITIAL_BALANCE_UNKNOWN", "the initial balance is neither configured nor reported by the EA: no new risk"),
 )
 
 CODES: tuple[str, ...] = tuple(code for code, _ in REASONS)

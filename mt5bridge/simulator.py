@@ -38,7 +38,10 @@ from mt5bridge.marketdata import Bars, Ticks, expand_bars_to_ticks
 # --- MT5 trade return codes (MqlTradeResult.retcode) ---------------------------------------------------------
 
 RETCODE_REJECT = 10006
+RETCODE_PLACED = 10008
 RETCODE_DONE = 10009
+RETCODE_DONE_PARTIAL = 10010
+RETCODE_TIMEOUT = 10012
 RETCODE_INVALID = 10013
 RETCODE_INVALID_VOLUME = 10014
 RETCODE_INVALID_STOPS = 10016
@@ -47,6 +50,7 @@ RETCODE_NO_MONEY = 10019
 RETCODE_TOO_MANY_REQUESTS = 10024
 RETCODE_NO_CHANGES = 10025
 RETCODE_FROZEN = 10029
+RETCODE_CONNECTION = 10031
 RETCODE_POSITION_CLOSED = 10036
 
 RETCODE_NAMES: dict[int, str] = {
@@ -134,6 +138,20 @@ class SymbolSpec:
     def money_per_price(self) -> float:
         """Account currency per 1.0 of price per lot: what a price move is worth."""
         return self.tick_value / self.tick_size
+
+
+def result_outcome(retcode: int) -> str:
+    """RESULT.outcome for a trade server's retcode, as the EA reports it: a timeout or a lost connection leaves
+    the outcome unknown (the order may still be filled), never refused."""
+    if retcode == RETCODE_DONE:
+        return "DONE"
+    if retcode == RETCODE_DONE_PARTIAL:
+        return "PARTIAL"
+    if retcode == RETCODE_PLACED:
+        return "PLACED"
+    if retcode in (RETCODE_TIMEOUT, RETCODE_CONNECTION):
+        return "UNKNOWN"
+    return "REFUSED"
 
 
 def symbol_spec(symbol: str, price: float, digits: int) -> SymbolSpec:
@@ -812,7 +830,8 @@ class SimulatedChart:
 
     def result(self, command_id: int, execution: Execution) -> None:
         self._send(
-            wire.TradeResult, command_id=command_id, retcode=execution.retcode, ticket=execution.ticket,
+            wire.TradeResult, command_id=command_id, outcome=result_outcome(execution.retcode),
+            retcode=execution.retcode, ticket=execution.ticket,
             price=execution.price, volume=execution.volume, text=execution.text, time_msc=execution.time_msc,
         )  # fmt: skip
         self.stats.results += 1
@@ -1075,7 +1094,7 @@ class SimulatedTerminal:
         self._own_context = context is None
         self._context = context
         self._stop = threading.Event()
-        self._executed: set[int] = set()
+        self._executed: set[tuple[str, int]] = set()
         self._started = False
         self._closed = False
 
@@ -1231,11 +1250,13 @@ class SimulatedTerminal:
         """Execute a non-HOLD command once, then report its RESULT and the deals it made."""
         if command.action == "HOLD":
             return None
-        if command.command_id in self._executed:
+        # Keyed by the journal's identity as the EA keys it: a new journal's ids are new commands.
+        key = (chart.welcome.journal_id if chart.welcome else "", command.command_id)
+        if key in self._executed:
             # Received twice (a re-sent reply): the EA executes a command_id at most once.
             chart.stats.duplicate_commands += 1
             return None
-        self._executed.add(command.command_id)
+        self._executed.add(key)
         execution = self._ea_refusal(chart, command) or self.broker.execute(command, magic=chart.magic)
         chart.result(command.command_id, execution)
         self._report_deals(execution.deals, chart)

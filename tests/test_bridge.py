@@ -223,7 +223,7 @@ def test_a_command_is_in_the_journal_before_the_ea_has_it_and_its_result_closes_
     assert rows and json.loads(rows[0][0]) == cmd
     # Until its RESULT, the next tick holds: never a second order for the same thing.
     assert chart.tick(t + 1000, 1.1)["reason_code"] == "COMMAND_IN_FLIGHT"
-    result = {"type": "RESULT", "seq": chart.next_seq(), "command_id": cmd["command_id"], "retcode": 10009,
+    result = {"type": "RESULT", "seq": chart.next_seq(), "command_id": cmd["command_id"], "outcome": "DONE", "retcode": 10009,
               "ticket": 555, "price": 1.1, "volume": cmd["volume"], "text": "done",
               "time_msc": t + 1500 + SERVER_OFFSET_MS}
     chart.send(result)

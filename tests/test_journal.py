@@ -9,6 +9,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -580,8 +581,8 @@ def _version_1_file(path: Path) -> None:
 def test_an_older_journal_is_migrated_and_keeps_its_data(path):
     _version_1_file(path)
     with Journal(path) as journal:
-        assert Journal.SCHEMA_VERSION == 3 and len(journal_mod.MIGRATIONS) == 3
-        assert journal._db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert Journal.SCHEMA_VERSION == 4 and len(journal_mod.MIGRATIONS) == 4
+        assert journal._db.execute("PRAGMA user_version").fetchone()[0] == 4
         assert [c["command_id"] for c in journal.pending_commands(ACCOUNT)] == [12]
         assert journal.next_command_id() == 13
         assert journal.load_engine_state(ACCOUNT) == {"version": 1, "account": {"equity": 1.5}}
@@ -596,6 +597,11 @@ def test_an_older_journal_is_migrated_and_keeps_its_data(path):
         # Version 3's table is there and takes what an EA's failsafe did.
         journal.record_failsafe(ACCOUNT, "chart-1", "EURUSD", 5, "EQUITY_GUARD", "closed 2 positions")
         assert [(f["kind"], f["detail"]) for f in journal.failsafes(ACCOUNT)] == [("EQUITY_GUARD", "closed 2 positions")]
+        # Version 4 gave the journal an identity once; reopening keeps it.
+        identity = journal.journal_id
+        assert re.fullmatch(r"[0-9a-f]{32}", identity)
+    with Journal(path) as journal:
+        assert journal.journal_id == identity
 
 
 def test_a_failed_migration_leaves_the_file_as_it_was(path, monkeypatch):
@@ -619,14 +625,14 @@ def test_a_journal_from_a_newer_mt5bridge_is_refused_untouched(path):
     with Journal(path):
         pass
     db = sqlite3.connect(path)
-    db.execute("PRAGMA user_version = 4")
+    db.execute("PRAGMA user_version = 5")
     db.commit()
     db.close()
     before = path.read_bytes()
     with pytest.raises(JournalError) as err:
         Journal(path)
     message = str(err.value)
-    assert str(path) in message and "schema version 4" in message and "version 3" in message
+    assert str(path) in message and "schema version 5" in message and "version 4" in message
     assert "upgrade mt5bridge" in message
     assert path.read_bytes() == before
 

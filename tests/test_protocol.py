@@ -170,9 +170,9 @@ BAD_FRAMES: list[tuple[str, bytes, str, str, int]] = [
     ("type missing", frame({"seq": 3, "bid": 1.1}), "MISSING_FIELD", "type: required field is missing", 3),
     (
         "newer protocol",
-        frame(example(p.Hello, protocol_version=2, new_field=1)),
+        frame(example(p.Hello, protocol_version=p.PROTOCOL_VERSION + 1, new_field=1)),
         "PROTOCOL_VERSION",
-        "HELLO.protocol_version: bridge speaks 1, got 2",
+        f"HELLO.protocol_version: bridge speaks {p.PROTOCOL_VERSION}, got {p.PROTOCOL_VERSION + 1}",
         0,
     ),
     ("field missing", frame({k: v for k, v in example(p.Tick).items() if k != "ask"}), "MISSING_FIELD", "TICK.ask", 42),
@@ -365,9 +365,10 @@ def test_hold_needs_no_side_ticket_or_volume():
 
 def test_welcome_of_another_protocol_version_is_refused():
     with pytest.raises(p.ProtocolError) as caught:
-        p.parse_reply(frame(example(p.Welcome, protocol_version=2)), BIG)
+        p.parse_reply(frame(example(p.Welcome, protocol_version=p.PROTOCOL_VERSION - 1)), BIG)
     assert caught.value.code == "PROTOCOL_VERSION"
-    assert "WELCOME.protocol_version: must be 1, got 2" in caught.value.message
+    assert (f"WELCOME.protocol_version: must be {p.PROTOCOL_VERSION}, got {p.PROTOCOL_VERSION - 1}"
+            in caught.value.message)
 
 
 def test_every_error_code_is_described():

@@ -125,7 +125,7 @@ class FakeBridge:
             self._send(identity, wire.ErrorReply(reply_to=msg.seq, code=self.hello_error, message="refused by test"))
             return
         self._send(identity, wire.Welcome(
-            reply_to=msg.seq, protocol_version=1, deadline_ms=self.deadline_ms, heartbeat_ms=self.heartbeat_ms,
+            reply_to=msg.seq, protocol_version=wire.PROTOCOL_VERSION, journal_id="0123456789abcdef0123456789abcdef", deadline_ms=self.deadline_ms, heartbeat_ms=self.heartbeat_ms,
             stale_after_ms=self.heartbeat_ms * 5, failsafe_silence_ms=10_000, equity_floor=0.0,
             max_requests_per_minute=1000,
         ))  # fmt: skip

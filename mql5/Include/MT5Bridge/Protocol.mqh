@@ -5,7 +5,7 @@
 #define MT5B_PROTOCOL_MQH
 
 // Protocol version: sent in HELLO, expected in WELCOME.
-#define MT5B_PROTOCOL_VERSION                    1
+#define MT5B_PROTOCOL_VERSION                    2
 
 // Limits the bridge enforces, and the special values of ids.
 #define MT5B_MAX_WARMUP_BARS                     5000
@@ -24,6 +24,7 @@
 
 // Message types: the value of the "type" field.
 #define MT5B_MSG_BYE                             "BYE"
+#define MT5B_MSG_CLOCK                           "CLOCK"
 #define MT5B_MSG_COMMAND                         "COMMAND"
 #define MT5B_MSG_DEAL                            "DEAL"
 #define MT5B_MSG_ERROR                           "ERROR"
@@ -51,6 +52,7 @@
 #define MT5B_F_COMPANY                           "company"
 #define MT5B_F_CONTRACT_SIZE                     "contract_size"
 #define MT5B_F_CURRENCY                          "currency"
+#define MT5B_F_DAY_START_BALANCE                 "day_start_balance"
 #define MT5B_F_DEADLINE_MS                       "deadline_ms"
 #define MT5B_F_DEAL                              "deal"
 #define MT5B_F_DETAIL                            "detail"
@@ -61,11 +63,13 @@
 #define MT5B_F_EQUITY_FLOOR                      "equity_floor"
 #define MT5B_F_FAILSAFE_SILENCE_MS               "failsafe_silence_ms"
 #define MT5B_F_FILLING_MODES                     "filling_modes"
+#define MT5B_F_FIRST_DEPOSIT                     "first_deposit"
 #define MT5B_F_FREE_MARGIN                       "free_margin"
 #define MT5B_F_FREEZE_LEVEL                      "freeze_level"
 #define MT5B_F_HEARTBEAT_MS                      "heartbeat_ms"
 #define MT5B_F_HIGH                              "high"
 #define MT5B_F_INITIAL_BALANCE                   "initial_balance"
+#define MT5B_F_JOURNAL_ID                        "journal_id"
 #define MT5B_F_KIND                              "kind"
 #define MT5B_F_LOGIN                             "login"
 #define MT5B_F_LOW                               "low"
@@ -79,6 +83,7 @@
 #define MT5B_F_OPEN_PRICE                        "open_price"
 #define MT5B_F_OPEN_TIME_MSC                     "open_time_msc"
 #define MT5B_F_ORDER                             "order"
+#define MT5B_F_OUTCOME                           "outcome"
 #define MT5B_F_POINT                             "point"
 #define MT5B_F_POSITION_ID                       "position_id"
 #define MT5B_F_POSITIONS                         "positions"
@@ -169,6 +174,13 @@
 #define MT5B_FAILSAFE_RATE_LIMIT                 "RATE_LIMIT"
 #define MT5B_FAILSAFE_DUPLICATE_COMMAND          "DUPLICATE_COMMAND"
 
+// Values of RESULT.outcome.
+#define MT5B_OUTCOME_DONE                        "DONE"
+#define MT5B_OUTCOME_PARTIAL                     "PARTIAL"
+#define MT5B_OUTCOME_PLACED                      "PLACED"
+#define MT5B_OUTCOME_REFUSED                     "REFUSED"
+#define MT5B_OUTCOME_UNKNOWN                     "UNKNOWN"
+
 // Values of ERROR.code.
 #define MT5B_ERR_MALFORMED_JSON                  "MALFORMED_JSON"
 #define MT5B_ERR_NOT_AN_OBJECT                   "NOT_AN_OBJECT"
@@ -182,5 +194,8 @@
 #define MT5B_ERR_TIME_BACKWARDS                  "TIME_BACKWARDS"
 #define MT5B_ERR_SEQUENCE                        "SEQUENCE"
 #define MT5B_ERR_INTERNAL_ERROR                  "INTERNAL_ERROR"
+#define MT5B_ERR_TIME_AHEAD                      "TIME_AHEAD"
+#define MT5B_ERR_FORBIDDEN                       "FORBIDDEN"
+#define MT5B_ERR_CAPACITY                        "CAPACITY"
 
 #endif // MT5B_PROTOCOL_MQH
