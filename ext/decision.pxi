@@ -1121,3 +1121,9 @@ cdef class DecisionEngine:
     @property
     def next_command_id(self):
         return self.next_id
+
+    def reserve_command_ids(self, long long next_id):
+        """Issue no command id below ``next_id`` from now on: one bridge serves several accounts, each with an
+        engine of its own, and their ids come from the journal's one sequence."""
+        if next_id > self.next_id:
+            self.next_id = next_id

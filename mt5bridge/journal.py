@@ -348,6 +348,72 @@ class Journal:
         self._db = db
         self.journal_id: str = self._read("SELECT journal_id FROM identity")[0][0]
         """Made when the journal was created, never changed: command ids are unique within one journal."""
+        self._file_id = _file_id(self.path)
+
+    # --- is it still there, and does it write? ---------------------------------------------------------------
+
+    def probe(self) -> None:
+        """Write something and commit it, or raise JournalError saying why not (a read-only file or folder, a
+        full disk, an I/O error): the bridge checks this before it serves, and while the journal is failing, to
+        learn when it writes again."""
+        with self._lock:
+            db = self._conn()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("UPDATE identity SET created_ms = created_ms")
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    try:
+                        db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise JournalError(f"journal {self.path}: cannot write: {exc}") from exc
+
+    def file_problem(self) -> str | None:
+        """None while the journal's file is the one this journal opened; else what happened to it ("deleted",
+        "replaced by another file"). SQLite writes on into a file deleted under it, so without this check a
+        journal deleted by hand would be lost at the next restart, and its command ids handed out again."""
+        now = _file_id(self.path)
+        if now == self._file_id:
+            return None
+        return "deleted" if now is None else "replaced by another file"
+
+    def restore_file(self) -> None:
+        """Write the journal, as this process holds it, back to its path after its file was deleted (its folder
+        too, if that went): everything it held is kept, its identity and command ids included, and this journal
+        goes on in the new file. Refuses when another file took the path (it is never overwritten). Raises
+        JournalError when it cannot (a full disk): the bridge tries again later."""
+        with self._lock:
+            db = self._conn()
+            if _file_id(self.path) is not None:
+                raise JournalError(f"journal {self.path}: another file is at its path; it is left untouched: "
+                                   "move it away, or restart the bridge to use it")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fresh = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                        timeout=BUSY_TIMEOUT_MS / 1000)
+            except (OSError, sqlite3.Error) as exc:
+                raise JournalError(f"journal {self.path}: cannot write it back: {exc}") from exc
+            try:
+                db.backup(fresh)
+                self._open(fresh)
+                if fresh.execute("SELECT journal_id FROM identity").fetchone()[0] != self.journal_id:
+                    raise JournalError(f"journal {self.path}: the copy written back has another identity")
+            except (sqlite3.Error, JournalError) as exc:
+                fresh.close()
+                for leftover in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+                    try:
+                        leftover.unlink()
+                    except OSError:
+                        pass
+                if isinstance(exc, JournalError):
+                    raise
+                raise JournalError(f"journal {self.path}: cannot write it back: {exc}") from exc
+            fresh.row_factory = sqlite3.Row
+            db.close()
+            self._db = fresh
+            self._file_id = _file_id(self.path)
 
     def _open(self, db: sqlite3.Connection) -> None:
         version = self._check_identity(db)
@@ -513,6 +579,23 @@ class Journal:
         """Every column of one command, or None when it was never journaled."""
         rows = self._read("SELECT * FROM commands WHERE command_id = ?", (_int("command_id", command_id),))
         return _command_dict(rows[0]) if rows else None
+
+    def command_account(self, command_id: int) -> str | None:
+        """The account a command was issued for; None when it was never journaled."""
+        rows = self._read("SELECT account FROM commands WHERE command_id = ?", (_int("command_id", command_id),))
+        return rows[0][0] if rows else None
+
+    def position_accounts(self, ticket: int) -> set[str]:
+        """The accounts a position ticket has been seen on (tickets are the trade server's: one account each,
+        unless two brokers' servers number alike)."""
+        rows = self._read("SELECT DISTINCT account FROM positions_seen WHERE ticket = ?", (_int("ticket", ticket),))
+        return {r[0] for r in rows}
+
+    def forget_account(self, account: str) -> None:
+        """Drop what this process caches of an account the bridge no longer serves (its rows stay)."""
+        with self._lock:
+            for key in [k for k in self._positions if k[0] == account]:
+                del self._positions[key]
 
     def reply_for(self, chart: str, seq: int) -> bytes | None:
         """The payload sent in reply to the request ``seq`` of ``chart``, to answer a re-send of it with the
@@ -804,12 +887,14 @@ class Journal:
         )
 
     def halt_state(self) -> dict:
-        """The operator's halt in force: ``{"halted", "flatten", "by", "time_ms"}``; not halted when never set."""
-        rows = self._read("SELECT halted, flatten, set_by, time_ms FROM halt ORDER BY id DESC LIMIT 1")
+        """The operator's halt in force: ``{"halted", "flatten", "by", "time_ms", "record"}``; not halted when
+        never set. ``record`` numbers the operator's decisions (0: none yet), so a saved engine state can tell
+        whether it has seen the latest one."""
+        rows = self._read("SELECT halted, flatten, set_by, time_ms, id FROM halt ORDER BY id DESC LIMIT 1")
         if not rows:
-            return {"halted": False, "flatten": False, "by": "", "time_ms": 0}
-        halted, flatten, by, time_ms = rows[0]
-        return {"halted": bool(halted), "flatten": bool(flatten), "by": by, "time_ms": time_ms}
+            return {"halted": False, "flatten": False, "by": "", "time_ms": 0, "record": 0}
+        halted, flatten, by, time_ms, record = rows[0]
+        return {"halted": bool(halted), "flatten": bool(flatten), "by": by, "time_ms": time_ms, "record": record}
 
     # --- positions and trades --------------------------------------------------------------------------------
 
@@ -1032,6 +1117,16 @@ _TRADE_KEYS = ("ticket", "symbol", "side", "volume", "open_price", "open_time_ms
 _EXPORT_FIELDS = ("account", "ticket", "symbol", "side", "volume", "open_price", "open_time_ms", "open_time_utc",
                   "close_time_ms", "close_time_utc", "profit", "r_multiple", "mfe_r", "mae_r", "managed", "stage",
                   "adds")
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none. On Windows, where an open file cannot be
+    deleted, inode numbers are still given by os.stat."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _require(what: str, record: dict, keys: tuple[str, ...]) -> dict:

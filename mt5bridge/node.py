@@ -29,6 +29,7 @@ from mt5bridge.config import Config, config_from_dict
 from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.engine import TIMEFRAME_SECONDS, FeatureEngine
 from mt5bridge.fastwire import hold_reply, read_tick, tick_values
+from mt5bridge.journal import JournalError
 from mt5bridge.reasons import CODES, WORDS
 
 log = logging.getLogger("mt5bridge.node")
@@ -49,6 +50,18 @@ NO_TIME_MS = -(1 << 62)   # a feature engine's last tick time before it has seen
 FLOATING_FIELDS = ("profit", "swap", "commission")
 BOOK_FIXED = itemgetter(*[name for name in wire.Position.model_fields if name not in FLOATING_FIELDS])
 DAY_MS = 86_400_000
+R_JOURNAL_UNAVAILABLE = CODES.index("JOURNAL_UNAVAILABLE")
+# While the journal cannot write, the ids of the closes sent without it are taken this far above the journal's
+# highest: a bridge killed before it could write them restarts from the journal's highest id and never hands
+# one of them out again.
+UNJOURNALED_ID_GAP = 1_000_000
+# Records kept for the journal while it cannot write (in order); beyond this many, the oldest are kept and the
+# rest counted as lost, loudly. Positions, decisions and results come a few a minute at most in this state.
+MAX_BACKLOG = 100_000
+JOURNAL_ALARM_EVERY_S = 60.0
+# A TICK's seq may run ahead of the last one by this much at most: an EA counts one per message, so a larger
+# jump is a broken or hostile frame, which would otherwise make every later tick of the chart a SEQUENCE error.
+MAX_SEQ_JUMP = 1_000_000
 _SHADOW_SPEC = dict(point=1.0, tick_size=1.0, tick_value=1.0, contract_size=1.0, volume_min=0.01,
                     volume_step=0.01, volume_max=1e6, digits=0)
 
@@ -88,6 +101,7 @@ class Chart:
     # Set when the chart came back to a bridge whose engine already runs its symbol: warm-up bars before the
     # bars open at this tick time (UTC ms) are history the engine has, and are skipped.
     live_from_ms: int | None = None
+    chart_id: int = 0            # HELLO.chart_id: the terminal's chart, whatever identity it connects with
 
 
 @dataclass
@@ -106,14 +120,27 @@ class Account:
     synced: list[dict[str, Any]] | None = None
     synced_fixed: list[tuple] | None = None   # the fields of those positions that are not floating (BOOK_FIXED)
     book_reconciled: bool = False   # the journal's open positions checked against the terminal's once
+    unsaved_ms: int | None = None   # tick time of an engine state the journal could not take yet
 
 
 class Node:
-    def __init__(self, cfg: Config, journal, *, model: str | None = None, clock=time.monotonic) -> None:
+    def __init__(self, cfg: Config, journal, *, model: str | None = None, clock=time.monotonic,
+                 wall=time.time) -> None:
         self.cfg = cfg
         self.journal = journal
         self.model = model
         self.clock = clock
+        self.wall = wall   # only to judge a tick dated implausibly far ahead; trading runs on tick time
+        # One sequence of command ids for every account of this journal: each account's engine draws from it.
+        self.next_command_id = journal.next_command_id()
+        # Why the journal cannot write (None while it can): no new risk then, and what it must not lose waits
+        # in the backlog, in order, until it writes again.
+        self.journal_down: str | None = None
+        self.journal_lost = False   # its file was replaced under it: nothing is written until a restart
+        self._journal_said = 0.0
+        self._backlog: list[tuple[Any, tuple, dict]] = []
+        self._backlog_lost = 0
+        self._ahead_ms = cfg.bridge.max_time_ahead_ms
         self.accounts: dict[str, Account] = {}
         self.charts: dict[bytes, Chart] = {}
         self.errors: Counter[str] = Counter()
@@ -152,14 +179,16 @@ class Node:
             elif msg.type == "RESULT":
                 self._result(chart, msg)
             elif msg.type == "DEAL":
-                self.journal.record_deal(chart.account, msg.model_dump())
+                self._deal(chart, msg)
             elif msg.type == "FAILSAFE":
                 self._failsafe(chart, msg)
             elif msg.type == "CLOCK":
                 self._clock(chart, msg)
             elif msg.type == "BYE":
-                chart.closed = True
                 log.info("chart %s closed: %s", chart.label, msg.reason or "no reason given")
+                # Gone from the identities served, so a TICK after BYE is NOT_INTRODUCED; shown as closed in
+                # status until it is forgotten.
+                self._retire(chart, keep_in_status=True)
             return None
         except wire.ProtocolError as exc:
             return self._refuse(identity, exc)
@@ -183,25 +212,43 @@ class Node:
         acct = self.accounts.get(login)
         if acct is not None:
             return acct
+        if len(self.accounts) >= self.cfg.bridge.max_accounts:
+            raise wire.ProtocolError(
+                "CAPACITY", f"HELLO.login {login}: the bridge serves {len(self.accounts)} accounts, its limit "
+                "(bridge.max_accounts)", hello.seq)
         cfg = self.cfg
         if cfg.account.initial_balance == 0 and hello.initial_balance:
             data = cfg.model_dump(mode="json", by_alias=True)
             data["account"]["initial_balance"] = hello.initial_balance
             cfg = config_from_dict(data, "the configuration with the EA's initial balance")
-        engine = build_engine(cfg, cfg.bridge.magic, self.journal.next_command_id())
+        engine = build_engine(cfg, cfg.bridge.magic, self.next_command_id)
         saved = self.journal.load_engine_state(login)
+        halt = self.halt
         if saved:
+            # The journal's operator record is the truth, both ways: the state may have been saved before the
+            # operator's latest halt or resume reached it (a kill -9 between the two writes).
+            saved["account"]["operator_halt"] = (2 if halt["flatten"] else 1) if halt["halted"] else 0
             engine.restore_state(saved)
+            if not halt["halted"] and saved.get("operator_record", 0) != halt["record"]:
+                engine.resume()   # a resume this state never saw lifts what the operator lifted
             log.info("account %s: state restored from the journal (day start balance %.2f, %d commands in flight)",
                      login, saved["account"]["day_start_balance"], len(saved["in_flight"]))
-        if self.halt["halted"]:
-            engine.halt(flatten=self.halt["flatten"])
+            self._reserve_ids(engine.next_command_id)
+        if halt["halted"]:
+            engine.halt(flatten=halt["flatten"])
         acct = Account(login, engine, hello.currency)
         acct.state = engine.state_code
         for pending in self.journal.pending_commands(login):
             acct.sent[pending["command_id"]] = self.clock()
         self.accounts[login] = acct
         return acct
+
+    def _reserve_ids(self, next_id: int) -> None:
+        """No engine issues an id below ``next_id`` from now on."""
+        if next_id > self.next_command_id:
+            self.next_command_id = next_id
+            for other in self.accounts.values():
+                other.engine.reserve_command_ids(next_id)
 
     def _spec(self, hello: wire.Hello) -> dict[str, Any]:
         return dict(point=hello.point, tick_size=hello.tick_size, tick_value=hello.tick_value,
@@ -210,6 +257,12 @@ class Node:
                     freeze_level=hello.freeze_level, margin_per_lot=hello.margin_per_lot)
 
     def _hello(self, identity: bytes, hello: wire.Hello, now: float) -> bytes:
+        if identity not in self.charts and len(self.charts) >= self.cfg.bridge.max_charts:
+            self._retire_stale(now)
+            if len(self.charts) >= self.cfg.bridge.max_charts:
+                raise wire.ProtocolError(
+                    "CAPACITY", f"HELLO: the bridge serves {len(self.charts)} charts, its limit (bridge.max_charts)",
+                    hello.seq)
         acct = self._account(hello)
         engine = acct.engine
         live_from_ms = None
@@ -229,9 +282,17 @@ class Node:
         label = identity.decode("utf-8", "replace")
         previous = self.charts.get(identity)
         if previous is not None:
-            self._hand_over_holds(previous)
+            self._retire(previous)
+        # The same terminal chart under a new identity (the EA reconnected as someone new): the old one is
+        # retired rather than left as a stale ghost.
+        for old in [c for c in acct.charts.values() if c.chart_id == hello.chart_id and c.symbol == hello.symbol]:
+            log.info("chart %s: reconnected as %s", old.label, label)
+            self._retire(old)
         chart = Chart(identity, label, acct.login, hello.symbol, sym, hello.server_utc_offset_s * 1000, acct,
-                      last_seq=hello.seq, last_seen=now, live_from_ms=live_from_ms)
+                      last_seq=hello.seq, last_seen=now, live_from_ms=live_from_ms, chart_id=hello.chart_id)
+        # Time never runs backwards for a symbol, across reconnects and second charts alike.
+        if live_from_ms is not None:
+            chart.last_tick_ms = live_from_ms
         self.charts[identity] = chart
         acct.charts[label] = chart
         log.info("chart %s: account %s (%s, %s), %s, server UTC%+.1f h", label, acct.login, hello.server,
@@ -284,14 +345,15 @@ class Node:
             if chart is None:
                 raise wire.ProtocolError("NOT_INTRODUCED", "TICK before HELLO from this chart", seq)
             chart.last_seen = now
-            if seq <= chart.last_seq:
+            if seq <= chart.last_seq or seq > chart.last_seq + MAX_SEQ_JUMP:
                 if seq == chart.last_seq and chart.last_reply is not None:
                     return chart.last_reply   # a re-send: the same answer, never a second command
-                raise wire.ProtocolError("SEQUENCE", f"TICK.seq {seq} is not after {chart.last_seq}", seq)
+                raise self._sequence_error(chart, seq)
             utc_ms = time_msc - chart.offset_ms
             if utc_ms < chart.last_tick_ms:
-                raise wire.ProtocolError(
-                    "TIME_BACKWARDS", f"TICK.time_msc {time_msc} is before the previous tick's", seq)
+                raise self._backwards(chart, time_msc, chart.last_tick_ms, seq)
+            if utc_ms > chart.last_tick_ms + self._ahead_ms:   # rare: a first tick, a weekend, or a broken clock
+                self._check_ahead(chart, time_msc, utc_ms, seq)
             acct = chart.acct
             engine = acct.engine
             chart.last_reply = None   # until this tick's reply exists, a re-send of it has none to repeat
@@ -324,11 +386,38 @@ class Node:
         except wire.ProtocolError as exc:
             return self._refuse(identity, exc)
         except ValueError as exc:
-            # The engine refused something the protocol let through (a tick it cannot place in time, ...).
+            # The engine refused something the protocol let through: a tick older than the symbol's last one
+            # (another chart of the symbol, or before a reconnect), ...
+            last = chart.acct.engine.feature_engine(chart.sym).last_time_ms
+            if utc_ms < last:
+                return self._refuse(identity, self._backwards(chart, time_msc, last, seq))
             return self._refuse(identity, wire.ProtocolError("INVALID_VALUE", str(exc), seq))
         chart.last_reply = reply
         chart.answer_ms += 0.05 * ((self.clock() - now) * 1000.0 - chart.answer_ms)
         return reply
+
+    def _sequence_error(self, chart: Chart, seq: int) -> wire.ProtocolError:
+        if seq > chart.last_seq:
+            return wire.ProtocolError("SEQUENCE", f"TICK.seq {seq} jumps more than {MAX_SEQ_JUMP} past the last, "
+                                      f"{chart.last_seq}: refused, the chart goes on from {chart.last_seq}", seq)
+        return wire.ProtocolError("SEQUENCE", f"TICK.seq {seq} is not after {chart.last_seq}", seq)
+
+    @staticmethod
+    def _backwards(chart: Chart, time_msc: int, last_utc_ms: int, seq: int) -> wire.ProtocolError:
+        return wire.ProtocolError(
+            "TIME_BACKWARDS", f"TICK.time_msc {time_msc} is before the previous tick of {chart.symbol}, "
+            f"{last_utc_ms + chart.offset_ms} (server time, ms)", seq)
+
+    def _check_ahead(self, chart: Chart, time_msc: int, utc_ms: int, seq: int) -> None:
+        """Refuse a tick dated more than bridge.max_time_ahead_ms ahead of both the chart's previous tick and
+        this machine's clock: trading on it would open the next FTMO day for the account and leave the symbol's
+        bars where no later, true tick could follow."""
+        wall_ms = int(self.wall() * 1000)
+        if utc_ms > max(chart.last_tick_ms, wall_ms) + self._ahead_ms:
+            raise wire.ProtocolError(
+                "TIME_AHEAD", f"TICK.time_msc {time_msc} is {(utc_ms - max(chart.last_tick_ms, wall_ms)) / 60000:.1f} "
+                f"min ahead of the chart's previous tick and of the bridge's clock (at most "
+                f"{self._ahead_ms / 60000:g} min, bridge.max_time_ahead_ms): refused, no clock moved", seq)
 
     def _start_holds(self, chart: Chart, reason: int, utc_ms: int) -> None:
         """A new run of HOLDs (another reason, or a new UTC day): the one before goes to the journal."""
@@ -340,8 +429,9 @@ class Node:
     def _hand_over_holds(self, chart: Chart) -> None:
         """The chart's HOLDs counted so far into the journal's refusal counts; the next HOLD starts a run."""
         if chart.held_count:
-            self.journal.record_refusal(chart.account, chart.symbol, chart.held_first_ms, CODES[chart.held_reason],
-                                        chart.held_count, chart.held_last_ms)
+            # Counted in the journal's memory before it writes, and kept there when the write fails.
+            self._quietly(self.journal.record_refusal, chart.account, chart.symbol, chart.held_first_ms,
+                          CODES[chart.held_reason], chart.held_count, chart.held_last_ms)
         chart.held_count = 0
         chart.held_reason = -1
 
@@ -357,19 +447,36 @@ class Node:
 
     def _command(self, acct: Account, chart: Chart, seq: int, utc_ms: int) -> bytes:
         d = acct.engine.decision
+        unjournaled = self.journal_down is not None
+        if unjournaled and not _safe_unjournaled(acct, d):
+            # Nothing that adds risk, or that would do harm done twice, leaves without its journal record.
+            acct.engine.expire(d["command_id"])
+            return self._refused_hold(chart, seq, utc_ms, R_JOURNAL_UNAVAILABLE)
         cmd = wire.Command(
             reply_to=seq, command_id=d["command_id"], action=d["action"], symbol=d["symbol"], side=d["side"],
             volume=round(d["volume"], 8), sl=d["sl"], tp=d["tp"], ticket=d["ticket"], reason_code=d["reason_code"],
             reason=_reason_words(d))
         payload = wire.encode(cmd)
         # Write-ahead: in the journal before the bytes leave, so a crash right after cannot lose it. If the
-        # journal cannot take it, the command is not sent at all, and its risk is released.
-        try:
-            self._journal_command(acct, chart, seq, utc_ms, cmd, d, payload)
-        except Exception:
-            acct.engine.expire(cmd.command_id)
-            raise
-        self.journal.record_decision(acct.login, chart.symbol, utc_ms, d)
+        # journal cannot take it, the command is not sent at all, and its risk is released. A close-all goes
+        # out without it while the journal is down (its id far above the journal's: see UNJOURNALED_ID_GAP),
+        # and is written when the journal is back.
+        if unjournaled:
+            self._record(None, self._journal_command, acct, chart, seq, utc_ms, cmd, d, payload)
+            log.error("%s %s: %s id %d sent without its journal record (the journal cannot write)", acct.login,
+                      chart.symbol, d["action"], cmd.command_id)
+        else:
+            try:
+                self._journal_command(acct, chart, seq, utc_ms, cmd, d, payload)
+            except JournalError as exc:
+                acct.engine.expire(cmd.command_id)
+                self._journal_failed(exc)
+                return self._refused_hold(chart, seq, utc_ms, R_JOURNAL_UNAVAILABLE)
+            except Exception:
+                acct.engine.expire(cmd.command_id)
+                raise
+        self._reserve_ids(cmd.command_id + 1)
+        self._record(None, self.journal.record_decision, acct.login, chart.symbol, utc_ms, d)
         acct.sent[cmd.command_id] = self.clock()
         if d["cap"]:
             log.info("%s %s: %s %.2f lots capped by %s", acct.login, chart.symbol, d["action"], d["volume"], d["cap"])
@@ -377,6 +484,15 @@ class Node:
                  d["reason_code"], cmd.command_id)
         self._save(acct, utc_ms)
         return payload
+
+    def _refused_hold(self, chart: Chart, seq: int, utc_ms: int, reason: int) -> bytes:
+        """A HOLD the node gives instead of the engine's command, counted in the chart's runs like any HOLD."""
+        chart.last_action, chart.last_reason = 0, reason
+        if reason != chart.held_reason or utc_ms >= chart.held_until_ms:
+            self._start_holds(chart, reason, utc_ms)
+        chart.held_count += 1
+        chart.held_last_ms = utc_ms
+        return hold_reply(seq, chart.hold_tails.get(reason) or self._hold_tail(chart, reason))
 
     def _journal_command(self, acct: Account, chart: Chart, seq: int, utc_ms: int, cmd: wire.Command, d: dict,
                          payload: bytes) -> None:
@@ -391,22 +507,40 @@ class Node:
         state = engine.state_code
         if state != acct.state:
             acct.state = state
-            self.journal.record_transition(acct.login, utc_ms, STATE_NAMES[state[0]], CODES[state[1]])
+            self._record(None, self.journal.record_transition, acct.login, utc_ms, STATE_NAMES[state[0]],
+                         CODES[state[1]])
             log.warning("account %s: trading state %s (%s)", acct.login, STATE_NAMES[state[0]], WORDS[CODES[state[1]]])
             self._save(acct, utc_ms)
         if engine.day_key != acct.day_key:
             acct.day_key = engine.day_key
             a = engine.export_state()["account"]
-            self.journal.record_baseline(acct.login, _prague_day(engine.day_key),
-                                         day_start_balance=a["day_start_balance"], initial_balance=a["initial"],
-                                         peak_equity=a["day_peak_equity"], highest_eod_balance=a["highest_eod_balance"])
+            self._record(None, self.journal.record_baseline, acct.login, _prague_day(engine.day_key),
+                         day_start_balance=a["day_start_balance"], initial_balance=a["initial"],
+                         peak_equity=a["day_peak_equity"], highest_eod_balance=a["highest_eod_balance"])
             self._save(acct, utc_ms)
         if now - acct.saved_at >= SAVE_STATE_EVERY_S:
             self._save(acct, utc_ms)
 
     def _save(self, acct: Account, utc_ms: int) -> None:
-        self.journal.save_engine_state(acct.login, utc_ms, acct.engine.export_state())
         acct.saved_at = self.clock()
+        if self.journal_down is None:
+            try:
+                self.journal.save_engine_state(acct.login, utc_ms, self._state_to_save(acct))
+                acct.unsaved_ms = None
+                return
+            except JournalError as exc:
+                self._journal_failed(exc)
+        acct.unsaved_ms = utc_ms   # only the latest state matters: saved when the journal writes again
+
+    def _tick_ms(self, acct: Account) -> int:
+        """The account's latest tick time (UTC ms), for a save outside the tick path; the wall clock before any."""
+        return int(acct.engine.export_state()["account"]["now_ms"]) or int(self.wall() * 1000)
+
+    def _state_to_save(self, acct: Account) -> dict:
+        state = acct.engine.export_state()
+        # Which operator decision this state has seen: on restore, a newer one in the journal wins.
+        state["operator_record"] = self.halt["record"]
+        return state
 
     def _sync(self, acct: Account, chart: Chart, positions: list[dict[str, Any]], utc_ms: int) -> None:
         """Every position on the account into the engine's book; unknown symbols become shadows.
@@ -424,7 +558,8 @@ class Node:
             return
         if not acct.book_reconciled:
             # Positions closed while the bridge was down are gone from the terminal's book: close them here too.
-            gone = self.journal.reconcile_positions(acct.login, [p["ticket"] for p in positions], time_ms=utc_ms)
+            gone = self._record([], self.journal.reconcile_positions, acct.login, [p["ticket"] for p in positions],
+                                time_ms=utc_ms)
             if gone:
                 log.warning("account %s: positions %s closed while the bridge was down", acct.login, gone)
             acct.book_reconciled = True
@@ -444,14 +579,15 @@ class Node:
                          p["profit"] + p["swap"] + p["commission"],
                          opened - chart.offset_ms if opened > 0 else utc_ms, p["magic"]))
             managed = p["magic"] == own_magic
-            if self.journal.record_position_seen(acct.login, p, managed=managed, time_ms=utc_ms) and not managed:
+            if self._record(False, self.journal.record_position_seen, acct.login, p, managed=managed,
+                            time_ms=utc_ms) and not managed:
                 log.warning("account %s: a manual position %d on %s (%s %.2f): counted in every limit",
                             acct.login, p["ticket"], symbol, p["side"], p["volume"])
         sync_book(engine, utc_ms, rows)
         acct.synced = positions
         acct.synced_fixed = fixed
         for trade in engine.closed_trades:
-            self.journal.record_closed_trade(acct.login, trade)
+            self._record(None, self.journal.record_closed_trade, acct.login, trade)
         engine.closed_trades.clear()
 
     def _reconcile(self, acct: Account, positions: list[dict[str, Any]], utc_ms: int) -> None:
@@ -466,7 +602,7 @@ class Node:
             seen = any(p["comment"] == f"{wire.COMMENT_PREFIX}{command_id}" for p in positions)
             if command_id in in_flight:
                 acct.engine.expire(command_id)
-            self.journal.expire_command(command_id, utc_ms, "filled_seen" if seen else "not_seen")
+            self._record(None, self.journal.expire_command, command_id, utc_ms, "filled_seen" if seen else "not_seen")
             log.warning("account %s: command %d had no RESULT in %.0f s: %s", acct.login, command_id, timeout_s,
                         "its position is in the book" if seen else "no trace of it in the book; its risk is released")
 
@@ -474,11 +610,12 @@ class Node:
 
     def _result(self, chart: Chart, msg: wire.TradeResult) -> None:
         acct = self.accounts[chart.account]
+        self._check_owner(acct, msg.command_id, "RESULT.command_id", msg.seq)
         filled = msg.outcome in FILLED_OUTCOMES
-        outcome = self.journal.record_result(
+        outcome = self._record("recorded", self.journal.record_result,
             command_id=msg.command_id, retcode=msg.retcode, ticket=msg.ticket, price=msg.price, volume=msg.volume,
             text=msg.text, time_ms=msg.time_msc - chart.offset_ms, filled=filled, outcome=msg.outcome, sl=msg.sl,
-            tp=msg.tp)
+            tp=msg.tp)  # fmt: skip
         if outcome != "recorded":
             log.warning("chart %s: RESULT for command %d ignored (%s)", chart.label, msg.command_id, outcome)
             return
@@ -495,6 +632,41 @@ class Node:
                         msg.retcode, msg.text)
         self._save(acct, msg.time_msc - chart.offset_ms)
 
+    def _check_owner(self, acct: Account, command_id: int, field: str, seq: int) -> None:
+        """A chart settles only its own account's commands: anything else is refused, in words that name nothing
+        of the other account."""
+        if command_id in acct.sent or any(c["command_id"] == command_id for c in acct.engine.in_flight):
+            return
+        owner = self.journal.command_account(command_id)
+        if owner is None:
+            raise wire.ProtocolError("INVALID_VALUE", f"{field} {command_id}: no such command in this bridge's "
+                                     "journal", seq)
+        if owner != acct.login:
+            raise wire.ProtocolError("FORBIDDEN", f"{field} {command_id}: not a command of this chart's account",
+                                     seq)
+
+    # ---- DEAL ----------------------------------------------------------------------------------------------
+
+    def _deal(self, chart: Chart, msg: wire.Deal) -> None:
+        """Journal a deal of the chart's own account; a deal of another account's command or position is refused."""
+        acct = self.accounts[chart.account]
+        if msg.comment.startswith(wire.COMMENT_PREFIX):
+            try:
+                command_id = int(msg.comment[len(wire.COMMENT_PREFIX):])
+            except ValueError:
+                command_id = 0
+            if command_id > 0:
+                owner = self.journal.command_account(command_id)
+                if owner is not None and owner != acct.login:
+                    raise wire.ProtocolError("FORBIDDEN", f"DEAL.comment {msg.comment}: not a command of this "
+                                             "chart's account", msg.seq)
+        if msg.position_id:
+            owners = self.journal.position_accounts(msg.position_id)
+            if owners and acct.login not in owners:
+                raise wire.ProtocolError("FORBIDDEN", f"DEAL.position_id {msg.position_id}: not a position of this "
+                                         "chart's account", msg.seq)
+        self._record(False, self.journal.record_deal, acct.login, msg.model_dump())
+
     # ---- CLOCK ---------------------------------------------------------------------------------------------
 
     def _clock(self, chart: Chart, msg: wire.Clock) -> None:
@@ -508,8 +680,8 @@ class Node:
     # ---- FAILSAFE ------------------------------------------------------------------------------------------
 
     def _failsafe(self, chart: Chart, msg: wire.Failsafe) -> None:
-        self.journal.record_failsafe(chart.account, chart.label, chart.symbol, msg.time_msc - chart.offset_ms,
-                                     msg.kind, msg.detail)
+        self._record(None, self.journal.record_failsafe, chart.account, chart.label, chart.symbol,
+                     msg.time_msc - chart.offset_ms, msg.kind, msg.detail)
         # The EA acted without the bridge: the trader must hear of it even when all is well again.
         level = logging.INFO if msg.kind == "BRIDGE_BACK" else logging.ERROR
         log.log(level, "chart %s (%s): EA failsafe %s: %s", chart.label, chart.symbol, msg.kind,
@@ -518,28 +690,165 @@ class Node:
     # ---- housekeeping and the operator -----------------------------------------------------------------------
 
     def housekeeping(self) -> None:
-        """Mark silent charts stale; write the refusal counts. Called by the server between frames."""
+        """Between frames: the journal watched (and written again once it can), silent charts marked stale and
+        forgotten in time, accounts with no chart left forgotten, the refusal counts written."""
         now = self.clock()
+        self._watch_journal()
         stale_s = self.cfg.bridge.stale_after_ms / 1000.0
-        for chart in self.charts.values():
+        forget_s = self.cfg.bridge.forget_after_ms / 1000.0
+        for chart in list(self.charts.values()):
             self._hand_over_holds(chart)
-            stale = not chart.closed and now - chart.last_seen > stale_s
+            silent = now - chart.last_seen
+            if silent > forget_s:
+                log.info("chart %s (%s): silent for %.0f s, forgotten", chart.label, chart.symbol, silent)
+                self._retire(chart)
+                continue
+            stale = silent > stale_s
             if stale and not chart.said_stale:
-                log.warning("chart %s (%s): silent for %.1f s, marked stale", chart.label, chart.symbol,
-                            now - chart.last_seen)
-            elif chart.said_stale and not stale and not chart.closed:
+                log.warning("chart %s (%s): silent for %.1f s, marked stale", chart.label, chart.symbol, silent)
+            elif chart.said_stale and not stale:
                 log.info("chart %s (%s): heard again", chart.label, chart.symbol)
             chart.said_stale = stale
-        self.journal.flush()
+        for acct in list(self.accounts.values()):
+            for label, chart in list(acct.charts.items()):
+                if chart.closed and now - chart.last_seen > forget_s:
+                    del acct.charts[label]
+            if not acct.charts:
+                self._forget_account(acct)
+        self._quietly(self.journal.flush)
+
+    def _retire(self, chart: Chart, keep_in_status: bool = False) -> None:
+        """The chart is served no more (BYE, a new HELLO, silence): its HOLD counts go to the journal and its
+        identity is free. With ``keep_in_status`` it stays listed as closed until forgotten."""
+        self._hand_over_holds(chart)
+        chart.closed = True
+        if self.charts.get(chart.identity) is chart:
+            del self.charts[chart.identity]
+        acct = chart.acct
+        if acct is not None and not keep_in_status and acct.charts.get(chart.label) is chart:
+            del acct.charts[chart.label]
+
+    def _retire_stale(self, now: float) -> None:
+        stale_s = self.cfg.bridge.stale_after_ms / 1000.0
+        for chart in [c for c in self.charts.values() if now - c.last_seen > stale_s]:
+            log.info("chart %s (%s): stale, retired to admit a new chart", chart.label, chart.symbol)
+            self._retire(chart)
+
+    def _forget_account(self, acct: Account) -> None:
+        """No chart of the account is left: its state goes to the journal and the memory is freed; the next
+        HELLO for it restores it. Kept while the journal cannot take its state."""
+        self._save(acct, self._tick_ms(acct) if acct.unsaved_ms is None else acct.unsaved_ms)
+        if acct.unsaved_ms is not None:
+            return
+        log.info("account %s: no chart left, forgotten (its state is in the journal)", acct.login)
+        del self.accounts[acct.login]
+        self.journal.forget_account(acct.login)
+
+    # ---- the journal: write-ahead, and what happens when it cannot write --------------------------------------
+
+    def _record(self, default: Any, write, *args, **kwargs) -> Any:
+        """A journal record that must not be lost but must not stop trading either: written now, or, while the
+        journal cannot write, kept in order and written when it can. ``default`` stands for the answer then."""
+        if self.journal_down is None:
+            try:
+                return write(*args, **kwargs)
+            except JournalError as exc:
+                if _is_refusal(exc):
+                    raise   # the journal refused the record itself (a duplicate id): not a fault of the disk
+                self._journal_failed(exc)
+        if len(self._backlog) < MAX_BACKLOG:
+            self._backlog.append((write, args, kwargs))
+        else:
+            self._backlog_lost += 1
+        return default
+
+    def _quietly(self, write, *args) -> None:
+        """A write whose data the journal keeps in memory when it fails (the refusal counts)."""
+        if self.journal_down is not None:
+            return
+        try:
+            write(*args)
+        except JournalError as exc:
+            self._journal_failed(exc)
+
+    def _journal_failed(self, exc: Exception) -> None:
+        if self.journal_down is None:
+            self.journal_down = str(exc)
+            self._journal_said = self.clock()
+            # Ids of anything sent from now on without the journal stay clear of the ids a restart hands out.
+            self._reserve_ids(self.next_command_id + UNJOURNALED_ID_GAP)
+            log.critical("JOURNAL UNAVAILABLE: %s. The bridge goes on answering every tick but opens no new risk "
+                         "(HOLD %s); closes still go out. It takes risk again by itself once the journal writes.",
+                         exc, CODES[R_JOURNAL_UNAVAILABLE])
+
+    def _watch_journal(self) -> None:
+        """Notice a journal file deleted or replaced under the bridge, and a journal that writes again."""
+        if self.journal_lost:
+            self._alarm()
+            return
+        problem = self.journal.file_problem()
+        if problem == "deleted":
+            try:
+                self.journal.restore_file()
+                log.critical("the journal file %s was deleted under the running bridge: written back from memory, "
+                             "nothing lost", self.journal.path)
+            except JournalError as exc:
+                self._journal_failed(JournalError(f"the journal file {self.journal.path} was deleted and cannot "
+                                                  f"be written back yet: {exc}"))
+                return
+        elif problem is not None:
+            self.journal_lost = True
+            self._journal_failed(JournalError(
+                f"the journal file {self.journal.path} was {problem} under the running bridge; nothing more is "
+                "written to either: restart the bridge (it then opens the file at that path)"))
+            return
+        if self.journal_down is not None:
+            self._journal_back()
+
+    def _journal_back(self) -> None:
+        try:
+            self.journal.probe()
+            while self._backlog:
+                write, args, kwargs = self._backlog[0]
+                try:
+                    write(*args, **kwargs)
+                except JournalError as exc:
+                    if not _is_refusal(exc):
+                        raise
+                    log.error("journal: a record kept while it could not write was refused: %s", exc)
+                self._backlog.pop(0)
+            self.journal.flush()
+            was, self.journal_down = self.journal_down, None
+            for acct in self.accounts.values():
+                if acct.unsaved_ms is not None:
+                    self._save(acct, acct.unsaved_ms)
+        except JournalError:
+            self._alarm()
+            return
+        if self.journal_down is None:
+            lost = f"; {self._backlog_lost} records could not be kept and are lost" if self._backlog_lost else ""
+            self._backlog_lost = 0
+            log.critical("journal writes again (it failed with: %s): everything kept was written%s; new risk "
+                         "allowed again", was, lost)
+
+    def _alarm(self) -> None:
+        now = self.clock()
+        if now - self._journal_said >= JOURNAL_ALARM_EVERY_S:
+            self._journal_said = now
+            log.critical("JOURNAL STILL UNAVAILABLE: %s. No new risk; %d records wait to be written.",
+                         self.journal_down, len(self._backlog))
 
     def set_halt(self, halted: bool, flatten: bool, by: str) -> None:
-        self.journal.set_halt(halted, flatten=flatten, by=by, time_ms=int(time.time() * 1000))
+        """The operator's halt or resume: journaled first (raises JournalError when it cannot be, and nothing
+        changes), then applied and every account's state saved with it."""
+        self.journal.set_halt(halted, flatten=flatten, by=by, time_ms=int(self.wall() * 1000))
         self.halt = self.journal.halt_state()
         for acct in self.accounts.values():
             if halted:
                 acct.engine.halt(flatten=flatten)
             else:
                 acct.engine.resume()
+            self._save(acct, self._tick_ms(acct))
         log.warning("operator: %s by %s", ("halt and flatten" if flatten else "halt") if halted else "resume", by)
 
     def status(self) -> dict[str, Any]:
@@ -548,7 +857,10 @@ class Node:
         requests = dict(self.requests)
         if self.ticks_received:
             requests["TICK"] = self.ticks_received
-        out = {"halt": self.halt, "errors": dict(self.errors), "requests": requests, "accounts": {}}
+        out = {"halt": self.halt, "errors": dict(self.errors), "requests": requests, "accounts": {},
+               "journal": {"path": str(self.journal.path), "journal_id": self.journal.journal_id,
+                           "writing": self.journal_down is None, "problem": self.journal_down,
+                           "waiting_records": len(self._backlog)}}
         for login, acct in self.accounts.items():
             a = acct.engine.account
             a["headroom_pct"] = 100.0 * a["headroom"] / a["initial_balance"] if a["initial_balance"] else 0.0
@@ -567,13 +879,38 @@ class Node:
         return out
 
     def close(self) -> None:
-        """Save every account's state and flush the journal: the last act of a clean shutdown."""
-        now_ms = int(time.time() * 1000)
+        """Save every account's state and flush the journal: the last act of a clean shutdown. A journal that
+        cannot write is said so loudly, with what could not be written; the shutdown goes on."""
+        if self.journal_down is not None and not self.journal_lost:
+            self._journal_back()
         for acct in self.accounts.values():
-            self._save(acct, now_ms)
+            self._save(acct, self._tick_ms(acct))
         for chart in self.charts.values():
             self._hand_over_holds(chart)
-        self.journal.flush()
+        self._quietly(self.journal.flush)
+        if self.journal_down is not None:
+            log.critical("shutting down with the journal unavailable (%s): %d records and the latest state of %d "
+                         "accounts could not be written", self.journal_down, len(self._backlog),
+                         sum(a.unsaved_ms is not None for a in self.accounts.values()))
+
+
+def _safe_unjournaled(acct: Account, d: dict) -> bool:
+    """Whether a command may be sent while the journal cannot record it: only what takes risk off and does no
+    harm done twice, a close-all or the close of a whole position (a second attempt finds nothing to close). A
+    partial close twice would close too much; an entry, an add or a stop moved is new risk or could be."""
+    if d["action"] == "CLOSE_ALL":
+        return True
+    if d["action"] != "CLOSE":
+        return False
+    held = next((p["volume"] for p in acct.synced or () if p["ticket"] == d["ticket"]), None)
+    return held is not None and d["volume"] >= held - 1e-9
+
+
+def _is_refusal(exc: JournalError) -> bool:
+    """The journal refused the record itself (a command id it already holds), as opposed to failing to write."""
+    import sqlite3
+
+    return isinstance(exc.__cause__, sqlite3.IntegrityError) or "already journaled" in str(exc)
 
 
 def _json_str(text: str) -> bytes:

@@ -21,12 +21,13 @@ import zmq.auth
 
 from mt5bridge import protocol as wire
 from mt5bridge.config import Config, journal_path
-from mt5bridge.journal import Journal
+from mt5bridge.journal import Journal, JournalError
 from mt5bridge.node import Node
 
 log = logging.getLogger("mt5bridge.server")
 
 HOUSEKEEPING_S = 0.5
+FAULT_LOG_EVERY_S = 60.0   # one traceback per kind of fault in this time
 WAIT_S = 0.05               # longest a blocking receive waits before the loop looks at everything else
 
 
@@ -81,6 +82,13 @@ class Bridge:
                  journal: Journal | None = None) -> None:
         self.cfg = cfg
         self.journal = journal or Journal(journal_path(cfg, config_path))
+        try:
+            # A bridge whose journal cannot write would send commands it cannot remember: it does not start.
+            self.journal.probe()
+        except JournalError as exc:
+            self.journal.close()
+            raise BridgeError(f"{exc}: the bridge needs a journal it can write (free disk space, write "
+                              "permission on the file and its folder)") from None
         self.node = Node(cfg, self.journal, model=model)
         self.ctx = zmq.Context.instance()
         self.router = self.ctx.socket(zmq.ROUTER)
@@ -106,6 +114,7 @@ class Bridge:
             raise BridgeError(f"cannot bind {cfg.bridge.endpoint} / {cfg.bridge.control_endpoint}: {exc} "
                               "(is another bridge running?)") from None
         self.stopping = False
+        self._faults: dict[tuple[str, str, str], tuple[float, int]] = {}
         self.frames = 0
         self.started = time.monotonic()
 
@@ -145,10 +154,12 @@ class Bridge:
             # notice 50 ms, a tick path would notice the extra system call.
             if now >= next_control:
                 if control.poll(0, zmq.POLLIN):
-                    self._answer_control()
+                    self._guarded("answering the control socket", self._answer_control)
                 next_control = now + WAIT_S
             if now >= next_house:
-                self.node.housekeeping()
+                # Housekeeping runs outside the per-frame guard: a fault there (a journal that cannot write, a
+                # bug) must not stop the bridge either.
+                self._guarded("housekeeping", self.node.housekeeping)
                 if on_housekeeping is not None:
                     on_housekeeping(self)
                 next_house = now + HOUSEKEEPING_S
@@ -176,15 +187,37 @@ class Bridge:
         try:
             reply = self.node.handle(identity, frame)
         except Exception as exc:
-            # A fault of ours (a full disk under the journal, a bug) must not stop the bridge for every other
-            # chart, nor go unseen: it is logged with its traceback and the EA gets an ERROR, so it holds.
-            log.critical("failed on a frame from %r: %s", identity, exc, exc_info=True)
+            # A fault of ours (a bug) must not stop the bridge for every other chart, nor go unseen: it is logged
+            # with its traceback and the EA gets an ERROR answering its frame, so it holds at once. The words go
+            # to the log only: they may name another account's command or chart.
+            self._fault(f"a frame from {identity!r}", exc)
             self.node.errors["INTERNAL_ERROR"] += 1
-            reply = wire.encode(wire.ErrorReply(reply_to=wire.REPLY_TO_UNKNOWN, code="INTERNAL_ERROR",
-                                                message=f"the bridge failed on this frame: {exc}"[:500]))
+            reply = wire.encode(wire.ErrorReply(reply_to=_frame_seq(frame), code="INTERNAL_ERROR",
+                                                message="the bridge failed on this frame; its log says why"))
         if reply is not None:
             router.send(identity, zmq.SNDMORE)
             router.send(reply)
+
+    def _guarded(self, what: str, step) -> None:
+        try:
+            step()
+        except Exception as exc:
+            self._fault(what, exc)
+
+    def _fault(self, what: str, exc: Exception) -> None:
+        """Log a fault with its traceback, at most once a minute per kind of fault, with how many were not
+        logged: a fault that repeats on every frame must not fill the disk with the same traceback."""
+        key = (what if not what.startswith("a frame") else "a frame", type(exc).__name__, str(exc)[:200])
+        now = time.monotonic()
+        last, skipped = self._faults.get(key, (-FAULT_LOG_EVERY_S, 0))
+        if now - last >= FAULT_LOG_EVERY_S:
+            more = f" ({skipped} more like it not logged)" if skipped else ""
+            log.critical("failed in %s: %s%s", what, exc, more, exc_info=True)
+            self._faults[key] = (now, 0)
+        else:
+            self._faults[key] = (last, skipped + 1)
+        if len(self._faults) > 1000:
+            self._faults.clear()
 
     def _answer_control(self) -> None:
         try:
@@ -201,20 +234,33 @@ class Bridge:
                 answer = {"ok": False, "error": f"unknown control command {cmd!r}"}
         except (ValueError, AttributeError) as exc:
             answer = {"ok": False, "error": f"bad control request: {exc}"}
+        except JournalError as exc:
+            # The operator's word is journaled before it takes effect: not written, not done.
+            answer = {"ok": False, "error": f"not done: {exc}"}
         self.control.send(json.dumps(answer, default=_jsonable).encode())
 
     # ---- shutting down -------------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Finish cleanly: every account's state saved, the journal flushed and closed, the sockets closed."""
+        """Finish cleanly: every account's state saved, the journal flushed and closed, the sockets closed. A
+        fault on the way (a journal that cannot write) is logged and the rest still done."""
         try:
             if hasattr(self, "node"):
-                self.node.close()
-            self.journal.close()
+                self._guarded("saving the state at shutdown", self.node.close)
+            self._guarded("closing the journal", self.journal.close)
         finally:
             for sock in (getattr(self, "router", None), getattr(self, "control", None)):
                 if sock is not None:
                     sock.close(linger=0)
+
+
+def _frame_seq(frame: bytes) -> int:
+    """The frame's seq when it has a readable one, for an ERROR that answers it; else -1."""
+    try:
+        seq = json.loads(frame).get("seq")
+    except Exception:
+        return wire.REPLY_TO_UNKNOWN
+    return seq if type(seq) is int and 0 <= seq < 2**53 else wire.REPLY_TO_UNKNOWN
 
 
 def _jsonable(value):

@@ -22,6 +22,7 @@ from conftest import package_process
 from desk import always
 from mt5bridge import protocol as wire
 from mt5bridge.config import Config
+from mt5bridge.journal import JournalError
 from mt5bridge.server import Bridge, BridgeError, control_request
 from mt5bridge.synthetic import generate_ticks
 
@@ -475,16 +476,19 @@ def test_a_journal_failure_sends_nothing_frees_the_risk_and_the_bridge_keeps_ser
     r = running(signal_config(tmp_path), model=always("BUY", tmp_path))
 
     def full_disk(**_kwargs):
-        raise OSError(28, "No space left on device")
+        raise JournalError("journal: cannot journal command: database or disk is full")
 
     r.bridge.journal.record_command = full_disk
     chart = Chart(r.cfg.bridge.endpoint)
     t, reply = _open_a_position(r, chart, tmp_path)
-    assert reply["type"] == "ERROR" and reply["code"] == "INTERNAL_ERROR" and "No space left" in reply["message"]
+    # The entry is not sent: a HOLD that says why, and its risk released.
+    assert reply["type"] == "COMMAND" and reply["action"] == "HOLD"
+    assert reply["reason_code"] == "JOURNAL_UNAVAILABLE"
     status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
     [acct] = status["accounts"].values()
-    assert acct["in_flight"] == [] and status["errors"]["INTERNAL_ERROR"] == 1
-    assert chart.tick(t + 1000, 1.1)["type"] == "ERROR"   # still failing: still nothing sent, still serving
+    assert acct["in_flight"] == [] and "INTERNAL_ERROR" not in status["errors"]
+    again = chart.tick(t + 1000, 1.1)   # still failing: still nothing sent, still serving
+    assert again["action"] == "HOLD" and again["reason_code"] == "JOURNAL_UNAVAILABLE"
 
 
 def test_the_eas_failsafe_acts_are_journaled_and_its_round_trip_is_shown(running, tmp_path):

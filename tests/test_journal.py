@@ -154,7 +154,9 @@ def test_a_bridge_killed_with_kill_9_loses_nothing_it_journaled(path):
         state = journal.load_engine_state(ACCOUNT)
         assert state["account"] == {"day_start_balance": 100250.5, "halted_today": False, "perf_r": [0.5, -1.0]}
         assert journal.latest_baseline(ACCOUNT)["day_start_balance"] == 100250.5
-        assert journal.halt_state() == {"halted": True, "flatten": True, "by": "operator (telegram)", "time_ms": 1300}
+        halt = journal.halt_state()
+        assert halt == {"halted": True, "flatten": True, "by": "operator (telegram)", "time_ms": 1300,
+                        "record": halt["record"]} and halt["record"] > 0
         assert journal.transitions(ACCOUNT)[-1]["state"] == "REDUCING"
         assert journal.record_deal(ACCOUNT, DEAL) is False, "the deal was journaled before the kill"
         [closed] = journal.closed_trades(ACCOUNT)
@@ -351,10 +353,11 @@ def test_decisions_and_trading_state_changes(path):
 
 def test_the_operators_halt_survives_a_restart(path):
     with Journal(path) as journal:
-        assert journal.halt_state() == {"halted": False, "flatten": False, "by": "", "time_ms": 0}
+        assert journal.halt_state() == {"halted": False, "flatten": False, "by": "", "time_ms": 0, "record": 0}
         journal.set_halt(True, flatten=False, by="cli", time_ms=1_000)
     with Journal(path) as journal:
-        assert journal.halt_state() == {"halted": True, "flatten": False, "by": "cli", "time_ms": 1_000}
+        assert journal.halt_state() == {"halted": True, "flatten": False, "by": "cli", "time_ms": 1_000,
+                                        "record": 1}
         journal.set_halt(False, flatten=False, by="cli resume", time_ms=2_000)
     with Journal(path) as journal:
         assert journal.halt_state()["halted"] is False
