@@ -438,6 +438,13 @@ class Journal:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             version = db.execute("PRAGMA user_version").fetchone()[0]
             objects = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            # The file may well be a journal: it is the disk or the permissions that fail (a WAL journal needs
+            # to write beside the file even to be read).
+            raise JournalError(
+                f"cannot open the journal {self.path}: {exc}: is the disk full, or the file or its folder not "
+                "writable?"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise JournalError(
                 f"{self.path} is not an mt5bridge journal (SQLite: {exc}); give the journal's path, or a new file "
