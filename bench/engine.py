@@ -65,16 +65,13 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The installed package is measured (pip install .), never a source tree beside this script.
 
-from mt5bridge.engine import FeatureEngine  # noqa: E402
-from mt5bridge.model import load_model  # noqa: E402
+from mt5bridge.engine import FeatureEngine
+from mt5bridge.model import load_model
 
 GOALS = {"ns_per_tick_p50": 1000, "ns_per_bar_close_p50": 5000, "talipp_ratio": 50,
          "decision_over_features_ns_p50": 2000}

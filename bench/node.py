@@ -36,15 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The installed package is measured (pip install .), never a source tree beside this script.
 
-from mt5bridge import fastwire  # noqa: E402
-from mt5bridge import protocol as wire  # noqa: E402
-from mt5bridge.config import Config  # noqa: E402
-from mt5bridge.journal import Journal  # noqa: E402
-from mt5bridge.node import Node  # noqa: E402
+from mt5bridge import fastwire
+from mt5bridge import protocol as wire
+from mt5bridge.config import Config
+from mt5bridge.journal import Journal
+from mt5bridge.node import Node
 
 SERVER_OFFSET_MS = 3 * 3_600_000
 START_MS = 1_783_400_000_000

@@ -32,13 +32,12 @@ import json
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The installed package is measured (pip install .), never a source tree beside this script.
 
-from mt5bridge.config import Config  # noqa: E402
-from mt5bridge.engine import FeatureEngine  # noqa: E402
-from mt5bridge.replay import Replay, synthetic_markets  # noqa: E402
+from mt5bridge.config import Config
+from mt5bridge.engine import FeatureEngine
+from mt5bridge.replay import Replay, synthetic_markets
 
 
 def main() -> int:

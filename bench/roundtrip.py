@@ -38,12 +38,10 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The installed package is measured (pip install .), never a source tree beside this script.
 
-from mt5bridge import protocol as wire  # noqa: E402
-from mt5bridge.server import control_request  # noqa: E402
+from mt5bridge import protocol as wire
+from mt5bridge.server import control_request
 
 SERVER_OFFSET_MS = 3 * 3_600_000
 START_MS = 1_783_400_000_000
@@ -120,14 +118,16 @@ def hello(sock: zmq.Socket, symbol: str) -> None:
         raise RuntimeError(f"the bridge refused HELLO for {symbol}: {reply}")
 
 
-def start_bridge(tmp: Path, checkout: Path = ROOT) -> tuple[subprocess.Popen, str, str]:
+def start_bridge(tmp: Path, checkout: Path | None = None) -> tuple[subprocess.Popen, str, str]:
+    """A bridge process serving the installed package, or the package of ``checkout`` (built in place)."""
     ea, control = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     config = tmp / "bench.toml"
     config.write_text(f'[bridge]\nendpoint = "{ea}"\ncontrol_endpoint = "{control}"\njournal = "journal.sqlite"\n'
                       f'stale_after_ms = 60000\n', encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(checkout))
+    env = dict(os.environ, PYTHONPATH=str(checkout)) if checkout else None
     proc = subprocess.Popen([sys.executable, "-m", "mt5bridge", "serve", "--config", str(config),
-                             "--log-level", "ERROR"], cwd=str(checkout), env=env, stderr=subprocess.PIPE, text=True)
+                             "--log-level", "ERROR"], cwd=str(checkout or tmp), env=env, stderr=subprocess.PIPE,
+                            text=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if control_request(control, {"cmd": "status"}, timeout_ms=300) is not None:

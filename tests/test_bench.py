@@ -1,0 +1,37 @@
+"""The benchmarks measure the package as installed: run from another folder, they import the very package the
+tests import (installed, or built in place), never a source tree they put on sys.path themselves."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mt5bridge
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
+def test_no_benchmark_puts_a_source_tree_on_the_import_path(script):
+    tree = ast.parse((BENCH / script).read_text(encoding="utf-8"))
+    touched = [n.lineno for n in ast.walk(tree)
+               if isinstance(n, ast.Attribute) and n.attr == "path" and getattr(n.value, "id", "") == "sys"]
+    assert touched == [], f"bench/{script} changes sys.path at lines {touched}: measure the installed package"
+
+
+def test_the_node_benchmark_runs_from_another_folder_on_the_installed_package(tmp_path):
+    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
+    probe = ("import runpy, sys, mt5bridge; sys.argv = ['node.py', '--ticks', '200', '--json']; "
+             f"runpy.run_path({str(BENCH / 'node.py')!r}, run_name='__main__')")
+    env = {"PYTHONPATH": where} if not where.endswith("site-packages") else {}
+    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, **env))
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["timed_ticks"] == 200 and figures["none_handle_p50_us"] > 0
