@@ -237,7 +237,9 @@ cdef inline void account_on_trade_closed(Account* a, double r_multiple, double p
 
 cdef inline void account_on_position_opened(Account* a, long long t_ms) noexcept nogil:
     cdef long long day = prague_day(a, t_ms)
-    if day != a.last_trading_day:
+    # Only a later day counts: positions opened on earlier days are met again when a restarted bridge adopts
+    # them, and counting every change of day among them counted the same days twice.
+    if day > a.last_trading_day:
         a.last_trading_day = day
         a.trading_days += 1
 

@@ -1127,3 +1127,19 @@ cdef class DecisionEngine:
         engine of its own, and their ids come from the journal's one sequence."""
         if next_id > self.next_id:
             self.next_id = next_id
+
+    def start_account(self, long long time_ms, double balance, double equity, double day_start_balance=0.0):
+        """Start the account before its first tick from what the EA reports in HELLO. ``day_start_balance``
+        (the balance minus the deals since the last Prague midnight; 0 = unknown) becomes the base of the daily
+        loss limit, as FTMO measures it, instead of whatever balance the bridge happens to see first on a day
+        it starts in the middle of. An account already started (a state restored from the journal) is left as
+        it is: False."""
+        if self.acct.started:
+            return False
+        account_on_tick(&self.acct, time_ms, balance, equity)
+        if day_start_balance > 0.0:
+            self.acct.day_start_balance = day_start_balance
+            if day_start_balance > self.acct.highest_eod_balance:
+                self.acct.highest_eod_balance = day_start_balance
+            _evaluate_state(&self.acct)
+        return True

@@ -51,6 +51,7 @@ FLOATING_FIELDS = ("profit", "swap", "commission")
 BOOK_FIXED = itemgetter(*[name for name in wire.Position.model_fields if name not in FLOATING_FIELDS])
 DAY_MS = 86_400_000
 R_JOURNAL_UNAVAILABLE = CODES.index("JOURNAL_UNAVAILABLE")
+R_INITIAL_BALANCE_UNKNOWN = CODES.index("INITIAL_BALANCE_UNKNOWN")
 # While the journal cannot write, the ids of the closes sent without it are taken this far above the journal's
 # highest: a bridge killed before it could write them restarts from the journal's highest id and never hands
 # one of them out again.
@@ -121,6 +122,8 @@ class Account:
     synced_fixed: list[tuple] | None = None   # the fields of those positions that are not floating (BOOK_FIXED)
     book_reconciled: bool = False   # the journal's open positions checked against the terminal's once
     unsaved_ms: int | None = None   # tick time of an engine state the journal could not take yet
+    initial_source: str = "unknown"  # where the initial balance came from; "unknown": no new risk
+    day_start_source: str = "the state the journal kept"
 
 
 class Node:
@@ -217,12 +220,13 @@ class Node:
                 "CAPACITY", f"HELLO.login {login}: the bridge serves {len(self.accounts)} accounts, its limit "
                 "(bridge.max_accounts)", hello.seq)
         cfg = self.cfg
-        if cfg.account.initial_balance == 0 and hello.initial_balance:
-            data = cfg.model_dump(mode="json", by_alias=True)
-            data["account"]["initial_balance"] = hello.initial_balance
-            cfg = config_from_dict(data, "the configuration with the EA's initial balance")
-        engine = build_engine(cfg, cfg.bridge.magic, self.next_command_id)
         saved = self.journal.load_engine_state(login)
+        initial, source = self._initial_balance(hello, saved)
+        if initial and cfg.account.initial_balance != initial:
+            data = cfg.model_dump(mode="json", by_alias=True)
+            data["account"]["initial_balance"] = initial
+            cfg = config_from_dict(data, f"the configuration with the initial balance from {source}")
+        engine = build_engine(cfg, cfg.bridge.magic, self.next_command_id)
         halt = self.halt
         if saved:
             # The journal's operator record is the truth, both ways: the state may have been saved before the
@@ -236,12 +240,50 @@ class Node:
             self._reserve_ids(engine.next_command_id)
         if halt["halted"]:
             engine.halt(flatten=halt["flatten"])
-        acct = Account(login, engine, hello.currency)
+        acct = Account(login, engine, hello.currency, initial_source=source)
+        if not saved:
+            day_start = hello.day_start_balance if hello.day_start_balance and hello.day_start_balance > 0 else 0.0
+            self._check_ahead_hello(hello)
+            engine.start_account(hello.time_msc - hello.server_utc_offset_s * 1000, hello.balance, hello.equity,
+                                 day_start)
+            acct.day_start_source = ("the EA: the balance less the deals since Prague midnight" if day_start
+                                     else "the balance when the bridge first saw the account")
+        if not initial:
+            log.critical("account %s: INITIAL BALANCE UNKNOWN: neither account.initial_balance in the config, nor "
+                         "the EA's InpInitialBalance, nor the account's first deposit in its history: no new risk "
+                         "(HOLD %s) until one is given; open positions are still managed", login,
+                         CODES[R_INITIAL_BALANCE_UNKNOWN])
+        else:
+            log.info("account %s: initial balance %.2f from %s", login, initial, source)
         acct.state = engine.state_code
         for pending in self.journal.pending_commands(login):
             acct.sent[pending["command_id"]] = self.clock()
         self.accounts[login] = acct
         return acct
+
+    def _initial_balance(self, hello: wire.Hello, saved: dict | None) -> tuple[float, str]:
+        """The initial balance the FTMO floors are measured from, and where it came from, in the order of trust:
+        the configuration, the state the journal kept (set from one of these before), the EA's input, the
+        account's first deposit as the EA found it in the history. Never the balance first seen: started on a
+        100k account at 97k, that would put the overall floor at 87,300 instead of 90,000. (0, "unknown") when
+        nothing gives it."""
+        if self.cfg.account.initial_balance > 0:
+            return self.cfg.account.initial_balance, "the configuration (account.initial_balance)"
+        if saved and saved["account"].get("initial", 0) > 0 and saved.get("initial_source", "unknown") != "unknown":
+            return saved["account"]["initial"], saved["initial_source"]
+        if hello.initial_balance:
+            return hello.initial_balance, "the EA's input (InpInitialBalance)"
+        if hello.first_deposit:
+            return hello.first_deposit, "the account's first deposit, from the EA's history"
+        return 0.0, "unknown"
+
+    def _check_ahead_hello(self, hello: wire.Hello) -> None:
+        utc_ms = hello.time_msc - hello.server_utc_offset_s * 1000
+        if utc_ms > self.wall() * 1000 + self._ahead_ms:
+            raise wire.ProtocolError(
+                "TIME_AHEAD", f"HELLO.time_msc {hello.time_msc} is ahead of the bridge's clock by more than "
+                f"{self._ahead_ms / 60000:g} min (bridge.max_time_ahead_ms): the account is not started on it",
+                hello.seq)
 
     def _reserve_ids(self, next_id: int) -> None:
         """No engine issues an id below ``next_id`` from now on."""
@@ -447,6 +489,10 @@ class Node:
 
     def _command(self, acct: Account, chart: Chart, seq: int, utc_ms: int) -> bytes:
         d = acct.engine.decision
+        if acct.initial_source == "unknown" and d["action"] in ("OPEN", "ADD"):
+            # Floors measured from a guessed initial balance are no floors: nothing new until it is known.
+            acct.engine.expire(d["command_id"])
+            return self._refused_hold(chart, seq, utc_ms, R_INITIAL_BALANCE_UNKNOWN)
         unjournaled = self.journal_down is not None
         if unjournaled and not _safe_unjournaled(acct, d):
             # Nothing that adds risk, or that would do harm done twice, leaves without its journal record.
@@ -540,6 +586,7 @@ class Node:
         state = acct.engine.export_state()
         # Which operator decision this state has seen: on restore, a newer one in the journal wins.
         state["operator_record"] = self.halt["record"]
+        state["initial_source"] = acct.initial_source
         return state
 
     def _sync(self, acct: Account, chart: Chart, positions: list[dict[str, Any]], utc_ms: int) -> None:
@@ -864,6 +911,8 @@ class Node:
         for login, acct in self.accounts.items():
             a = acct.engine.account
             a["headroom_pct"] = 100.0 * a["headroom"] / a["initial_balance"] if a["initial_balance"] else 0.0
+            a["initial_balance_source"] = acct.initial_source
+            a["day_start_balance_source"] = acct.day_start_source
             out["accounts"][login] = {
                 "account": a,
                 "positions": acct.engine.positions,
