@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                     timed.append(time_round_trips(s, block))
             echo_us, bridge_us = np.concatenate(parts[0]), np.concatenate(parts[1])
             other_us = np.concatenate(parts[2]) if other is not None else None
-            answer = control_request(control, {"cmd": "status"})
+            token = (Path(tmp) / "control.token").read_text().strip()   # made by the bridge beside its journal
+            answer = control_request(control, {"cmd": "status"}, token=token)
             [chart] = [c for a in answer["accounts"].values() for c in a["charts"] if c["chart"] == "latency-chart"]
             answer_us = chart["answer_ms"] * 1000.0
             e.send(b"STOP")

@@ -954,6 +954,18 @@ class BridgeSettings(Section):
         description="Refused frames are logged at most once per chart and reason in this many seconds, with "
         "how many were refused since; every one is counted.",
     )
+    control_token_file: str = Field(
+        "",
+        description="The operator's control token: made owner-only at the bridge's first start, read by "
+        "`mt5bridge status`, `halt` and `resume`, which send it with every request. Empty = `control.token` "
+        "in the journal's folder; a relative path is taken from the config file's folder.",
+    )
+    curve_clients_folder: str = Field(
+        "",
+        description="Folder of the client public keys (`.key` files, from `mt5bridge keygen --client NAME`) "
+        "allowed to connect when CURVE is on; a key's `logins` line limits the accounts it may speak for. "
+        "Empty = the folder `clients` beside `curve_secret_key_file`.",
+    )
 
     rules: ClassVar[tuple[Rule, ...]] = (below("heartbeat_ms", "stale_after_ms"),
                                          below("stale_after_ms", "forget_after_ms"))

@@ -77,12 +77,12 @@ def run(args: argparse.Namespace) -> int:
         return not trading.is_alive() or (deadline is not None and time.monotonic() >= deadline)
 
     try:
-        watch(lambda: control_request(control, {"cmd": "status"}, timeout_ms=1000), done)
+        watch(lambda: control_request(control, {"cmd": "status"}, timeout_ms=1000, token=bridge.token), done)
     except KeyboardInterrupt:
         pass
     terminal.stop()
     trading.join(10)
-    final = control_request(control, {"cmd": "status"}, timeout_ms=2000)
+    final = control_request(control, {"cmd": "status"}, timeout_ms=2000, token=bridge.token)
     bridge.request_stop()
     serving.join(5)
     bridge.close()

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mt5bridge import protocol as wire
+from mt5bridge.access import login_refusal
 from mt5bridge.config import Config, config_from_dict
 from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.engine import TIMEFRAME_SECONDS, FeatureEngine
@@ -127,6 +128,12 @@ class Account:
 
 
 class Node:
+    # The zmq.Frame of the message in hand, set by the server before each handle(): the properties of the
+    # connection it came on (the ZAP User-Id, the peer's address) are read from it. None without a server.
+    frame = None
+    # The CURVE client keys the server lets in, by Z85 public key (access.ClientKey); None without CURVE.
+    client_keys = None
+
     def __init__(self, cfg: Config, journal, *, model: str | None = None, clock=time.monotonic,
                  wall=time.time) -> None:
         self.cfg = cfg
@@ -198,6 +205,20 @@ class Node:
         except ValueError as exc:
             # The engine refused something the protocol let through (a warm-up bar out of order, ...).
             return self._refuse(identity, wire.ProtocolError("INVALID_VALUE", str(exc), msg.seq))
+
+    def frame_property(self, name: str) -> str | None:
+        """A property of the connection the frame in hand came on ("User-Id", "Peer-Address"), or None when
+        there is no frame or the connection has no such property."""
+        from zmq import ZMQError
+
+        frame = self.frame
+        if frame is None:
+            return None
+        try:
+            value = frame.get(name)
+        except (ZMQError, AttributeError, TypeError, UnicodeDecodeError):
+            return None
+        return value if isinstance(value, str) else None
 
     def _refuse(self, identity: bytes, exc: wire.ProtocolError) -> bytes:
         self.errors[exc.code] += 1
@@ -299,6 +320,11 @@ class Node:
                     freeze_level=hello.freeze_level, margin_per_lot=hello.margin_per_lot)
 
     def _hello(self, identity: bytes, hello: wire.Hello, now: float) -> bytes:
+        # Before anything is made for the login: a refused one costs no memory and touches no account.
+        refusal = login_refusal(self.cfg.bridge.accounts, self.client_keys, self.frame_property("User-Id"),
+                                hello.login)
+        if refusal is not None:
+            raise wire.ProtocolError("FORBIDDEN", refusal, hello.seq)
         if identity not in self.charts and len(self.charts) >= self.cfg.bridge.max_charts:
             self._retire_stale(now)
             if len(self.charts) >= self.cfg.bridge.max_charts:

@@ -23,10 +23,20 @@ from desk import always
 from mt5bridge import protocol as wire
 from mt5bridge.config import Config
 from mt5bridge.journal import JournalError
-from mt5bridge.server import Bridge, BridgeError, control_request
+from mt5bridge.server import Bridge, BridgeError
+from mt5bridge.server import control_request as ask_bridge
 from mt5bridge.synthetic import generate_ticks
 
 SERVER_OFFSET_MS = 3 * 3_600_000
+
+
+# The control token of each bridge a test started, by its control endpoint: a bridge refuses a request without it.
+TOKENS: dict[str, str] = {}
+
+
+def control_request(endpoint: str, request: dict, timeout_ms: int = 1500) -> dict | None:
+    """A control request to the bridge a test started on ``endpoint``, with that bridge's token."""
+    return ask_bridge(endpoint, request, timeout_ms, token=TOKENS.get(endpoint))
 
 
 def free_port() -> int:
@@ -58,6 +68,7 @@ class Running:
     def __init__(self, cfg: Config, model: str | None = None):
         self.cfg = cfg
         self.bridge = Bridge(cfg, model=model)
+        TOKENS[cfg.bridge.control_endpoint] = self.bridge.token
         self.thread = threading.Thread(target=self.bridge.serve, daemon=True)
         self.thread.start()
         self.stopped = False
@@ -343,6 +354,7 @@ def _bridge_process(config: Path, control: str):
     proc = _serve(config)
     try:
         _wait_for(control)
+        TOKENS[control] = (config.parent / "control.token").read_text().strip()   # made beside the journal
         yield proc
     finally:
         if proc.poll() is None:
@@ -426,13 +438,14 @@ def test_curve_keys_let_a_remote_endpoint_serve_only_clients_that_know_the_key(t
     from mt5bridge.cli import main
 
     assert main(["keygen", "--out", str(tmp_path / "keys")]) == 0
+    assert main(["keygen", "--client", "desk", "--out", str(tmp_path / "keys")]) == 0
+    client_public, client_secret = zmq.auth.load_certificate(str(tmp_path / "keys" / "desk.key_secret"))
     public, _ = zmq.auth.load_certificate(str(tmp_path / "keys" / "bridge.key"))
     port = free_port()
     cfg = bridge_config(tmp_path, bridge={"endpoint": f"tcp://0.0.0.0:{port}",
                                           "curve_secret_key_file": str(tmp_path / "keys" / "bridge.key_secret")})
     r = Running(cfg)
     try:
-        client_public, client_secret = zmq.curve_keypair()
         chart = Chart(f"tcp://127.0.0.1:{port}")
         chart.sock.close(0)
         chart.sock = zmq.Context.instance().socket(zmq.DEALER)

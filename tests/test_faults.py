@@ -20,9 +20,11 @@ import pytest
 from conftest import package_process
 from desk import always
 from mt5bridge import protocol as wire
-from mt5bridge.server import control_request
+from mt5bridge.access import control_token_path
+from mt5bridge.config import load_config
 from mt5bridge.synthetic import generate_ticks
-from test_bridge import SERVER_OFFSET_MS, Chart, _wait_for, bridge_config, free_port, running, signal_config  # noqa: F401
+from test_bridge import (TOKENS, SERVER_OFFSET_MS, Chart, _wait_for, bridge_config, control_request, free_port,  # noqa: F401
+                         running, signal_config)
 
 SIGNAL_ENTRY = ('min_score = 0\nrequire_warm = false\nrequire_h1_ema200_alignment = false\nsessions = []\n'
                 'cooldown_minutes = 0\nallowed_consensus = ["UNANIMOUS", "STRONG", "WEAK", "SPLIT"]\n')
@@ -49,6 +51,7 @@ def _bridge(config: Path, control: str, model: str | None = None):
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(control)
+        TOKENS[control] = control_token_path(load_config(config), config).read_text().strip()
         yield proc
     finally:
         if proc.poll() is None:
