@@ -134,12 +134,28 @@ def test_stubs_declare_only_what_the_ea_calls():
     assert unused == [], f"declared in the stubs but never called by the EA: {unused}"
 
 
+def test_every_stubbed_builtin_has_its_reference_page_in_docs():
+    """docs/ea.md lists the MQL5 reference page of every built-in and CTrade member the stubs declare."""
+    table = (ROOT / "docs" / "ea.md").read_text(encoding="utf-8")
+    stub_text = _code((STUBS / "mql5.h").read_text())
+    trade_text = _code((STUBS / "Trade" / "Trade.mqh").read_text().split("public:")[-1])
+    names = set(re.findall(r"\b([A-Z][A-Za-z0-9]*)\s*\(", stub_text.split("---- functions")[-1])) - {"MqlArray"}
+    missing = sorted(n for n in names if f"| `{n}` | https://www.mql5.com/en/docs/" not in table)
+    methods = set(re.findall(r"\b([A-Z][A-Za-z]*)\s*\(", trade_text)) - {"CTrade"}
+    missing += sorted(f"CTrade::{m}" for m in methods if f"| `CTrade::{m}` | https://www.mql5.com/en/docs/" not in table)
+    assert missing == [], f"no reference page in docs/ea.md for {missing}"
+
+
 def test_import_block_matches_zmq_h():
     assert rules.import_problems(MQL5 / INCLUDES / "Zmq.mqh", STUBS / "zmq_reference.h") == []
 
 
 def test_ea_keeps_to_the_mql5_subset():
     assert rules.subset_problems(sources()) == []
+
+
+def test_the_code_calls_what_its_promises_rest_on():
+    assert rules.promise_problems(sources()) == []
 
 
 def test_event_handlers_have_the_signatures_the_terminal_calls():
@@ -521,3 +537,79 @@ def test_without_gxx_the_compile_check_fails_instead_of_skipping(monkeypatch, tm
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(CompilerMissing, match="g\\+\\+ is not installed"):
         compile_ea(MQL5, tmp_path)
+
+
+# each promise undone in the EA: the check meant for it fails
+
+UNDONE = [
+    # a retry after TIMEOUT for an OPEN: the answer no longer ends the job
+    (INCLUDES / "Execution.mqh", "if(IsOutcomeUnknown(first_retcode))", "if(false)",
+     "Run does not contain 'IsOutcomeUnknown('"),
+    # an empty side opens a SELL again
+    (INCLUDES / "Execution.mqh", "if(!OpeningOrderType(c.side,order_type))", "if(false)",
+     "ExecuteOpen does not contain 'OpeningOrderType('"),
+    (INCLUDES / "Session.mqh", "   if(ClampWelcome(w))\n", "   if(false)\n", "ApplyWelcome does not contain 'ClampWelcome('"),
+    (INCLUDES / "ExecutedIds.mqh", "return(FileMove(temporary,m_common,m_file,FILE_REWRITE|m_common));",
+     "return(true);", "Rewrite does not contain 'FileMove('"),
+    (MAIN, "   Reinitialise();\n", "\n", "OnInit does not contain 'Reinitialise()'"),
+    (MAIN, "   g_guard.Reset(same_account);\n", "\n", "Reinitialise does not contain 'g_guard.Reset('"),
+    (MAIN, "   string journal=g_session.JournalId();", "   string journal=\"common\";",
+     "EnsureExecutedIds does not contain 'JournalId()'"),
+    (INCLUDES / "Execution.mqh", "      if(i>0)\n         BetweenSteps(false);\n", "",
+     "ExecuteCloseAll does not contain 'BetweenSteps('"),
+    (INCLUDES / "Session.mqh", "   if(m_warmup_next<WARMUP_FRAMES)\n     {\n      WarmupStep();",
+     "   if(m_warmup_next<WARMUP_FRAMES)\n     {\n      m_warmup_next=WARMUP_FRAMES;", "Service does not contain 'WarmupStep()'"),
+    (MAIN, "   long offset=g_clock.Offset();", "   long offset=0;", "GuardOnce does not contain 'g_clock.Offset()'"),
+    (INCLUDES / "Session.mqh", "      m_result_seq[i]=RESULT_UNSENT;\n   int wait=backoff_ms;",
+     "   int wait=backoff_ms;", "Disconnect does not contain 'RESULT_UNSENT'"),
+    (INCLUDES / "Zmq.mqh", "BytesOption(ZMQ_CURVE_SERVERKEY,server_key,ZMQ_Z85_KEY_CHARS+1)",
+     "BytesOption(ZMQ_CURVE_SERVERKEY,server_key,ZMQ_Z85_KEY_CHARS)", "Open contains 'ZMQ_Z85_KEY_CHARS)'"),
+    (INCLUDES / "Execution.mqh", "      if(!FillingAsCTrade(", "      if(!FillingAsCTrade_(", "SendOnce does not contain"),
+]
+
+
+@pytest.mark.parametrize("file,old,new,expected", UNDONE,
+                         ids=lambda v: str(v)[:40] if isinstance(v, str) else None)
+def test_an_undone_promise_fails_its_check(tmp_path, file, old, new, expected):
+    root = broken_copy(tmp_path, file, old, new)
+    problems = rules.promise_problems(sources(root))
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_wait_in_the_look_after_an_unknown_answer_fails(tmp_path):
+    root = broken_copy(tmp_path, INCLUDES / "Execution.mqh", "bool CCommandExecutor::SeenOnAccount(STradeJob &job)\n  {",
+                       "bool CCommandExecutor::SeenOnAccount(STradeJob &job)\n  {\n   Sleep(400);")
+    assert any("SeenOnAccount contains 'Sleep('" in p for p in rules.promise_problems(sources(root)))
+
+
+HARNESS_UNDONE = {
+    # the retry after TIMEOUT the issue names: RetryKind sends a 10012 again
+    "retry after TIMEOUT": (INCLUDES / "TradeMath.mqh", "   if(retcode==TRADE_RETCODE_TOO_MANY_REQUESTS)\n",
+                            "   if(retcode==TRADE_RETCODE_TOO_MANY_REQUESTS || retcode==TRADE_RETCODE_TIMEOUT)\n",
+                            "retry 10012", "0 0 UNKNOWN"),
+    "PLACED as a fill": (INCLUDES / "TradeMath.mqh",
+                         "   return(retcode==TRADE_RETCODE_DONE || retcode==TRADE_RETCODE_DONE_PARTIAL);",
+                         "   return(retcode==TRADE_RETCODE_DONE || retcode==TRADE_RETCODE_DONE_PARTIAL || "
+                         "retcode==TRADE_RETCODE_PLACED);", "retry 10008", "0 0 PLACED"),
+    "empty side as SELL": (INCLUDES / "TradeMath.mqh", "   if(side==MT5B_SIDE_SELL)\n", "   if(side!=MT5B_SIDE_BUY)\n",
+                           "side -", "refused"),
+    "unclamped WELCOME": (INCLUDES / "Messages.mqh", "   m.deadline_ms=deadline;\n", "", None, None),
+    "NaN written as 0 unnoticed": (INCLUDES / "Json.mqh", "   if(!MathIsValidNumber(value))\n      m_bad_numbers++;\n",
+                                   "", "written nan", "1"),
+}
+
+
+@pytest.mark.parametrize("name", HARNESS_UNDONE)
+def test_an_undone_rule_changes_what_the_harness_sees(tmp_path, name):
+    file, old, new, line, expected = HARNESS_UNDONE[name]
+    root = broken_copy(tmp_path, file, old, new)
+    binary = build_harness(root, tmp_path / "work")
+    if line is None:
+        frames = _welcome(deadline_ms=60000) + b"\n"
+        got = json.loads(subprocess.run([str(binary), "parse"], input=frames, capture_output=True, check=True,
+                                        timeout=60).stdout)
+        assert got["applied_deadline_ms"] == 60000  # the mutation shows: the clamp is what keeps it at 10000
+        return
+    out = subprocess.run([str(binary), "math"], input=line.encode() + b"\n", capture_output=True, check=True,
+                         timeout=60).stdout.decode().strip()
+    assert out != expected, f"{name}: the harness still prints {expected!r}"
