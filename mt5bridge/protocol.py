@@ -1,8 +1,10 @@
 """The wire protocol between the Expert Advisor and the bridge: the single source of truth.
 
 One JSON object per ZeroMQ frame, UTF-8, with a ``type`` that names the message. The EA (a DEALER per chart)
-sends HELLO, WARMUP, TICK, RESULT, DEAL, FAILSAFE, HEARTBEAT and BYE, each with a ``seq`` that increases per chart; the
-bridge (one ROUTER) answers with WELCOME, COMMAND or ERROR, each with ``reply_to`` set to the request's ``seq``.
+sends HELLO, WARMUP, TICK, RESULT, DEAL, FAILSAFE, HEARTBEAT, CLOCK and BYE, each with a ``seq`` that increases per
+chart; the bridge (one ROUTER) answers with WELCOME, COMMAND or ERROR, each with ``reply_to`` set to the request's
+``seq``. What a client must know beyond the fields (warm-up, identity, what a RESULT carries, optional fields) is in
+the "What a client needs to know" section of ``docs/protocol.md``, written in ``mt5bridge/protocol_gen.py``.
 
 Three files are generated from this module by ``python -m mt5bridge.protocol_gen --write`` and a test fails
 when any is stale: ``docs/protocol.md``, ``docs/protocol.schema.json`` and the EA's
@@ -408,11 +410,14 @@ class Tick(Request):
 
 
 class TradeResult(Request):
-    """The outcome of one non-HOLD COMMAND (MqlTradeResult), sent exactly once per command_id and kept by the EA
-    until the bridge has it. ``outcome`` says what is known: DONE (filled, or for MODIFY applied), PARTIAL (part of
-    the volume filled), PLACED (the server took an order that is not yet filled: not a fill), REFUSED (the server
-    or the EA refused it: nothing was done) or UNKNOWN (a timeout or lost connection: it may still be filled; the
-    EA never sends it again and the bridge settles it from the positions and deals carrying its comment)."""
+    """The outcome of one non-HOLD COMMAND (MqlTradeResult), one per command_id, kept by the EA until the bridge
+    has read it (a reply to a later message of the same connection) and sent again after a reconnect until then:
+    a RESULT for a command that already has one is a duplicate, not a second outcome. ``outcome`` says what is
+    known: DONE (filled, or for MODIFY applied), PARTIAL (part of the volume filled; for CLOSE_ALL some positions
+    closed), PLACED (the server took an order that is not yet filled: not a fill), REFUSED (the server or the EA
+    refused it: nothing was done) or UNKNOWN (a timeout or lost connection: it may still be filled; the EA never
+    sends it again and the bridge settles it from the positions and deals carrying its comment). Only DONE and
+    PARTIAL carry a fill: otherwise price, volume, sl and tp are 0."""
 
     example: ClassVar[dict[str, Any]] = {
         "type": "RESULT", "seq": 43, "command_id": 17, "outcome": "DONE", "retcode": 10009, "ticket": 123456790,
@@ -492,7 +497,9 @@ class Heartbeat(Request):
 
 class Clock(Request):
     """The trade server's UTC offset changed (a daylight-saving switch): every time_msc from now on converts to
-    UTC with the new offset. Sent as soon as the EA sees the change, before the next TICK."""
+    UTC with the new offset. Sent as soon as the EA sees the change, before the next TICK. The EA checks the
+    offset once a second (server time against the PC clock, to the whole hour); HELLO carries the offset at the
+    start of each session, CLOCK every change after it."""
 
     example: ClassVar[dict[str, Any]] = {
         "type": "CLOCK", "seq": 48, "server_utc_offset_s": 7200, "time_msc": 1792375200000,
@@ -569,7 +576,10 @@ class Welcome(Reply):
 
 class Command(Reply):
     """What to do on this tick. Every non-HOLD command carries a unique command_id and is answered by exactly
-    one RESULT; a HOLD (command_id 0) is neither executed nor acknowledged."""
+    one RESULT; a HOLD (command_id 0) is neither executed nor acknowledged. OPEN and ADD need side BUY or SELL
+    (anything else is refused); on CLOSE, MODIFY and CLOSE_ALL the side is not read: the position decides the
+    direction. MODIFY sets both stops as given: 0 removes that stop, so a MODIFY that keeps one repeats its
+    current price."""
 
     example: ClassVar[dict[str, Any]] = {
         "type": "COMMAND", "reply_to": 42, "command_id": 17, "action": "OPEN", "symbol": "EURUSD", "side": "BUY",

@@ -214,6 +214,63 @@ _SESSION_RULES = """\
 """
 
 
+_CLIENT_GUIDE = """\
+## What a client needs to know
+
+**Socket identity and reconnecting.** The EA's DEALER sets its routing identity to `<login>-<symbol>-<chart id>`
+(`HELLO.login`, `HELLO.symbol`, `HELLO.chart_id`), unique per chart and the same across reconnects. The bridge
+binds with ROUTER_HANDOVER, so a reconnect with the same identity takes the chart's place at once. A reconnect is
+a new session: the EA closes its socket (LINGER 0, so nothing queued for a bridge that went away reaches the next
+one), opens a new one with the same identity and starts with HELLO; the bridge answers with WELCOME and the chart
+warms up again. What the EA queued meanwhile (FAILSAFE, RESULT, DEAL) follows the warm-up.
+
+**Warm-up.** Every bar feature is defined once its timeframe has 200 closed bars (the EMA200 and the features
+built on it need the most; see docs/features.md), so WARMUP must carry at least 200 closed bars of each of M1,
+M5, M15 and H1, oldest first, the forming bar left out. Send more: EMAs are seeded as TA-Lib seeds them, so a
+history of only 200 bars gives values that differ from a longer replay until they have converged; the EA sends
+300 or more of each (by default 3000 M1, 2000 M5, 1000 M15, 600 H1). After it the tick features need live ticks:
+100 ticks (spread and imbalance statistics) and 60 s of ticks (tick rates).
+
+**What a RESULT carries.** `outcome` first: only DONE and PARTIAL carry a fill.
+
+| command | DONE / PARTIAL | REFUSED | UNKNOWN |
+| --- | --- | --- | --- |
+| OPEN | `ticket` the position opened, `price` and `volume` filled, `sl`/`tp` in force (the broker's, if it moved one) | nothing was done; `text` says why | it may still fill: settle from positions and deals with comment `mt5b:<command_id>` |
+| ADD, hedging account | a new position: `ticket` is its own | as OPEN | as OPEN |
+| ADD, netting account | the one position of the symbol grew: `ticket` is that position, `price`/`volume` this fill, `sl`/`tp` the position's | as OPEN | as OPEN; the position keeps its first comment, so settle from the deals' comment |
+| CLOSE | `ticket` the position, `volume` closed, `price` of the close; a part leaves the rest open with `sl`/`tp` in force (0 after a whole close) | as OPEN | as OPEN (a partial close carries the comment on its deal) |
+| MODIFY | `ticket`, `price` = `volume` = 0, `sl`/`tp` in force | as OPEN; retcode 10025 when the stops were already set | the stops may or may not have changed: read them from the next TICK |
+| CLOSE_ALL | one RESULT for every position: `volume` = lots closed, `text` "closed N of M positions", `ticket` = `price` = 0; PARTIAL when some could not be closed | none closed | a close's answer was lost |
+
+The closes of CLOSE_ALL and every fill come one DEAL each. `retcode` is the server's; for a command the EA
+refused itself, the retcode of the check that failed (10013 invalid, 10014 volume, 10016 stops, 10024 request
+cap, 10027 Algo Trading off, ...).
+
+**Order of RESULT and DEAL.** For a fill the EA normally sends the RESULT before the fill's DEAL: the terminal
+reports deals after the command is done, and the EA sends queued results before queued deals. A client must
+accept either order all the same: a command answered UNKNOWN may be filled later and its DEAL arrive after the
+RESULT or on the next session, and a deal not yet in the terminal's history is reported when it appears.
+
+**Money.** A deal's commission is booked to the balance when the deal is made (MT5), so `TICK.balance` already
+includes the commission of every open position; `positions[].commission` tells how much, and must not be taken
+off the balance or equity again. `TICK.equity` is the balance plus every position's `profit` and `swap`.
+
+**Stops in MODIFY.** `sl` and `tp` are the prices the position should have afterwards: 0 removes that stop.
+To keep a stop, send its current price (from the last TICK).
+
+**`side`.** BUY or SELL on OPEN and ADD (the EA refuses anything else, the empty string included); on CLOSE,
+MODIFY and CLOSE_ALL it is not read: the position's own side decides the closing order.
+
+**Time.** `HELLO.server_utc_offset_s` is the offset at the start of a session and CLOCK tells every change after
+it (a daylight-saving switch of the server), before the next TICK; the EA checks the offset once a second.
+
+**Optional and nullable fields.** Fields with a default may be left out: `HELLO.first_deposit`,
+`HELLO.day_start_balance` (null or absent: the EA cannot tell), `HELLO.margin_per_lot` (0), `TICK.round_trip_us`
+(0), `RESULT.sl`/`RESULT.tp` (0). `HELLO.initial_balance` must be present and may be null. The EA always sends
+every field. Free-text fields may be null (read as "").
+"""
+
+
 def render_markdown() -> str:
     lines = [
         "# Wire protocol",
@@ -227,6 +284,8 @@ def render_markdown() -> str:
         _OVERVIEW.format(max_frame=p.MAX_FRAME_BYTES, max_bars=p.MAX_WARMUP_BARS).rstrip("\n"),
         "",
         _SESSION_RULES.rstrip("\n"),
+        "",
+        _CLIENT_GUIDE.rstrip("\n"),
         "",
         "## Messages",
         "",

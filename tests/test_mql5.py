@@ -134,12 +134,28 @@ def test_stubs_declare_only_what_the_ea_calls():
     assert unused == [], f"declared in the stubs but never called by the EA: {unused}"
 
 
+def test_every_stubbed_builtin_has_its_reference_page_in_docs():
+    """docs/ea.md lists the MQL5 reference page of every built-in and CTrade member the stubs declare."""
+    table = (ROOT / "docs" / "ea.md").read_text(encoding="utf-8")
+    stub_text = _code((STUBS / "mql5.h").read_text())
+    trade_text = _code((STUBS / "Trade" / "Trade.mqh").read_text().split("public:")[-1])
+    names = set(re.findall(r"\b([A-Z][A-Za-z0-9]*)\s*\(", stub_text.split("---- functions")[-1])) - {"MqlArray"}
+    missing = sorted(n for n in names if f"| `{n}` | https://www.mql5.com/en/docs/" not in table)
+    methods = set(re.findall(r"\b([A-Z][A-Za-z]*)\s*\(", trade_text)) - {"CTrade"}
+    missing += sorted(f"CTrade::{m}" for m in methods if f"| `CTrade::{m}` | https://www.mql5.com/en/docs/" not in table)
+    assert missing == [], f"no reference page in docs/ea.md for {missing}"
+
+
 def test_import_block_matches_zmq_h():
     assert rules.import_problems(MQL5 / INCLUDES / "Zmq.mqh", STUBS / "zmq_reference.h") == []
 
 
 def test_ea_keeps_to_the_mql5_subset():
     assert rules.subset_problems(sources()) == []
+
+
+def test_the_code_calls_what_its_promises_rest_on():
+    assert rules.promise_problems(sources()) == []
 
 
 def test_event_handlers_have_the_signatures_the_terminal_calls():
@@ -190,10 +206,12 @@ def test_every_frame_the_ea_builds_is_accepted_by_the_bridge(harness):
     frames = run(harness, "frames")
     messages = [wire.parse_request(frame, wire.MAX_FRAME_BYTES) for frame in frames]
     assert [wire.message_type(type(m)) for m in messages] == [
-        "HELLO", "HELLO", "WARMUP", "TICK", "RESULT", "DEAL", "FAILSAFE", "HEARTBEAT", "BYE"]
+        "HELLO", "HELLO", "WARMUP", "TICK", "RESULT", "DEAL", "FAILSAFE", "HEARTBEAT", "CLOCK", "BYE"]
     assert [m.seq for m in messages] == list(range(len(messages)))
-    hello, hello_known, warmup, tick, result, deal, failsafe, heartbeat, bye = messages
+    hello, hello_known, warmup, tick, result, deal, failsafe, heartbeat, clock, bye = messages
     assert hello.initial_balance is None and hello_known.initial_balance == 100000.0
+    assert (hello.first_deposit, hello.day_start_balance) == (None, None)
+    assert (hello_known.first_deposit, hello_known.day_start_balance) == (100000.0, 101250.5)
     assert hello.company == TRICKY and result.text == TRICKY
     assert (hello.point, hello.tick_size, hello.chart_id) == (1e-05, 1e-05, 133476532849512345)
     assert warmup.time_msc == [1783416480000, 1783416540000, 1783416600000]
@@ -201,7 +219,10 @@ def test_every_frame_the_ea_builds_is_accepted_by_the_bridge(harness):
     assert (tick.bid, tick.ask, tick.round_trip_us, len(tick.positions)) == (1.08512, 1.08519, 412, 2)
     assert tick.positions[0].comment == "mt5b:16" and tick.positions[1].open_price == 2345.67
     assert len(tick.positions[1].comment) == wire.MAX_COMMENT_CHARS
-    assert (result.command_id, result.retcode, result.price, result.volume) == (17, 10009, 1.08519, 0.5)
+    assert (result.command_id, result.outcome, result.retcode, result.price, result.volume) == (
+        17, "DONE", 10009, 1.08519, 0.5)
+    assert (result.sl, result.tp) == (1.08319, 1.08919)
+    assert (clock.server_utc_offset_s, clock.time_msc) == (7200, 1792375200000)
     assert (deal.side, deal.entry, deal.reason, deal.comment, deal.commission) == ("BUY", "IN", "EXPERT", "", -2.5)
     assert failsafe.kind == "EQUITY_GUARD" and heartbeat.time_msc == 1783416705000 and bye.reason == ""
 
@@ -231,9 +252,25 @@ def test_the_ea_reads_every_frame_the_bridge_sends(harness):
     assert got[1]["reason"] == "no signal — Zürich"
     assert (got[2]["command_id"], got[2]["ticket"], got[2]["volume"]) == (9_007_199_254_740_993, 123456789012, 0)
     welcome = wire.Welcome.example
-    assert got[3] == {"kind": "WELCOME", **{k: welcome[k] for k in welcome if k not in ("type", "protocol_version")}}
+    applied = {"applied_deadline_ms": welcome["deadline_ms"], "applied_heartbeat_ms": welcome["heartbeat_ms"],
+               "applied_failsafe_silence_ms": welcome["failsafe_silence_ms"]}
+    assert got[3] == {"kind": "WELCOME", **{k: welcome[k] for k in welcome if k not in ("type", "protocol_version")},
+                      **applied}
     assert got[4] == {"kind": "ERROR", **{k: v for k, v in wire.ErrorReply.example.items() if k != "type"}}
     assert got[5]["message"] == "a/b" and got[5]["reply_to"] == -1
+
+
+def _welcome(**changes) -> bytes:
+    return json.dumps({**wire.Welcome.example, **changes}).encode()
+
+
+def test_welcome_timings_are_held_to_the_eas_own_input_ranges(harness):
+    """A bridge asking for a 60 s deadline would hold every OnTick, and the equity guard with it, for a minute."""
+    frames = [_welcome(deadline_ms=60000, heartbeat_ms=1, stale_after_ms=5, failsafe_silence_ms=86_400_000),
+              _welcome(deadline_ms=1, heartbeat_ms=600000, stale_after_ms=600001, failsafe_silence_ms=10)]
+    got = [json.loads(line) for line in run(harness, "parse", b"\n".join(frames) + b"\n")]
+    assert [(g["applied_deadline_ms"], g["applied_heartbeat_ms"], g["applied_failsafe_silence_ms"]) for g in got] == [
+        (10000, 100, 3600000), (10, 60000, 1000)]
 
 
 BROKEN_FRAMES = {
@@ -247,9 +284,10 @@ BROKEN_FRAMES = {
                         b'"stale_after_ms":5000,"failsafe_silence_ms":10000,"equity_floor":0,"max_requests_per_minute":30}',
     "NaN": b'{"type":"WELCOME","reply_to":0,"protocol_version":1,"deadline_ms":250,"heartbeat_ms":1000,'
            b'"stale_after_ms":5000,"failsafe_silence_ms":10000,"equity_floor":NaN,"max_requests_per_minute":30}',
-    "other protocol version": b'{"type":"WELCOME","reply_to":0,"protocol_version":2,"deadline_ms":250,'
-                              b'"heartbeat_ms":1000,"stale_after_ms":5000,"failsafe_silence_ms":10000,'
-                              b'"equity_floor":0,"max_requests_per_minute":30}',
+    "other protocol version": _welcome(protocol_version=1),
+    "no journal_id": json.dumps({k: v for k, v in wire.Welcome.example.items() if k != "journal_id"}).encode(),
+    "journal_id that could name another file": _welcome(journal_id="..\\..\\executed_1_0123456789abcdef01234"),
+    "journal_id in capitals": _welcome(journal_id="5F0C3A9E2B7D4E61A8C9D0F1E2A3B4C5"),
     "unknown action": _hold(3, "x").replace(b'"HOLD"', b'"BUY_EVERYTHING"'),
     "HOLD with an id": _hold(3, "x").replace(b'"command_id":0', b'"command_id":5'),
     "nested volume": _hold(3, "x").replace(b'"volume":0.0', b'"volume":[1]'),
@@ -295,6 +333,15 @@ def test_prague_midnight_matches_the_time_zone_database(harness):
         assert day_key == (local.date() - datetime(1970, 1, 1).date()).days, moment
 
 
+def test_us_summer_time_in_the_tester_matches_the_time_zone_database(harness):
+    """In the Strategy Tester the server's offset comes from the broker's rule (UTC+2, +3 on US summer time)."""
+    new_york = ZoneInfo("America/New_York")
+    days = [datetime(2019, 1, 1, 12, tzinfo=timezone.utc) + timedelta(days=d) for d in range(12 * 366)]
+    lines = run(harness, "math", "\n".join(f"ussummer {int(d.timestamp())}" for d in days).encode())
+    got = [line.decode() == "1" for line in lines]
+    assert got == [bool(d.astimezone(new_york).dst()) for d in days]
+
+
 MATH = [
     # volumes: down to the step, capped at the maximum, 0 below the minimum; a part to close
     ("open 0.537 0.01 0.01 100", "0.53000000"),
@@ -319,19 +366,39 @@ MATH = [
     ("stop 1.08600 0 1 1.08500 0 0.00001 0.00001 5", "0 1.08600"),
     ("stop 0 1 1 1.08500 0.00050 0.00001 0.00001 5", "0 0.00000"),
     ("stop 2340.00 1 1 2345.00 10.0 0.01 0.05 2", "1 2334.95"),
-    # retry policy by retcode: (kind, filled) with 0 never, 1 fresh price, 2 check first
-    ("retry 10004", "1 0"), ("retry 10020", "1 0"), ("retry 10021", "1 0"),
-    ("retry 10012", "2 0"), ("retry 10024", "2 0"), ("retry 10031", "2 0"),
-    ("retry 10014", "0 0"), ("retry 10016", "0 0"), ("retry 10017", "0 0"), ("retry 10018", "0 0"),
-    ("retry 10019", "0 0"), ("retry 10030", "0 0"), ("retry 10006", "0 0"),
-    ("retry 10009", "0 1"), ("retry 10010", "0 1"),
+    # retry policy by retcode: (kind, filled, outcome) with kind 0 never, 1 at a fresh price, 2 after a pause.
+    # Only definite refusals are sent again; a timeout or a lost connection never (UNKNOWN); PLACED is no fill.
+    ("retry 10004", "1 0 REFUSED"), ("retry 10020", "1 0 REFUSED"), ("retry 10021", "1 0 REFUSED"),
+    ("retry 10024", "2 0 REFUSED"),
+    ("retry 10012", "0 0 UNKNOWN"), ("retry 10031", "0 0 UNKNOWN"),
+    ("retry 10014", "0 0 REFUSED"), ("retry 10016", "0 0 REFUSED"), ("retry 10017", "0 0 REFUSED"),
+    ("retry 10018", "0 0 REFUSED"), ("retry 10019", "0 0 REFUSED"), ("retry 10030", "0 0 REFUSED"),
+    ("retry 10006", "0 0 REFUSED"), ("retry 10008", "0 0 PLACED"),
+    ("retry 10009", "0 1 DONE"), ("retry 10010", "0 1 PARTIAL"),
+    # OPEN/ADD: BUY or SELL, nothing else ("-" is the empty side)
+    ("side BUY", "BUY"), ("side SELL", "SELL"), ("side -", "refused"), ("side buy", "refused"),
+    # the filling policy CTrade would send: execution (0 request, 1 instant, 2 market, 3 exchange), the
+    # symbol's FOK|IOC bits, wanted (0 FOK, 1 IOC, 2 RETURN)
+    ("filling 0 0 2", "0"), ("filling 1 2 1", "0"),
+    ("filling 2 1 0", "0"), ("filling 2 2 1", "1"), ("filling 2 0 2", "none"), ("filling 2 1 1", "none"),
+    ("filling 3 0 2", "2"), ("filling 3 2 1", "1"), ("filling 3 2 0", "none"),
+    # NaN or infinity in a RESULT is never sent as if it were 0: zeroed, and the outcome becomes UNKNOWN
+    ("result DONE 1.08519 0.5", "1 DONE 1.08519"), ("result DONE nan 0.5", "0 UNKNOWN 0"),
+    ("result PARTIAL 1.1 inf", "0 UNKNOWN 1.1"), ("result REFUSED nan 0", "0 REFUSED 0"),
+    # ... and a TICK with one is counted by the writer, which the session checks before sending
+    ("written 1.08512", "0"), ("written nan", "1"), ("written -inf", "1"),
+    # journal ids name files: 32 lowercase hex digits only
+    ("journal 5f0c3a9e2b7d4e61a8c9d0f1e2a3b4c5", "1"), ("journal 5f0c3a9e2b7d4e61a8c9d0f1e2a3b4c", "0"),
+    ("journal ../../5f0c3a9e2b7d4e61a8c9d0f1e2a3b", "0"),
     # JSON numbers
     ("number 1.08500 5", "1.085"), ("number 2 2", "2"), ("number -0.0 2", "0"), ("number 0.00001 12", "0.00001"),
     ("number -6.9 2", "-6.9"), ("number nan 2", "0"), ("number inf 5", "0"), ("number 123456789.5 0", "123456790"),
     # at most 3 requests in any minute: one more goes only when the oldest is a full minute old
     ("rate 3 0 1000 2000 3000 59999 60000 60001 61000", "11100101"),
-    # server minus UTC on the quarter hour
-    ("offset 1700010805 1700000000", "10800"), ("offset 1700000000 1700019795", "-19800"),
+    # server minus UTC to the whole hour, and whether the PC clock agrees with it (within 120 s)
+    ("offset 1700010805 1700000000", "10800 1"), ("offset 1700000000 1700010900", "-10800 1"),
+    ("offset 1700007900 1700000000", "7200 0"), ("offset 1700000000 1700000000", "0 1"),
+    ("offset 1800000000 1700000000", "0 0"),
 ]
 
 
@@ -470,3 +537,79 @@ def test_without_gxx_the_compile_check_fails_instead_of_skipping(monkeypatch, tm
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(CompilerMissing, match="g\\+\\+ is not installed"):
         compile_ea(MQL5, tmp_path)
+
+
+# each promise undone in the EA: the check meant for it fails
+
+UNDONE = [
+    # a retry after TIMEOUT for an OPEN: the answer no longer ends the job
+    (INCLUDES / "Execution.mqh", "if(IsOutcomeUnknown(first_retcode))", "if(false)",
+     "Run does not contain 'IsOutcomeUnknown('"),
+    # an empty side opens a SELL again
+    (INCLUDES / "Execution.mqh", "if(!OpeningOrderType(c.side,order_type))", "if(false)",
+     "ExecuteOpen does not contain 'OpeningOrderType('"),
+    (INCLUDES / "Session.mqh", "   if(ClampWelcome(w))\n", "   if(false)\n", "ApplyWelcome does not contain 'ClampWelcome('"),
+    (INCLUDES / "ExecutedIds.mqh", "return(FileMove(temporary,m_common,m_file,FILE_REWRITE|m_common));",
+     "return(true);", "Rewrite does not contain 'FileMove('"),
+    (MAIN, "   Reinitialise();\n", "\n", "OnInit does not contain 'Reinitialise()'"),
+    (MAIN, "   g_guard.Reset(same_account);\n", "\n", "Reinitialise does not contain 'g_guard.Reset('"),
+    (MAIN, "   string journal=g_session.JournalId();", "   string journal=\"common\";",
+     "EnsureExecutedIds does not contain 'JournalId()'"),
+    (INCLUDES / "Execution.mqh", "      if(i>0)\n         BetweenSteps(false);\n", "",
+     "ExecuteCloseAll does not contain 'BetweenSteps('"),
+    (INCLUDES / "Session.mqh", "   if(m_warmup_next<WARMUP_FRAMES)\n     {\n      WarmupStep();",
+     "   if(m_warmup_next<WARMUP_FRAMES)\n     {\n      m_warmup_next=WARMUP_FRAMES;", "Service does not contain 'WarmupStep()'"),
+    (MAIN, "   long offset=g_clock.Offset();", "   long offset=0;", "GuardOnce does not contain 'g_clock.Offset()'"),
+    (INCLUDES / "Session.mqh", "      m_result_seq[i]=RESULT_UNSENT;\n   int wait=backoff_ms;",
+     "   int wait=backoff_ms;", "Disconnect does not contain 'RESULT_UNSENT'"),
+    (INCLUDES / "Zmq.mqh", "BytesOption(ZMQ_CURVE_SERVERKEY,server_key,ZMQ_Z85_KEY_CHARS+1)",
+     "BytesOption(ZMQ_CURVE_SERVERKEY,server_key,ZMQ_Z85_KEY_CHARS)", "Open contains 'ZMQ_Z85_KEY_CHARS)'"),
+    (INCLUDES / "Execution.mqh", "      if(!FillingAsCTrade(", "      if(!FillingAsCTrade_(", "SendOnce does not contain"),
+]
+
+
+@pytest.mark.parametrize("file,old,new,expected", UNDONE,
+                         ids=lambda v: str(v)[:40] if isinstance(v, str) else None)
+def test_an_undone_promise_fails_its_check(tmp_path, file, old, new, expected):
+    root = broken_copy(tmp_path, file, old, new)
+    problems = rules.promise_problems(sources(root))
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_wait_in_the_look_after_an_unknown_answer_fails(tmp_path):
+    root = broken_copy(tmp_path, INCLUDES / "Execution.mqh", "bool CCommandExecutor::SeenOnAccount(STradeJob &job)\n  {",
+                       "bool CCommandExecutor::SeenOnAccount(STradeJob &job)\n  {\n   Sleep(400);")
+    assert any("SeenOnAccount contains 'Sleep('" in p for p in rules.promise_problems(sources(root)))
+
+
+HARNESS_UNDONE = {
+    # the retry after TIMEOUT the issue names: RetryKind sends a 10012 again
+    "retry after TIMEOUT": (INCLUDES / "TradeMath.mqh", "   if(retcode==TRADE_RETCODE_TOO_MANY_REQUESTS)\n",
+                            "   if(retcode==TRADE_RETCODE_TOO_MANY_REQUESTS || retcode==TRADE_RETCODE_TIMEOUT)\n",
+                            "retry 10012", "0 0 UNKNOWN"),
+    "PLACED as a fill": (INCLUDES / "TradeMath.mqh",
+                         "   return(retcode==TRADE_RETCODE_DONE || retcode==TRADE_RETCODE_DONE_PARTIAL);",
+                         "   return(retcode==TRADE_RETCODE_DONE || retcode==TRADE_RETCODE_DONE_PARTIAL || "
+                         "retcode==TRADE_RETCODE_PLACED);", "retry 10008", "0 0 PLACED"),
+    "empty side as SELL": (INCLUDES / "TradeMath.mqh", "   if(side==MT5B_SIDE_SELL)\n", "   if(side!=MT5B_SIDE_BUY)\n",
+                           "side -", "refused"),
+    "unclamped WELCOME": (INCLUDES / "Messages.mqh", "   m.deadline_ms=deadline;\n", "", None, None),
+    "NaN written as 0 unnoticed": (INCLUDES / "Json.mqh", "   if(!MathIsValidNumber(value))\n      m_bad_numbers++;\n",
+                                   "", "written nan", "1"),
+}
+
+
+@pytest.mark.parametrize("name", HARNESS_UNDONE)
+def test_an_undone_rule_changes_what_the_harness_sees(tmp_path, name):
+    file, old, new, line, expected = HARNESS_UNDONE[name]
+    root = broken_copy(tmp_path, file, old, new)
+    binary = build_harness(root, tmp_path / "work")
+    if line is None:
+        frames = _welcome(deadline_ms=60000) + b"\n"
+        got = json.loads(subprocess.run([str(binary), "parse"], input=frames, capture_output=True, check=True,
+                                        timeout=60).stdout)
+        assert got["applied_deadline_ms"] == 60000  # the mutation shows: the clamp is what keeps it at 10000
+        return
+    out = subprocess.run([str(binary), "math"], input=line.encode() + b"\n", capture_output=True, check=True,
+                         timeout=60).stdout.decode().strip()
+    assert out != expected, f"{name}: the harness still prints {expected!r}"

@@ -31,6 +31,7 @@
 #define GUARD_RETRY_MS      5000
 #define PENDING_DEAL_LOOKS  50     // a deal not in the history yet is looked for again, every 100 ms
 #define EXECUTED_IDS_RETRY_MS 30000
+#define CLOCK_CHECK_MS      1000
 
 //--- inputs
 input group "Bridge"
@@ -56,6 +57,9 @@ input int    InpWarmupM1            = 3000;    // M1 bars
 input int    InpWarmupM5            = 2000;    // M5 bars
 input int    InpWarmupM15           = 1000;    // M15 bars
 input int    InpWarmupH1            = 600;     // H1 bars (the H1 EMA200 needs 300 or more)
+input group "Strategy Tester (TimeGMT is not the real UTC there)"
+input int    InpTesterUtcOffsetH    = 2;       // Broker's server time minus UTC outside US summer time, hours
+input bool   InpTesterUsSummerTime  = true;    // +1 hour while the US is on summer time (FTMO's servers)
 input group "Security (bridge on another machine)"
 input string InpCurveServerKey      = "";      // Bridge's CURVE public key (mt5bridge keygen); empty = none
 input string InpCurvePublicKey      = "";      // This EA's CURVE public key (empty = a new pair per connection)
@@ -64,9 +68,20 @@ input group "Log"
 input ENUM_BRIDGE_LOG InpLogLevel   = BRIDGE_LOG_INFO; // Detail in the Experts log
 
 //--- the EA's parts
+//+------------------------------------------------------------------+
+//| The executor with the equity guard between its blocking steps:   |
+//| a retry, a pause, each position of CLOSE_ALL.                    |
+//+------------------------------------------------------------------+
+class CGuardedExecutor : public CCommandExecutor
+  {
+protected:
+   virtual bool      BetweenSteps(const bool opening);
+  };
+
 CBridgeSession      g_session;
-CCommandExecutor    g_executor;
+CGuardedExecutor    g_executor;
 CExecutedIds        g_executed;
+CServerClock        g_clock;
 CEquityGuard        g_guard;
 CCommissionCache    g_commissions;
 SPositionInfo       g_positions[];
@@ -79,6 +94,11 @@ ulong               g_last_guard_close_ms=0;
 bool                g_guard_other_symbols_done=false;
 bool                g_trading_allowed_said=true;
 string              g_last_failsafe="none";
+bool                g_guard_running=false;     // the guard's own closes do not call it again
+int                 g_last_deinit_reason=-1;   // globals outlive a re-initialisation: what it was
+long                g_last_login=0;
+ulong               g_last_clock_ms=0;
+int                 g_positions_capped=0;      // open positions beyond the TICK cap, last said
 
 //+------------------------------------------------------------------+
 //| A problem the trader must act on: Experts log, chart and alert.  |
@@ -94,10 +114,10 @@ bool CheckInputs(string &problem)
   {
    if(StringFind(InpEndpoint,"://")<=0)
       problem="InpEndpoint must look like tcp://127.0.0.1:5555";
-   else if(InpDeadlineMs<10 || InpDeadlineMs>10000)
-      problem="InpDeadlineMs must be 10..10000";
-   else if(InpHeartbeatMs<100 || InpHeartbeatMs>60000)
-      problem="InpHeartbeatMs must be 100..60000";
+   else if(InpDeadlineMs<DEADLINE_MS_MIN || InpDeadlineMs>DEADLINE_MS_MAX)
+      problem="InpDeadlineMs must be "+IntegerToString(DEADLINE_MS_MIN)+".."+IntegerToString(DEADLINE_MS_MAX);
+   else if(InpHeartbeatMs<HEARTBEAT_MS_MIN || InpHeartbeatMs>HEARTBEAT_MS_MAX)
+      problem="InpHeartbeatMs must be "+IntegerToString(HEARTBEAT_MS_MIN)+".."+IntegerToString(HEARTBEAT_MS_MAX);
    else if(InpHelloTimeoutMs<500 || InpHelloTimeoutMs>60000)
       problem="InpHelloTimeoutMs must be 500..60000";
    else if(InpReconnectMaxMs<1000 || InpReconnectMaxMs>600000)
@@ -108,8 +128,10 @@ bool CheckInputs(string &problem)
       problem="InpDeviationPoints must be 0..10000";
    else if(InpMaxRetries<0 || InpMaxRetries>5)
       problem="InpMaxRetries must be 0..5";
-   else if(InpSilenceMs<1000 || InpSilenceMs>3600000)
-      problem="InpSilenceMs must be 1000..3600000";
+   else if(InpSilenceMs<SILENCE_MS_MIN || InpSilenceMs>SILENCE_MS_MAX)
+      problem="InpSilenceMs must be "+IntegerToString(SILENCE_MS_MIN)+".."+IntegerToString(SILENCE_MS_MAX);
+   else if(InpTesterUtcOffsetH<-12 || InpTesterUtcOffsetH>14)
+      problem="InpTesterUtcOffsetH must be -12..14";
    else if(InpInitialBalance<0)
       problem="InpInitialBalance must be 0 (unknown) or the account's initial balance";
    else if(InpDailyLossPct<=0 || InpDailyLossPct>100)
@@ -163,27 +185,36 @@ void WatchTradingAllowed(void)
    g_trading_allowed_said=allowed;
   }
 
-//--- the executed-ids file needs the login, known only once the account is connected
+//+------------------------------------------------------------------+
+//| The executed-ids file of this account and the bridge's journal:  |
+//| known once the account is connected and WELCOME named the        |
+//| journal. In the common folder, so every terminal on this PC with |
+//| the account shares it; in the Strategy Tester the agent's own.   |
+//+------------------------------------------------------------------+
 bool EnsureExecutedIds(void)
   {
-   if(g_executed.IsLoaded())
-      return(true);
    long login=AccountInfoInteger(ACCOUNT_LOGIN);
-   if(login<=0)
+   string journal=g_session.JournalId();
+   if(login<=0 || journal=="")
       return(false);
+   string file=ExecutedIdsFileName(login,journal);
+   if(g_executed.IsLoaded() && g_executed.FileName()==file)
+      return(true);
    // a file that cannot be read is tried again now and then, not on every timer event
    ulong now=GetTickCount64();
-   if(g_executed_tried_ms>0 && now-g_executed_tried_ms<EXECUTED_IDS_RETRY_MS)
+   if(g_executed_tried_ms>0 && now-g_executed_tried_ms<EXECUTED_IDS_RETRY_MS && g_executed.FileName()==file)
       return(false);
    g_executed_tried_ms=now;
    string problem="";
-   if(!g_executed.Load(ExecutedIdsFileName(login,_Symbol,InpMagic),TimeCurrent(),problem))
+   int common=(MQLInfoInteger(MQL_TESTER)!=0) ? 0 : FILE_COMMON;
+   if(!g_executed.Load(file,common,TimeCurrent(),problem))
      {
       LogError("executed command ids: "+problem);
       return(false);
      }
-   LogInfo("executed command ids kept in MQL5\\Files\\"+g_executed.FileName()+" ("+IntegerToString(g_executed.Count())+
-           " from the last days)");
+   LogInfo("executed command ids of this account and journal kept in "+
+           (common!=0 ? "the common folder's Files\\" : "MQL5\\Files\\")+g_executed.FileName()+" ("+
+           IntegerToString(g_executed.Count())+" from the last days)");
    return(true);
   }
 
@@ -193,50 +224,16 @@ void ReportFailsafe(const string kind,const string detail)
    g_session.QueueFailsafe(kind,detail);
   }
 
-//+------------------------------------------------------------------+
-//| Is the command's order already on the account? For an OPEN/ADD a |
-//| position or deal with its comment "mt5b:<id>", for a partial     |
-//| CLOSE a deal with it: the proof, should the executed-ids file be |
-//| lost, that it was carried out before the EA restarted.           |
-//+------------------------------------------------------------------+
-bool CommentOnAccount(const string comment,const bool look_at_positions,string &where)
-  {
-   if(look_at_positions)
-     {
-      int total=PositionsTotal();
-      for(int i=0; i<total; i++)
-        {
-         ulong ticket=PositionGetTicket(i);
-         if(ticket>0 && PositionGetString(POSITION_COMMENT)==comment)
-           {
-            where="position #"+IntegerToString((long)ticket);
-            return(true);
-           }
-        }
-     }
-   datetime now=TimeCurrent();
-   if(!HistorySelect(now-EXECUTED_IDS_KEEP_S,now+SECONDS_PER_DAY))
-      return(false);
-   int deals=HistoryDealsTotal();
-   for(int i=deals-1; i>=0; i--)
-     {
-      ulong deal=HistoryDealGetTicket(i);
-      if(deal>0 && HistoryDealGetString(deal,DEAL_COMMENT)==comment && HistoryDealGetInteger(deal,DEAL_MAGIC)==InpMagic)
-        {
-         where="deal #"+IntegerToString((long)deal);
-         return(true);
-        }
-     }
-   return(false);
-  }
-
 void RefuseCommand(const SCommand &c,SResultInfo &r,const uint retcode,const string text)
   {
    r.command_id=c.command_id;
+   r.outcome=MT5B_OUTCOME_REFUSED;
    r.retcode=retcode;
    r.ticket=0;
    r.price=0;
    r.volume=0;
+   r.sl=0;
+   r.tp=0;
    r.text=text;
    r.time_msc=ServerTimeMsc();
    r.digits=(int)SymbolInfoInteger(_Symbol,SYMBOL_DIGITS);
@@ -245,120 +242,12 @@ void RefuseCommand(const SCommand &c,SResultInfo &r,const uint retcode,const str
 void LogResult(const SCommand &c,const SResultInfo &r)
   {
    string line="command "+IntegerToString(c.command_id)+" "+c.action+" "+c.side+" "+DoubleToString(c.volume,2)+" "+
-               c.symbol+": retcode "+IntegerToString(r.retcode)+", ticket "+IntegerToString(r.ticket)+", price "+
+               c.symbol+": "+r.outcome+", retcode "+IntegerToString(r.retcode)+", ticket "+IntegerToString(r.ticket)+", price "+
                DoubleToString(r.price,r.digits)+", volume "+DoubleToString(r.volume,2)+" ("+r.text+")";
    if(IsFilled((uint)r.retcode))
       LogInfo(line);
    else
       LogWarning(line);
-  }
-
-//+------------------------------------------------------------------+
-//| One non-HOLD command: the EA's own checks, then the trade        |
-//| server, then exactly one RESULT - except for a command id already |
-//| acted on, which is refused as a duplicate (FAILSAFE) and never   |
-//| traded again.                                                    |
-//+------------------------------------------------------------------+
-void HandleCommand(const SCommand &c)
-  {
-   LogInfo("COMMAND "+IntegerToString(c.command_id)+" "+c.action+" "+c.side+" "+DoubleToString(c.volume,2)+" "+c.symbol+
-           " ticket "+IntegerToString(c.ticket)+" sl "+DoubleToString(c.sl,8)+" tp "+DoubleToString(c.tp,8)+
-           " ("+c.reason_code+": "+c.reason+")");
-   bool opening=(c.action==MT5B_ACTION_OPEN || c.action==MT5B_ACTION_ADD);
-   bool partial_close=(c.action==MT5B_ACTION_CLOSE && c.volume>0);
-   string comment=CommandComment(c.command_id);
-   EnsureExecutedIds();
-   if(g_executed.Contains(c.command_id))
-     {
-      string detail="command "+IntegerToString(c.command_id)+" ("+c.action+") received again: already acted on, not executed twice";
-      LogWarning(detail);
-      ReportFailsafe(MT5B_FAILSAFE_DUPLICATE_COMMAND,detail);
-      return;
-     }
-   string where="";
-   if((opening || partial_close) && CommentOnAccount(comment,opening,where))
-     {
-      string problem="";
-      g_executed.Add(c.command_id,TimeCurrent(),problem);
-      string detail="command "+IntegerToString(c.command_id)+" ("+c.action+") is already on the account ("+where+
-                    ", comment "+comment+"): not executed twice";
-      LogWarning(detail);
-      ReportFailsafe(MT5B_FAILSAFE_DUPLICATE_COMMAND,detail);
-      return;
-     }
-   SResultInfo r;
-   string problem="";
-   // written down before the order leaves: a command must never be traded twice, not even after a crash
-   if(!g_executed.Add(c.command_id,TimeCurrent(),problem))
-     {
-      if(opening || partial_close)
-        {
-         RefuseCommand(c,r,TRADE_RETCODE_ERROR,"cannot record the command id ("+problem+
-                       "): not executed, as it could not be protected from running twice");
-         LogError(r.text);
-         g_session.QueueResult(r);
-         return;
-        }
-      // closing a whole position, modifying, closing all: harmless if repeated, and exits must not wait
-      LogError("cannot record command id "+IntegerToString(c.command_id)+" ("+problem+"); executing it anyway");
-     }
-   string why="";
-   if(opening && c.symbol!=_Symbol)
-      RefuseCommand(c,r,TRADE_RETCODE_INVALID,c.action+" for "+c.symbol+" sent to the "+_Symbol+" chart");
-   else if(!TradingAllowed(why))
-      RefuseCommand(c,r,TRADE_RETCODE_CLIENT_DISABLES_AT,why);
-   else if(opening && !g_guard.OpensAllowed(AccountInfoDouble(ACCOUNT_EQUITY),why))
-      RefuseCommand(c,r,TRADE_RETCODE_REJECT,why);
-   else if(!g_executor.CanSendRequest())
-     {
-      string detail="command "+IntegerToString(c.command_id)+" ("+c.action+") refused: "+
-                    IntegerToString(g_executor.RequestsInLastMinute())+" trade requests in the last minute, cap "+
-                    IntegerToString(g_executor.RequestLimit());
-      RefuseCommand(c,r,TRADE_RETCODE_TOO_MANY_REQUESTS,"the EA's cap on trade requests a minute is reached");
-      LogWarning(detail);
-      ReportFailsafe(MT5B_FAILSAFE_RATE_LIMIT,detail);
-     }
-   else
-     {
-      g_executor.Execute(c,r);
-      if(g_executor.WasRateLimited())
-        {
-         string detail="command "+IntegerToString(c.command_id)+" ("+c.action+"): a retry was held back by the cap of "+
-                       IntegerToString(g_executor.RequestLimit())+" trade requests a minute";
-         LogWarning(detail);
-         ReportFailsafe(MT5B_FAILSAFE_RATE_LIMIT,detail);
-        }
-     }
-   LogResult(c,r);
-   g_session.QueueResult(r);
-  }
-
-//+------------------------------------------------------------------+
-//| A command that came after its tick's deadline is never executed. |
-//| It is marked as acted on, so it cannot run later either, and     |
-//| answered with its one RESULT, refused, so the bridge stops       |
-//| counting its risk; one acted on already is a duplicate.          |
-//+------------------------------------------------------------------+
-void HandleLateCommands(void)
-  {
-   SCommand c;
-   while(g_session.TakeLateCommand(c))
-     {
-      if(g_executed.Contains(c.command_id))
-        {
-         string detail="command "+IntegerToString(c.command_id)+" ("+c.action+") received again, late: already "+
-                       "acted on, not executed twice";
-         LogWarning(detail);
-         ReportFailsafe(MT5B_FAILSAFE_DUPLICATE_COMMAND,detail);
-         continue;
-        }
-      string problem="";
-      g_executed.Add(c.command_id,TimeCurrent(),problem);
-      SResultInfo r;
-      RefuseCommand(c,r,TRADE_RETCODE_REJECT,"arrived after the EA's deadline of "+
-                    IntegerToString(g_session.DeadlineMs())+" ms: not executed");
-      g_session.QueueResult(r);
-     }
   }
 
 //+------------------------------------------------------------------+
@@ -368,9 +257,11 @@ void HandleLateCommands(void)
 //| a moment later if their own charts have not closed them; and     |
 //| again every few seconds while any remain, until Prague midnight. |
 //+------------------------------------------------------------------+
-void CheckEquityGuard(void)
+void GuardOnce(void)
   {
-   if(g_guard.Refresh(TimeGMT()))
+   // the Prague day from server time and the checked offset, not from the PC clock alone
+   long offset=g_clock.Offset();
+   if(g_guard.Refresh((datetime)((long)TimeTradeServer()-offset),offset))
      {
       g_guard_other_symbols_done=false;
       LogInfo("balance at the last Prague midnight "+DoubleToString(g_guard.MidnightBalance(),2)+
@@ -417,6 +308,140 @@ void CheckEquityGuard(void)
       ReportFailsafe(MT5B_FAILSAFE_EQUITY_GUARD,detail);
       g_session.Flush();
      }
+  }
+
+void CheckEquityGuard(void)
+  {
+   // the guard's own closes run the executor, whose steps call the guard: not again from inside
+   if(g_guard_running)
+      return;
+   g_guard_running=true;
+   GuardOnce();
+   g_guard_running=false;
+  }
+
+//+------------------------------------------------------------------+
+//| One non-HOLD command: the EA's own checks, then the trade        |
+//| server, then exactly one RESULT - except for a command id already |
+//| acted on, which is refused as a duplicate (FAILSAFE) and never   |
+//| traded again.                                                    |
+//+------------------------------------------------------------------+
+void HandleCommand(const SCommand &c)
+  {
+   LogInfo("COMMAND "+IntegerToString(c.command_id)+" "+c.action+" "+c.side+" "+DoubleToString(c.volume,2)+" "+c.symbol+
+           " ticket "+IntegerToString(c.ticket)+" sl "+DoubleToString(c.sl,8)+" tp "+DoubleToString(c.tp,8)+
+           " ("+c.reason_code+": "+c.reason+")");
+   bool opening=(c.action==MT5B_ACTION_OPEN || c.action==MT5B_ACTION_ADD);
+   bool partial_close=(c.action==MT5B_ACTION_CLOSE && c.volume>0);
+   EnsureExecutedIds();
+   SResultInfo r;
+   string problem="";
+   // claimed before the order leaves: a command must never be traded twice, not even after a crash or
+   // when it reaches another chart of the account
+   int claim=g_executed.Claim(c.command_id,TimeCurrent(),problem);
+   if(claim==CLAIM_DUPLICATE)
+     {
+      string detail="command "+IntegerToString(c.command_id)+" ("+c.action+") received again: already acted on, not executed twice";
+      LogWarning(detail);
+      ReportFailsafe(MT5B_FAILSAFE_DUPLICATE_COMMAND,detail);
+      return;
+     }
+   if(claim==CLAIM_FAILED)
+     {
+      if(opening || partial_close)
+        {
+         RefuseCommand(c,r,TRADE_RETCODE_ERROR,"cannot record the command id ("+problem+
+                       "): not executed, as it could not be protected from running twice");
+         LogError(r.text);
+         g_session.QueueResult(r);
+         return;
+        }
+      // closing a whole position, modifying, closing all: harmless if repeated, and exits must not wait
+      LogError("cannot record command id "+IntegerToString(c.command_id)+" ("+problem+"); executing it anyway");
+     }
+   // the wait for the COMMAND may have taken the deadline: the guard looks again before the order
+   CheckEquityGuard();
+   string why="";
+   if(opening && c.symbol!=_Symbol)
+      RefuseCommand(c,r,TRADE_RETCODE_INVALID,c.action+" for "+c.symbol+" sent to the "+_Symbol+" chart");
+   else if(!TradingAllowed(why))
+      RefuseCommand(c,r,TRADE_RETCODE_CLIENT_DISABLES_AT,why);
+   else if(opening && !g_guard.OpensAllowed(AccountInfoDouble(ACCOUNT_EQUITY),why))
+      RefuseCommand(c,r,TRADE_RETCODE_REJECT,why);
+   else if(!g_executor.CanSendRequest())
+     {
+      string detail="command "+IntegerToString(c.command_id)+" ("+c.action+") refused: "+
+                    IntegerToString(g_executor.RequestsInLastMinute())+" trade requests in the last minute, cap "+
+                    IntegerToString(g_executor.RequestLimit());
+      RefuseCommand(c,r,TRADE_RETCODE_TOO_MANY_REQUESTS,"the EA's cap on trade requests a minute is reached");
+      LogWarning(detail);
+      ReportFailsafe(MT5B_FAILSAFE_RATE_LIMIT,detail);
+     }
+   else
+     {
+      g_executor.Execute(c,r);
+      if(g_executor.WasRateLimited())
+        {
+         string detail="command "+IntegerToString(c.command_id)+" ("+c.action+"): a retry was held back by the cap of "+
+                       IntegerToString(g_executor.RequestLimit())+" trade requests a minute";
+         LogWarning(detail);
+         ReportFailsafe(MT5B_FAILSAFE_RATE_LIMIT,detail);
+        }
+     }
+   LogResult(c,r);
+   g_session.QueueResult(r);
+   CheckEquityGuard();
+  }
+
+//+------------------------------------------------------------------+
+//| A command that came after its tick's deadline is never executed. |
+//| It is marked as acted on, so it cannot run later either, and     |
+//| answered with its one RESULT, refused, so the bridge stops       |
+//| counting its risk; one acted on already is a duplicate.          |
+//+------------------------------------------------------------------+
+void HandleLateCommands(void)
+  {
+   SCommand c;
+   while(g_session.TakeLateCommand(c))
+     {
+      EnsureExecutedIds();
+      string problem="";
+      if(g_executed.Claim(c.command_id,TimeCurrent(),problem)==CLAIM_DUPLICATE)
+        {
+         string detail="command "+IntegerToString(c.command_id)+" ("+c.action+") received again, late: already "+
+                       "acted on, not executed twice";
+         LogWarning(detail);
+         ReportFailsafe(MT5B_FAILSAFE_DUPLICATE_COMMAND,detail);
+         continue;
+        }
+      SResultInfo r;
+      RefuseCommand(c,r,TRADE_RETCODE_REJECT,"arrived after the EA's deadline of "+
+                    IntegerToString(g_session.DeadlineMs())+" ms: not executed");
+      g_session.QueueResult(r);
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| Between two blocking steps of a command: the guard runs, and an  |
+//| opening job goes on only while opening is still allowed.         |
+//+------------------------------------------------------------------+
+bool CGuardedExecutor::BetweenSteps(const bool opening)
+  {
+   CheckEquityGuard();
+   if(!opening)
+      return(true);
+   string why="";
+   return(g_guard.OpensAllowed(AccountInfoDouble(ACCOUNT_EQUITY),why));
+  }
+
+//--- the server's UTC offset, checked once a second; a change goes to the bridge as CLOCK
+void WatchClock(void)
+  {
+   ulong now=GetTickCount64();
+   if(g_last_clock_ms>0 && now-g_last_clock_ms<CLOCK_CHECK_MS)
+      return;
+   g_last_clock_ms=now;
+   g_session.SetServerUtcOffset(g_clock.Offset());
   }
 
 //--- a deal of this chart's symbol is reported; one not yet in the history is looked for again
@@ -509,6 +534,40 @@ void ApplyRequestLimit(void)
   }
 
 //+------------------------------------------------------------------+
+//| A change of chart symbol, inputs or account re-initialises the   |
+//| EA without unloading it (REASON_CHARTCHANGE, REASON_PARAMETERS,  |
+//| REASON_ACCOUNT): OnDeinit, then OnInit, and the globals keep     |
+//| their values. What depends on the symbol, the inputs or the      |
+//| account starts again: the executed-ids file (loaded again for    |
+//| the account and journal), the guard's midnight balance and the   |
+//| bridge's floor, the session; another account also drops what    |
+//| waited to be sent and the guard's trip.                          |
+//+------------------------------------------------------------------+
+void Reinitialise(void)
+  {
+   long login=AccountInfoInteger(ACCOUNT_LOGIN);
+   if(g_last_deinit_reason<0)
+     {
+      g_last_login=login;
+      return;      // the first start: everything is new already
+     }
+   bool same_account=(login==g_last_login && login>0);
+   LogInfo("re-initialised ("+DeinitReasonText(g_last_deinit_reason)+")"+
+           (same_account ? "" : ": another account, nothing of the previous one is kept"));
+   g_executed.Forget();
+   g_executed_tried_ms=0;
+   g_guard.Reset(same_account);
+   g_guard_other_symbols_done=false;
+   g_last_guard_close_ms=0;
+   g_session.Reset(same_account);
+   g_pending_count=0;
+   g_positions_capped=0;
+   if(!same_account)
+      g_commissions.Clear();
+   g_last_login=login;
+  }
+
+//+------------------------------------------------------------------+
 //| Expert initialization                                            |
 //+------------------------------------------------------------------+
 int OnInit(void)
@@ -529,6 +588,7 @@ int OnInit(void)
    WatchTradingAllowed();
    LogInfo("MT5Bridge "+EA_VERSION+" on "+_Symbol+", libzmq "+ZmqVersion()+", bridge "+InpEndpoint+", magic "+
            IntegerToString(InpMagic));
+   Reinitialise();
    g_executor.Init(InpMagic,InpDeviationPoints,InpMaxRetries);
    g_guard.Configure(InpEquityGuard,InpInitialBalance,InpDailyLossPct,InpMaxLossPct,InpGuardBufferPct);
    if(!InpEquityGuard)
@@ -537,6 +597,8 @@ int OnInit(void)
                        InpSilenceMs,InpMaxRequestsPerMinute,InpHelloTimeoutMs,InpReconnectMaxMs,InpCurveServerKey,
                        InpCurvePublicKey,InpCurveSecretKey);
    g_session.SetWarmupBars(InpWarmupM1,InpWarmupM5,InpWarmupM15,InpWarmupH1);
+   g_clock.Configure(MQLInfoInteger(MQL_TESTER)!=0,InpTesterUtcOffsetH,InpTesterUsSummerTime);
+   g_session.SetServerUtcOffset(g_clock.Offset());
    ApplyRequestLimit();
    if(InpCurveServerKey!="")
      {
@@ -558,7 +620,6 @@ int OnInit(void)
       Complain("cannot start the timer (error "+IntegerToString(GetLastError())+")");
       return(INIT_FAILED);
      }
-   EnsureExecutedIds();
    CheckEquityGuard();
    g_session.Connect(HELLO_WAIT_IN_INIT);
    ApplyRequestLimit();
@@ -573,6 +634,7 @@ int OnInit(void)
 void OnDeinit(const int reason)
   {
    EventKillTimer();
+   g_last_deinit_reason=reason;
    string text=DeinitReasonText(reason);
    g_session.Bye(text);
    g_session.Shutdown();
@@ -592,10 +654,18 @@ void OnTick(void)
       g_session.NoteHeldTick();
       return;
      }
+   WatchClock();
    STickInfo tick;
    if(!CollectTick(tick,_Symbol,g_session.RoundTripUs()))
       return;
-   int count=CollectPositions(g_positions,g_commissions);
+   int open_total=0;
+   int count=CollectPositions(g_positions,g_commissions,open_total);
+   if(open_total>MT5B_MAX_POSITIONS && open_total!=g_positions_capped)
+      LogWarning(IntegerToString(open_total)+" positions are open; TICK carries the first "+
+                 IntegerToString(MT5B_MAX_POSITIONS)+" (the protocol's cap): the bridge does not see the rest");
+   if(open_total<=MT5B_MAX_POSITIONS && g_positions_capped>0)
+      LogInfo(IntegerToString(open_total)+" positions are open: TICK carries them all again");
+   g_positions_capped=(open_total>MT5B_MAX_POSITIONS) ? open_total : 0;
    SCommand command;
    int outcome=g_session.Tick(tick,g_positions,count,command);
    ApplyRequestLimit();
@@ -611,6 +681,8 @@ void OnTick(void)
 //+------------------------------------------------------------------+
 void OnTimer(void)
   {
+   CheckEquityGuard();
+   WatchClock();
    g_session.Service();
    HandleLateCommands();
    ApplyRequestLimit();

@@ -32,6 +32,7 @@ BUILDERS = {
     "BuildDeal": "DEAL",
     "BuildFailsafe": "FAILSAFE",
     "BuildHeartbeat": "HEARTBEAT",
+    "BuildClock": "CLOCK",
     "BuildBye": "BYE",
     "WritePosition": "Position",
 }

@@ -245,3 +245,78 @@ def import_problems(zmq_mqh: Path, reference: Path) -> list[str]:
         if reference_name in constants and constants[reference_name] != int(m.group(2)):
             problems.append(f"{zmq_mqh}: {name} is {m.group(2)}, zmq.h says {constants[reference_name]}")
     return problems
+
+
+# ---- what each promise of the EA rests on ---------------------------------------------------------------
+
+# (function, what its body must contain, why). The pure parts of each promise (retry policy, sides, clamps,
+# finite numbers, the clock) run in the harness; these hold the terminal-bound code to calling them, so undoing
+# a fix by dropping a call fails here.
+REQUIRED = [
+    ("Run", "IsOutcomeUnknown(", "an answer that leaves the outcome unknown ends the job: never a second request"),
+    ("Run", "BetweenSteps(", "the equity guard runs before every retry, and an opening job stops when it forbids"),
+    ("ExecuteOpen", "OpeningOrderType(", "OPEN and ADD take their order type from BUY or SELL only"),
+    ("FromJob", "OutcomeOf(", "RESULT.outcome comes from the server's answer (PLACED is not a fill)"),
+    ("FromJob", "sl_after", "RESULT.sl/tp are the stops in force, a stop the broker moved included"),
+    ("SendOnce", "FillingAsCTrade(", "the partial close asks for the filling policy CTrade would use"),
+    ("ExecuteCloseAll", "BetweenSteps(", "the equity guard runs between the closes of CLOSE_ALL"),
+    ("ApplyWelcome", "ClampWelcome(", "WELCOME's timings are held to the EA's own input ranges"),
+    ("ApplyWelcome", "journal_id", "the journal's identity from WELCOME keys the executed ids"),
+    ("EnsureExecutedIds", "JournalId()", "the executed-ids file is per account and journal"),
+    ("HandleCommand", ".Claim(", "a command id is claimed in the shared file before its order is sent"),
+    ("HandleLateCommands", ".Claim(", "a late command is claimed too, so it can never run later"),
+    ("Rewrite", "FileMove(", "the executed-ids file is rewritten through a temporary file moved over it"),
+    ("Rewrite", "FILE_REWRITE", "FileMove replaces the old file only with FILE_REWRITE"),
+    ("OnInit", "Reinitialise()", "a change of symbol, inputs or account re-initialises what depends on them"),
+    ("Reinitialise", "g_executed.Forget()", "the executed-ids file is loaded again after a re-initialisation"),
+    ("Reinitialise", "g_guard.Reset(", "the guard's midnight balance is worked out again"),
+    ("Reinitialise", "g_session.Reset(", "the session starts again from nothing"),
+    ("OnDeinit", "g_last_deinit_reason", "OnInit must know that it re-initialises"),
+    ("BetweenSteps", "CheckEquityGuard()", "the steps of a command run the equity guard"),
+    ("Service", "WarmupStep()", "the warm-up goes one timeframe per timer event, the guard between them"),
+    ("GuardOnce", "g_clock.Offset()", "the guard's Prague day comes from the checked server clock"),
+    ("Offset", "WholeHourOffset(", "the server's UTC offset is checked against the PC clock"),
+    ("Offset", "TesterServerOffset(", "in the Strategy Tester the broker's known offset is used"),
+    ("CollectHello", "FirstDeposit()", "HELLO reports the first deposit"),
+    ("CollectHello", "BalanceAtUtc(", "HELLO reports the balance at the last Prague midnight"),
+    ("TellClock", "BuildClock(", "a change of the server's UTC offset is told with CLOCK"),
+    ("Tick", "TellClock()", "CLOCK goes before the next TICK"),
+    ("Tick", "BadNumbers()", "a TICK with NaN or infinity is not sent"),
+    ("QueueResult", "FiniteResult(", "a RESULT never carries NaN or infinity as 0"),
+    ("Disconnect", "RESULT_UNSENT", "a RESULT not acknowledged is sent again after a reconnect"),
+    ("Classify", "Acknowledge(", "a RESULT is dropped only once the bridge has read it"),
+    ("OnTick", "MT5B_MAX_POSITIONS", "the EA says when the TICK's position cap hides positions"),
+    ("Open", "ZMQ_Z85_KEY_CHARS+1", "CURVE keys go to zmq_setsockopt with their terminating zero"),
+]
+FORBIDDEN = [
+    ("SeenOnAccount", "Sleep(", "the look at the account after an unknown answer never waits"),
+    ("WarmupStep", "Sleep(", "waiting for history is a later timer event, never a Sleep"),
+    ("SendWarmup", "Sleep(", "waiting for history is a later timer event, never a Sleep"),
+    ("Open", "ZMQ_Z85_KEY_CHARS)", "a CURVE key without its terminating zero (40 bytes) is not what zmq_setsockopt reads"),
+]
+
+
+def _bodies(files: list[Path]) -> dict[str, str]:
+    from .conformance import functions
+
+    texts = {path: path.read_text(encoding="utf-8") for path in files}
+    bodies: dict[str, str] = {}
+    for fn in functions(files):
+        code = re.sub(r"//[^\n]*", " ", texts[fn.file][fn.start:fn.end])
+        bodies[fn.name] = bodies.get(fn.name, "") + "\n" + code
+    return bodies
+
+
+def promise_problems(files: list[Path]) -> list[str]:
+    """Calls the EA's promises rest on that are missing, and waits where none may be."""
+    bodies = _bodies(files)
+    problems = []
+    for name, needed, why in REQUIRED:
+        if name not in bodies:
+            problems.append(f"no function {name}: {why}")
+        elif needed not in bodies[name]:
+            problems.append(f"{name} does not contain {needed!r}: {why}")
+    for name, banned, why in FORBIDDEN:
+        if banned in bodies.get(name, ""):
+            problems.append(f"{name} contains {banned!r}: {why}")
+    return problems

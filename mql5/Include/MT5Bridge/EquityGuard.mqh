@@ -43,7 +43,7 @@ public:
                                const double max_loss_pct,const double buffer_pct);
    void              SetBridgeFloor(const double equity_floor,const long welcome_count);
    double            BridgeFloor(void) const;
-   bool              Refresh(const datetime utc_now);
+   bool              Refresh(const datetime utc_now,const long server_utc_offset_s);
    double            OwnFloor(void) const;
    double            Floor(void) const;
    double            MidnightBalance(void) const { return(m_midnight_balance); }
@@ -52,7 +52,30 @@ public:
    void              Trip(const ulong now_ms) { m_tripped_day=m_day_key; m_tripped_at_ms=now_ms; }
    ulong             TrippedAtMs(void) const { return(m_tripped_at_ms); }
    bool              OpensAllowed(const double equity,string &why) const;
+   void              Reset(const bool keep_trip);
   };
+
+//+------------------------------------------------------------------+
+//| Re-initialisation (other inputs, symbol or account): the         |
+//| midnight balance is worked out again and the bridge's floor      |
+//| waits for the next WELCOME. The guard's trip stays for the same  |
+//| account's day; another account starts untripped.                 |
+//+------------------------------------------------------------------+
+void CEquityGuard::Reset(const bool keep_trip)
+  {
+   m_bridge_floor=0;
+   m_bridge_welcome=0;
+   m_bridge_day=-1;
+   m_midnight_balance=0;
+   m_balance_known=false;
+   // the trip is kept by its Prague day: it holds again once Refresh finds the same day
+   m_day_key=-1;
+   if(!keep_trip)
+     {
+      m_tripped_day=-1;
+      m_tripped_at_ms=0;
+     }
+  }
 
 CEquityGuard::CEquityGuard(void)
   {
@@ -103,7 +126,7 @@ double CEquityGuard::BridgeFloor(void) const
 //| midnight is worked out again from the deal history. Returns true |
 //| when a new day began.                                            |
 //+------------------------------------------------------------------+
-bool CEquityGuard::Refresh(const datetime utc_now)
+bool CEquityGuard::Refresh(const datetime utc_now,const long server_utc_offset_s)
   {
    long day=PragueDayKey(utc_now);
    bool new_day=(day!=m_day_key);
@@ -111,7 +134,7 @@ bool CEquityGuard::Refresh(const datetime utc_now)
       return(false);
    m_day_key=day;
    double balance=0;
-   if(BalanceAtUtc(PragueMidnightUtc(utc_now),balance))
+   if(BalanceAtUtc(PragueMidnightUtc(utc_now),server_utc_offset_s,balance))
      {
       m_midnight_balance=balance;
       m_balance_known=true;

@@ -2,10 +2,10 @@
 //| MT5Bridge/Execution.mqh                                          |
 //| Carries out one COMMAND on the trade server with CTrade: the     |
 //| symbol's filling mode, volumes on its grid, stops outside its    |
-//| minimum distance, a fresh price after a requote, a look at the   |
-//| account before repeating a request whose answer was lost, and    |
-//| never a retry of a refusal a retry cannot change. Hedging and    |
-//| netting accounts both.                                           |
+//| minimum distance, a fresh price after a requote, and never a     |
+//| second request after an answer that leaves the outcome unknown   |
+//| (timeout, lost connection): that is reported as UNKNOWN and the  |
+//| bridge settles it from the account. Hedging and netting both.    |
 //|                                                                  |
 //| Three habits of CTrade are guarded against: a call that returns  |
 //| early leaves the previous result in place (the result is cleared |
@@ -25,9 +25,6 @@
 #include "Terminal.mqh"
 #include "Log.mqh"
 
-//--- how long and how often to look at the account after a timeout before a retry
-#define VERIFY_WAIT_MS    400
-#define VERIFY_LOOKS      3
 //--- the position comment the bridge reconciles by: "mt5b:<command_id>"
 #define COMMAND_COMMENT_PREFIX  MT5B_COMMENT_PREFIX
 
@@ -66,6 +63,7 @@ struct STradeJob
    long              ticket;          // position to close or modify
    string            comment;
    bool              exempt;          // not held back by the request cap (closing at the equity floor)
+   bool              opening;         // adds risk: stops when the equity guard forbids opening
    double            volume_before;   // the position's volume before a partial close
    //--- outcome
    uint              retcode;
@@ -73,12 +71,14 @@ struct STradeJob
    double            price;
    double            filled;
    string            text;
-   bool              in_flight;       // an order of ours is still being processed by the server
+   double            sl_after;        // stops in force on the position after the request; 0 = none
+   double            tp_after;
   };
 
 //+------------------------------------------------------------------+
 //| The filling policy to ask for on a symbol: FOK where allowed,    |
-//| else IOC, else RETURN (exchange execution).                      |
+//| else IOC, else RETURN (exchange execution). CTrade checks it     |
+//| against the execution mode (FillingAsCTrade).                    |
 //+------------------------------------------------------------------+
 ENUM_ORDER_TYPE_FILLING FillingFor(const string symbol)
   {
@@ -110,7 +110,8 @@ private:
    bool              TakeRequestSlot(const bool exempt);
    void              SendOnce(STradeJob &job);
    void              FillDetails(STradeJob &job);
-   bool              LooksDone(STradeJob &job);
+   void              StopsAfter(STradeJob &job);
+   bool              SeenOnAccount(STradeJob &job);
    bool              FreshPrice(STradeJob &job);
    void              Run(STradeJob &job);
    void              NewJob(STradeJob &job,const int kind,const string symbol,const string comment,const bool exempt);
@@ -121,6 +122,11 @@ private:
    void              ExecuteClose(const SCommand &c,SResultInfo &r);
    void              ExecuteModify(const SCommand &c,SResultInfo &r);
    void              ExecuteCloseAll(const SCommand &c,SResultInfo &r);
+
+protected:
+   //--- called before every further blocking step (a retry, a pause, the next position of CLOSE_ALL) so
+   //--- the equity guard is never starved; false: an opening job must stop (the guard forbids opening)
+   virtual bool      BetweenSteps(const bool opening) { return(true); }
 
 public:
                      CCommandExecutor(void);
@@ -194,13 +200,15 @@ void CCommandExecutor::NewJob(STradeJob &job,const int kind,const string symbol,
    job.ticket=0;
    job.comment=comment;
    job.exempt=exempt;
+   job.opening=(kind==JOB_OPEN);
    job.volume_before=0;
    job.retcode=0;
    job.result_ticket=0;
    job.price=0;
    job.filled=0;
    job.text="";
-   job.in_flight=false;
+   job.sl_after=0;
+   job.tp_after=0;
   }
 
 //+------------------------------------------------------------------+
@@ -226,7 +234,16 @@ void CCommandExecutor::SendOnce(STradeJob &job)
      {
       // the request CTrade's PositionClosePartial sends, built here for two reasons: that method
       // refuses netting accounts, and it sets no comment, while "mt5b:<id>" on the closing deal lets
-      // a partial close be recognised on the account should its command ever arrive again
+      // the bridge settle a partial close whose answer was lost. Its filling policy is the one CTrade
+      // would put on it, so it is refused or accepted exactly as a CTrade close would be.
+      ENUM_ORDER_TYPE_FILLING filling=ORDER_FILLING_FOK;
+      if(!FillingAsCTrade(SymbolInfoInteger(job.symbol,SYMBOL_TRADE_EXEMODE),
+                          SymbolInfoInteger(job.symbol,SYMBOL_FILLING_MODE),FillingFor(job.symbol),filling))
+        {
+         job.retcode=TRADE_RETCODE_INVALID_FILL;
+         job.text=job.symbol+": no filling policy of the symbol fits a market order (not sent)";
+         return;
+        }
       MqlTradeRequest request;
       MqlTradeResult result;
       ZeroMemory(request);
@@ -237,7 +254,7 @@ void CCommandExecutor::SendOnce(STradeJob &job)
       request.volume=job.volume;
       request.magic=(ulong)m_magic;
       request.deviation=(ulong)m_deviation;
-      request.type_filling=FillingFor(job.symbol);
+      request.type_filling=filling;
       request.comment=job.comment;
       if(job.order_type==ORDER_TYPE_SELL)
         {
@@ -301,92 +318,112 @@ void CCommandExecutor::FillDetails(STradeJob &job)
       job.price=0;
       job.filled=0;
      }
+   StopsAfter(job);
   }
 
 //+------------------------------------------------------------------+
-//| After a timeout, too many requests or a lost connection: did the |
-//| request go through after all? Looks a few times, a moment apart. |
-//| An order of ours still in the order list means the server is on  |
-//| it: in_flight, and no retry.                                     |
+//| The stops the position has now: the broker may have moved one    |
+//| (a minimum distance, a different grid), and RESULT reports what  |
+//| is in force, not what was asked for. A whole close leaves none.  |
 //+------------------------------------------------------------------+
-bool CCommandExecutor::LooksDone(STradeJob &job)
+void CCommandExecutor::StopsAfter(STradeJob &job)
   {
-   for(int look=0; look<VERIFY_LOOKS; look++)
+   job.sl_after=0;
+   job.tp_after=0;
+   if(job.kind==JOB_CLOSE)
+      return;
+   if(job.result_ticket>0 && PositionSelectByTicket((ulong)job.result_ticket))
      {
-      Sleep(VERIFY_WAIT_MS);
-      if(job.kind==JOB_OPEN)
+      job.sl_after=PositionGetDouble(POSITION_SL);
+      job.tp_after=PositionGetDouble(POSITION_TP);
+      return;
+     }
+   if(job.kind==JOB_OPEN || job.kind==JOB_MODIFY)
+     {
+      // not selectable this moment: what was sent, which the server accepted
+      job.sl_after=job.sl;
+      job.tp_after=job.tp;
+     }
+  }
+
+//+------------------------------------------------------------------+
+//| After a timeout or a lost connection: is the request already     |
+//| seen on the account? One look, without waiting (a wait here      |
+//| would hold the equity guard up). Seen: done. Not seen: UNKNOWN,  |
+//| never sent again - the order may still be filled later, and the  |
+//| bridge settles it from the positions and deals with its comment. |
+//+------------------------------------------------------------------+
+bool CCommandExecutor::SeenOnAccount(STradeJob &job)
+  {
+   if(job.kind==JOB_OPEN)
+     {
+      int total=PositionsTotal();
+      for(int i=0; i<total; i++)
         {
-         int total=PositionsTotal();
-         for(int i=0; i<total; i++)
+         ulong ticket=PositionGetTicket(i);
+         if(ticket>0 && PositionGetString(POSITION_COMMENT)==job.comment &&
+            PositionGetInteger(POSITION_MAGIC)==m_magic)
            {
-            ulong ticket=PositionGetTicket(i);
-            if(ticket>0 && PositionGetString(POSITION_COMMENT)==job.comment &&
-               PositionGetInteger(POSITION_MAGIC)==m_magic)
-              {
-               job.result_ticket=(long)ticket;
-               job.price=PositionGetDouble(POSITION_PRICE_OPEN);
-               job.filled=PositionGetDouble(POSITION_VOLUME);
-               return(true);
-              }
-           }
-         // on a netting account an addition keeps the position's first comment: look at the deals
-         datetime now=TimeCurrent();
-         if(HistorySelect(now-3600,now+3600))
-           {
-            int deals=HistoryDealsTotal();
-            for(int i=deals-1; i>=0; i--)
-              {
-               ulong deal=HistoryDealGetTicket(i);
-               if(deal>0 && HistoryDealGetString(deal,DEAL_COMMENT)==job.comment &&
-                  HistoryDealGetInteger(deal,DEAL_MAGIC)==m_magic)
-                 {
-                  job.result_ticket=HistoryDealGetInteger(deal,DEAL_POSITION_ID);
-                  job.price=HistoryDealGetDouble(deal,DEAL_PRICE);
-                  job.filled=HistoryDealGetDouble(deal,DEAL_VOLUME);
-                  return(true);
-                 }
-              }
-           }
-         job.in_flight=false;
-         int orders=OrdersTotal();
-         for(int i=0; i<orders; i++)
-           {
-            ulong order=OrderGetTicket(i);
-            if(order>0 && OrderGetString(ORDER_COMMENT)==job.comment)
-               job.in_flight=true;
-           }
-        }
-      else if(job.kind==JOB_CLOSE)
-        {
-         if(!PositionSelectByTicket((ulong)job.ticket))
-           {
-            job.result_ticket=job.ticket;
-            job.filled=job.volume;
+            job.result_ticket=(long)ticket;
+            job.price=PositionGetDouble(POSITION_PRICE_OPEN);
+            job.filled=PositionGetDouble(POSITION_VOLUME);
+            job.sl_after=PositionGetDouble(POSITION_SL);
+            job.tp_after=PositionGetDouble(POSITION_TP);
             return(true);
            }
         }
-      else if(job.kind==JOB_CLOSE_PART)
+      // on a netting account an addition keeps the position's first comment: look at the deals
+      datetime now=TimeCurrent();
+      if(HistorySelect(now-3600,now+3600))
         {
-         if(!PositionSelectByTicket((ulong)job.ticket) ||
-            PositionGetDouble(POSITION_VOLUME)<=job.volume_before-job.volume+GRID_EPSILON)
+         int deals=HistoryDealsTotal();
+         for(int i=deals-1; i>=0; i--)
            {
-            job.result_ticket=job.ticket;
-            job.filled=job.volume;
-            return(true);
-           }
-        }
-      else if(job.kind==JOB_MODIFY)
-        {
-         if(PositionSelectByTicket((ulong)job.ticket))
-           {
-            double tick=SymbolInfoDouble(job.symbol,SYMBOL_TRADE_TICK_SIZE);
-            if(MathAbs(PositionGetDouble(POSITION_SL)-job.sl)<tick/2 &&
-               MathAbs(PositionGetDouble(POSITION_TP)-job.tp)<tick/2)
+            ulong deal=HistoryDealGetTicket(i);
+            if(deal>0 && HistoryDealGetString(deal,DEAL_COMMENT)==job.comment &&
+               HistoryDealGetInteger(deal,DEAL_MAGIC)==m_magic)
               {
-               job.result_ticket=job.ticket;
+               job.result_ticket=HistoryDealGetInteger(deal,DEAL_POSITION_ID);
+               job.price=HistoryDealGetDouble(deal,DEAL_PRICE);
+               job.filled=HistoryDealGetDouble(deal,DEAL_VOLUME);
+               StopsAfter(job);
                return(true);
               }
            }
+        }
+      return(false);
+     }
+   if(job.kind==JOB_CLOSE)
+     {
+      if(!PositionSelectByTicket((ulong)job.ticket))
+        {
+         job.result_ticket=job.ticket;
+         job.filled=job.volume;
+         return(true);
+        }
+      return(false);
+     }
+   if(job.kind==JOB_CLOSE_PART)
+     {
+      if(!PositionSelectByTicket((ulong)job.ticket) ||
+         PositionGetDouble(POSITION_VOLUME)<=job.volume_before-job.volume+GRID_EPSILON)
+        {
+         job.result_ticket=job.ticket;
+         job.filled=job.volume;
+         StopsAfter(job);
+         return(true);
+        }
+      return(false);
+     }
+   if(job.kind==JOB_MODIFY && PositionSelectByTicket((ulong)job.ticket))
+     {
+      double tick=SymbolInfoDouble(job.symbol,SYMBOL_TRADE_TICK_SIZE);
+      if(MathAbs(PositionGetDouble(POSITION_SL)-job.sl)<tick/2 &&
+         MathAbs(PositionGetDouble(POSITION_TP)-job.tp)<tick/2)
+        {
+         job.result_ticket=job.ticket;
+         StopsAfter(job);
+         return(true);
         }
      }
    return(false);
@@ -418,8 +455,11 @@ bool CCommandExecutor::FreshPrice(STradeJob &job)
   }
 
 //+------------------------------------------------------------------+
-//| Sends a job and retries it as RetryKind allows, up to the        |
-//| configured number of retries and within the request cap.         |
+//| Sends a job and retries it as RetryKind allows (definite         |
+//| refusals only), up to the configured number of retries and       |
+//| within the request cap. An unknown outcome is never retried.     |
+//| Before every further step the equity guard runs (BetweenSteps);  |
+//| an opening job stops there when the guard forbids opening.       |
 //+------------------------------------------------------------------+
 void CCommandExecutor::Run(STradeJob &job)
   {
@@ -444,28 +484,35 @@ void CCommandExecutor::Run(STradeJob &job)
          FillDetails(job);
          return;
         }
-      int retry=RetryKind(job.retcode);
-      if(retry==RETRY_NEVER)
-         return;
       uint first_retcode=job.retcode;
-      // an answer lost on the way is looked for on the account even when no retry is left, so the RESULT
-      // says what happened
-      if(retry==RETRY_AFTER_CHECK)
+      if(IsOutcomeUnknown(first_retcode))
         {
-         if(LooksDone(job))
+         if(SeenOnAccount(job))
            {
-            job.text="done (confirmed on the account after "+RetcodeText(first_retcode)+")";
+            job.text="done (seen on the account after "+RetcodeText(first_retcode)+")";
             job.retcode=TRADE_RETCODE_DONE;
             return;
            }
-         if(job.in_flight)
+         job.text=job.text+"; outcome unknown: not sent again, the bridge settles it from the account";
+         return;
+        }
+      int retry=RetryKind(first_retcode);
+      if(retry==RETRY_NEVER || attempts>m_max_retries || IsStopped())
+         return;
+      if(!BetweenSteps(job.opening))
+        {
+         job.text=job.text+"; not sent again: the equity guard forbids opening";
+         return;
+        }
+      if(retry==RETRY_AFTER_PAUSE)
+        {
+         Sleep(TOO_MANY_REQUESTS_PAUSE_MS);
+         if(!BetweenSteps(job.opening))
            {
-            job.text=job.text+"; the order is still being processed by the server: not sent again";
+            job.text=job.text+"; not sent again: the equity guard forbids opening";
             return;
            }
         }
-      if(attempts>m_max_retries || IsStopped())
-         return;
       if(retry==RETRY_FRESH_PRICE && !FreshPrice(job))
          return;
       LogInfo("trade request "+job.comment+" on "+job.symbol+" answered "+RetcodeText(first_retcode)+
@@ -475,25 +522,34 @@ void CCommandExecutor::Run(STradeJob &job)
 
 void CCommandExecutor::Refuse(SResultInfo &r,const uint retcode,const string text)
   {
+   r.outcome=MT5B_OUTCOME_REFUSED;
    r.retcode=retcode;
    r.ticket=0;
    r.price=0;
    r.volume=0;
+   r.sl=0;
+   r.tp=0;
    r.text=text;
   }
 
 void CCommandExecutor::FromJob(const STradeJob &job,SResultInfo &r)
   {
+   r.outcome=OutcomeOf(job.retcode);
    r.retcode=job.retcode;
    r.ticket=job.result_ticket;
    if(r.ticket<0)
       r.ticket=0;
    r.price=job.price;
    r.volume=job.filled;
+   r.sl=job.sl_after;
+   r.tp=job.tp_after;
    if(!IsFilled(job.retcode))
      {
+      // PLACED, REFUSED, UNKNOWN: nothing known to be filled
       r.price=0;
       r.volume=0;
+      r.sl=0;
+      r.tp=0;
      }
    if(r.price<0)
       r.price=0;
@@ -510,7 +566,13 @@ void CCommandExecutor::FromJob(const STradeJob &job,SResultInfo &r)
 void CCommandExecutor::ExecuteOpen(const SCommand &c,SResultInfo &r)
   {
    string symbol=c.symbol;
-   bool is_buy=(c.side==MT5B_SIDE_BUY);
+   ENUM_ORDER_TYPE order_type=ORDER_TYPE_BUY;
+   if(!OpeningOrderType(c.side,order_type))
+     {
+      Refuse(r,TRADE_RETCODE_INVALID,c.action+" with side '"+c.side+"': only BUY or SELL opens a position");
+      return;
+     }
+   bool is_buy=(order_type==ORDER_TYPE_BUY);
    long trade_mode=SymbolInfoInteger(symbol,SYMBOL_TRADE_MODE);
    if(trade_mode==SYMBOL_TRADE_MODE_DISABLED)
      {
@@ -597,7 +659,7 @@ void CCommandExecutor::ExecuteOpen(const SCommand &c,SResultInfo &r)
       notes=notes+"; volume "+DoubleToString(lots,8)+" of "+DoubleToString(c.volume,8)+" asked (step or maximum)";
    STradeJob job;
    NewJob(job,JOB_OPEN,symbol,CommandComment(c.command_id),false);
-   job.order_type=is_buy ? ORDER_TYPE_BUY : ORDER_TYPE_SELL;
+   job.order_type=order_type;
    job.volume=lots;
    job.sl=sl;
    job.tp=tp;
@@ -757,11 +819,15 @@ void CCommandExecutor::ExecuteCloseAll(const SCommand &c,SResultInfo &r)
    uint failed_retcode=0;
    string failures="";
    string comment=CommandComment(c.command_id);
+   bool unknown=false;
    for(int i=0; i<n; i++)
      {
       STradeJob job;
+      // each close is a blocking request: the guard runs between them
+      if(i>0)
+         BetweenSteps(false);
       if(!PositionSelectByTicket((ulong)tickets[i]))
-         continue;     // closed meanwhile (its stop, another chart)
+         continue;     // closed meanwhile (its stop, another chart, the guard)
       if(CloseTicket(tickets[i],comment,true,job))
         {
          closed++;
@@ -770,13 +836,26 @@ void CCommandExecutor::ExecuteCloseAll(const SCommand &c,SResultInfo &r)
       else if(PositionSelectByTicket((ulong)tickets[i]))
         {
          failed_retcode=job.retcode;
+         if(IsOutcomeUnknown(job.retcode))
+            unknown=true;
          failures=failures+"; #"+IntegerToString(tickets[i])+": "+job.text;
         }
      }
    r.retcode=(failed_retcode==0) ? TRADE_RETCODE_DONE : failed_retcode;
+   // DONE: all closed; UNKNOWN: a close whose answer was lost; PARTIAL: some closed; REFUSED: none
+   if(failed_retcode==0)
+      r.outcome=MT5B_OUTCOME_DONE;
+   else if(unknown)
+      r.outcome=MT5B_OUTCOME_UNKNOWN;
+   else if(closed>0)
+      r.outcome=MT5B_OUTCOME_PARTIAL;
+   else
+      r.outcome=MT5B_OUTCOME_REFUSED;
    r.ticket=0;
    r.price=0;
    r.volume=NormalizeDouble(lots,8);
+   r.sl=0;
+   r.tp=0;
    r.text="closed "+IntegerToString(closed)+" of "+IntegerToString(n)+" positions"+failures;
   }
 

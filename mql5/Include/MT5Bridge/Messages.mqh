@@ -29,6 +29,9 @@ struct SHelloInfo
    string            currency;
    string            margin_mode;        // MT5B_MARGIN_MODE_*
    double            initial_balance;    // 0 = unknown: sent as null
+   double            first_deposit;      // 0 = unknown: sent as null
+   bool              day_start_known;    // false: day_start_balance sent as null
+   double            day_start_balance;  // balance at the last Prague midnight
    double            balance;
    double            equity;
    string            symbol;
@@ -89,10 +92,13 @@ struct STickInfo
 struct SResultInfo
   {
    long              command_id;
+   string            outcome;            // MT5B_OUTCOME_*
    long              retcode;
    long              ticket;
    double            price;
    double            volume;
+   double            sl;                 // stops in force on the position after the command; 0 = none
+   double            tp;
    string            text;
    long              time_msc;
    int               digits;
@@ -138,6 +144,7 @@ struct SWelcome
    long              failsafe_silence_ms;
    double            equity_floor;
    long              max_requests_per_minute;
+   string            journal_id;         // the bridge journal's identity: 32 lowercase hex characters
   };
 
 //--- what to do on a tick
@@ -184,6 +191,14 @@ string BuildHello(CJsonWriter &w,const long seq,const SHelloInfo &h)
       w.Num(MT5B_F_INITIAL_BALANCE,h.initial_balance,MONEY_DIGITS);
    else
       w.Null(MT5B_F_INITIAL_BALANCE);
+   if(h.first_deposit>0)
+      w.Num(MT5B_F_FIRST_DEPOSIT,h.first_deposit,MONEY_DIGITS);
+   else
+      w.Null(MT5B_F_FIRST_DEPOSIT);
+   if(h.day_start_known)
+      w.Num(MT5B_F_DAY_START_BALANCE,h.day_start_balance,MONEY_DIGITS);
+   else
+      w.Null(MT5B_F_DAY_START_BALANCE);
    w.Num(MT5B_F_BALANCE,h.balance,MONEY_DIGITS);
    w.Num(MT5B_F_EQUITY,h.equity,MONEY_DIGITS);
    w.Str(MT5B_F_SYMBOL,h.symbol);
@@ -302,10 +317,13 @@ string BuildResult(CJsonWriter &w,const long seq,const SResultInfo &r)
    w.Str(MT5B_F_TYPE,MT5B_MSG_RESULT);
    w.Int(MT5B_F_SEQ,seq);
    w.Int(MT5B_F_COMMAND_ID,r.command_id);
+   w.Str(MT5B_F_OUTCOME,r.outcome);
    w.Int(MT5B_F_RETCODE,r.retcode);
    w.Int(MT5B_F_TICKET,r.ticket);
    w.Num(MT5B_F_PRICE,r.price,r.digits);
    w.Num(MT5B_F_VOLUME,r.volume,VOLUME_DIGITS);
+   w.Num(MT5B_F_SL,r.sl,r.digits);
+   w.Num(MT5B_F_TP,r.tp,r.digits);
    w.Str(MT5B_F_TEXT,r.text);
    w.Int(MT5B_F_TIME_MSC,r.time_msc);
    w.EndObject();
@@ -361,6 +379,19 @@ string BuildHeartbeat(CJsonWriter &w,const long seq,const long time_msc)
    return(w.Text());
   }
 
+//--- the trade server's UTC offset changed: later times convert with the new one
+string BuildClock(CJsonWriter &w,const long seq,const long server_utc_offset_s,const long time_msc)
+  {
+   w.Reset();
+   w.BeginObject();
+   w.Str(MT5B_F_TYPE,MT5B_MSG_CLOCK);
+   w.Int(MT5B_F_SEQ,seq);
+   w.Int(MT5B_F_SERVER_UTC_OFFSET_S,server_utc_offset_s);
+   w.Int(MT5B_F_TIME_MSC,time_msc);
+   w.EndObject();
+   return(w.Text());
+  }
+
 string BuildBye(CJsonWriter &w,const long seq,const string reason)
   {
    w.Reset();
@@ -383,6 +414,20 @@ bool ReadReplyHeader(const CJsonReader &r,string &type,long &reply_to,string &pr
    return(r.GetLong(MT5B_F_REPLY_TO,reply_to,problem));
   }
 
+//--- the bridge journal's identity as WELCOME must carry it
+bool IsJournalId(const string text)
+  {
+   if(StringLen(text)!=32)
+      return(false);
+   for(int i=0; i<32; i++)
+     {
+      ushort c=StringGetCharacter(text,i);
+      if(!((c>='0' && c<='9') || (c>='a' && c<='f')))
+         return(false);
+     }
+   return(true);
+  }
+
 bool ParseWelcome(const CJsonReader &r,SWelcome &m,string &problem)
   {
    if(!r.GetLong(MT5B_F_REPLY_TO,m.reply_to,problem) ||
@@ -392,7 +437,8 @@ bool ParseWelcome(const CJsonReader &r,SWelcome &m,string &problem)
       !r.GetLong(MT5B_F_STALE_AFTER_MS,m.stale_after_ms,problem) ||
       !r.GetLong(MT5B_F_FAILSAFE_SILENCE_MS,m.failsafe_silence_ms,problem) ||
       !r.GetDouble(MT5B_F_EQUITY_FLOOR,m.equity_floor,problem) ||
-      !r.GetLong(MT5B_F_MAX_REQUESTS_PER_MINUTE,m.max_requests_per_minute,problem))
+      !r.GetLong(MT5B_F_MAX_REQUESTS_PER_MINUTE,m.max_requests_per_minute,problem) ||
+      !r.GetString(MT5B_F_JOURNAL_ID,m.journal_id,problem))
       return(false);
    if(m.protocol_version!=MT5B_PROTOCOL_VERSION)
      {
@@ -406,7 +452,85 @@ bool ParseWelcome(const CJsonReader &r,SWelcome &m,string &problem)
       problem="a timing or failsafe value is not positive";
       return(false);
      }
+   // it names a file: nothing but the 32 hex digits the protocol allows
+   if(!IsJournalId(m.journal_id))
+     {
+      problem="journal_id '"+m.journal_id+"' is not 32 lowercase hex digits";
+      return(false);
+     }
    return(true);
+  }
+
+//+------------------------------------------------------------------+
+//| What the EA accepts of WELCOME's timings: its own input ranges.  |
+//| A bridge asking for more (a 60 s deadline would hold every       |
+//| OnTick, and the equity guard with it, for a minute) is clamped.  |
+//+------------------------------------------------------------------+
+#define DEADLINE_MS_MIN         10
+#define DEADLINE_MS_MAX         10000
+#define HEARTBEAT_MS_MIN        100
+#define HEARTBEAT_MS_MAX        60000
+#define SILENCE_MS_MIN          1000
+#define SILENCE_MS_MAX          3600000
+
+long ClampLong(const long value,const long lowest,const long highest)
+  {
+   if(value<lowest)
+      return(lowest);
+   if(value>highest)
+      return(highest);
+   return(value);
+  }
+
+//--- true when something had to be clamped (the EA says so in its log)
+bool ClampWelcome(SWelcome &m)
+  {
+   long deadline=ClampLong(m.deadline_ms,DEADLINE_MS_MIN,DEADLINE_MS_MAX);
+   long heartbeat=ClampLong(m.heartbeat_ms,HEARTBEAT_MS_MIN,HEARTBEAT_MS_MAX);
+   long silence=ClampLong(m.failsafe_silence_ms,SILENCE_MS_MIN,SILENCE_MS_MAX);
+   bool changed=(deadline!=m.deadline_ms || heartbeat!=m.heartbeat_ms || silence!=m.failsafe_silence_ms);
+   m.deadline_ms=deadline;
+   m.heartbeat_ms=heartbeat;
+   m.failsafe_silence_ms=silence;
+   return(changed);
+  }
+
+//+------------------------------------------------------------------+
+//| A RESULT never carries NaN or infinity as if it were 0: such a   |
+//| number is zeroed and the outcome becomes UNKNOWN, so the bridge  |
+//| settles the command from the deals instead of trusting it.      |
+//| Returns false when something was not a finite number.            |
+//+------------------------------------------------------------------+
+bool FiniteResult(SResultInfo &r)
+  {
+   bool finite=true;
+   if(!MathIsValidNumber(r.price))
+     {
+      r.price=0;
+      finite=false;
+     }
+   if(!MathIsValidNumber(r.volume))
+     {
+      r.volume=0;
+      finite=false;
+     }
+   if(!MathIsValidNumber(r.sl))
+     {
+      r.sl=0;
+      finite=false;
+     }
+   if(!MathIsValidNumber(r.tp))
+     {
+      r.tp=0;
+      finite=false;
+     }
+   if(!finite)
+     {
+      if(r.outcome==MT5B_OUTCOME_DONE || r.outcome==MT5B_OUTCOME_PARTIAL)
+         r.outcome=MT5B_OUTCOME_UNKNOWN;
+      r.text=r.text+"; the terminal reported a number that is not finite: settle from the deals";
+     }
+   return(finite);
   }
 
 bool IsKnownAction(const string action)

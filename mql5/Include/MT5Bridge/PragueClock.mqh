@@ -66,14 +66,61 @@ long PragueDayKey(const datetime utc)
   }
 
 //+------------------------------------------------------------------+
-//| Trade-server time minus UTC, rounded to the quarter hour: the    |
-//| two clocks are read a moment apart and the PC clock may be a few |
-//| seconds off, while real offsets are whole quarter hours.         |
+//| Trade-server time minus UTC from the two clocks, which are read  |
+//| a moment apart and of which the PC's may be somewhat off: the    |
+//| nearest whole hour (trade servers run on whole-hour offsets).    |
+//| false when the difference is not within CLOCK_TOLERANCE_S of a   |
+//| whole hour, or the hour is beyond +-14: the PC clock is wrong,   |
+//| and the EA says so rather than trust a Prague day built on it.   |
 //+------------------------------------------------------------------+
-long QuarterHourOffset(const datetime server_time,const datetime utc)
+#define CLOCK_TOLERANCE_S   120
+#define MAX_OFFSET_S        50400
+
+bool WholeHourOffset(const datetime server_time,const datetime utc,long &offset)
   {
    long difference=(long)server_time-(long)utc;
-   return((long)MathRound(difference/900.0)*900);
+   offset=(long)MathRound(difference/3600.0)*3600;
+   long off_by=difference-offset;
+   if(off_by<0)
+      off_by=-off_by;
+   if(offset>MAX_OFFSET_S || offset<-MAX_OFFSET_S)
+     {
+      offset=0;
+      return(false);
+     }
+   return(off_by<=CLOCK_TOLERANCE_S);
+  }
+
+//+------------------------------------------------------------------+
+//| US daylight saving time on a day: from the second Sunday of      |
+//| March to the first Sunday of November. Many brokers' servers     |
+//| (FTMO's among them) run UTC+2, UTC+3 while it is in force. Taken |
+//| by the server's date, so it is off by some hours on the two      |
+//| switch days only.                                                |
+//+------------------------------------------------------------------+
+bool UsSummerTime(const datetime day)
+  {
+   MqlDateTime parts;
+   TimeToStruct(day,parts);
+   if(parts.mon<3 || parts.mon>11)
+      return(false);
+   if(parts.mon>3 && parts.mon<11)
+      return(true);
+   // the weekday of the 1st of the month (0 = Sunday), then the date of its first Sunday
+   int first_weekday=(parts.day_of_week-(parts.day-1)%7+7)%7;
+   int first_sunday=1+(7-first_weekday)%7;
+   if(parts.mon==3)
+      return(parts.day>=first_sunday+7);
+   return(parts.day<first_sunday);
+  }
+
+//--- the server's offset in the Strategy Tester, where TimeGMT cannot be trusted: the broker's known rule
+long TesterServerOffset(const datetime server_time,const int base_hours,const bool us_summer_time)
+  {
+   long offset=(long)base_hours*3600;
+   if(us_summer_time && UsSummerTime(server_time))
+      offset+=3600;
+   return(offset);
   }
 
 #endif // MT5B_PRAGUE_CLOCK_MQH

@@ -3,7 +3,15 @@
 //| One chart's conversation with the bridge: HELLO and WELCOME,     |
 //| the warm-up, each TICK in lock-step with a deadline, RESULT, DEAL|
 //| and FAILSAFE messages queued while the bridge cannot hear them,  |
-//| heartbeats, the silence failsafe, reconnects with back-off, BYE. |
+//| CLOCK when the server's UTC offset changes, heartbeats, the      |
+//| silence failsafe, reconnects with back-off, BYE.                 |
+//|                                                                  |
+//| A RESULT is kept after it is sent until the bridge has answered  |
+//| a later message on the same connection (frames of one connection |
+//| are read in order): a socket closed with LINGER 0 may drop what  |
+//| it had queued, so whatever was not acknowledged is sent again    |
+//| after the next WELCOME (the bridge takes a RESULT it already has |
+//| as a duplicate).                                                 |
 //|                                                                  |
 //| States: OFFLINE (no socket, waiting for the next attempt),       |
 //| HELLO_SENT (waiting for WELCOME), READY (welcomed and warmed up).|
@@ -39,7 +47,12 @@
 #define OUTBOX_LIMIT       5000
 #define FIRST_BACKOFF_MS   500
 #define SEND_TIMEOUT_MS    200
-#define WARMUP_SEND_MS     2000
+#define WARMUP_SEND_MS     500
+#define WARMUP_FRAMES      4
+#define WARMUP_TRIES       3    // timer events to wait for history the terminal is still loading
+//--- where a RESULT stands: not sent yet, or sent as this seq and not yet acknowledged
+#define RESULT_UNSENT      (-1)
+#define RESULT_AFTER_RECONNECT (-2)  // the bridge could not take it now (INTERNAL_ERROR): again after reconnect
 #define BYE_LINGER_MS      500
 #define SENT_MEMORY        64
 
@@ -69,6 +82,11 @@ private:
    double            m_equity_floor;
    int               m_max_requests;
    bool              m_welcomed_once;
+   string            m_journal_id;
+   int               m_warmup_next;        // timeframe the warm-up sends next; WARMUP_FRAMES = done
+   int               m_warmup_tries;
+   long              m_offset_s;           // the server's UTC offset now (the EA checks it)
+   long              m_offset_told;        // the offset the bridge was last told (HELLO or CLOCK)
    //--- state
    int               m_state;
    long              m_seq;
@@ -97,6 +115,7 @@ private:
    long              m_welcome_count;
    //--- messages waiting for the bridge
    SResultInfo       m_results[];
+   long              m_result_seq[];       // RESULT_UNSENT, RESULT_AFTER_RECONNECT or the seq it was sent as
    int               m_result_count;
    SDealInfo         m_deals[];
    int               m_deal_count;
@@ -113,8 +132,13 @@ private:
    void              Disconnect(const string why,const int backoff_ms);
    void              StartHello(void);
    bool              AwaitWelcome(const int timeout_ms);
-   void              ApplyWelcome(const SWelcome &w);
-   bool              SendWarmup(const ENUM_TIMEFRAMES timeframe,const string name,const int bars);
+   void              ApplyWelcome(SWelcome &w);
+   void              WarmupStep(void);
+   void              WarmupDone(void);
+   bool              SendWarmup(const string name,MqlRates &rates[],const int copied,const int bars);
+   void              Acknowledge(const long reply_to);
+   void              ResultRefused(const long seq,const string code);
+   void              TellClock(void);
    int               Classify(const string text,const long awaited_seq,const bool awaiting_welcome,
                               SCommand &command,SWelcome &welcome,SErrorReply &error);
    void              LateCommand(const SCommand &command);
@@ -135,6 +159,8 @@ public:
    void              Service(void);
    int               Tick(const STickInfo &tick,const SPositionInfo &positions[],const int count,SCommand &command);
    void              NoteHeldTick(void) { if(m_silent) m_held_while_silent++; }
+   void              SetServerUtcOffset(const long offset_s);
+   void              Reset(const bool keep_outbox);
    bool              TakeLateCommand(SCommand &command);
    void              QueueResult(const SResultInfo &r);
    void              QueueDeal(const SDealInfo &d);
@@ -143,7 +169,8 @@ public:
    void              Bye(const string reason);
    void              Shutdown(void);
    //--- what the EA and the chart need to know
-   bool              IsReady(void) const { return(m_state==STATE_READY); }
+   bool              IsReady(void) const { return(m_state==STATE_READY && m_warmup_next>=WARMUP_FRAMES); }
+   string            JournalId(void) const { return(m_journal_id); }
    bool              IsSilent(void) const { return(m_silent); }
    bool              WasWelcomed(void) const { return(m_welcomed_once); }
    long              WelcomeCount(void) const { return(m_welcome_count); }
@@ -180,6 +207,11 @@ CBridgeSession::CBridgeSession(void)
    m_equity_floor=0;
    m_max_requests=30;
    m_welcomed_once=false;
+   m_journal_id="";
+   m_warmup_next=WARMUP_FRAMES;
+   m_warmup_tries=0;
+   m_offset_s=0;
+   m_offset_told=0;
    m_state=STATE_OFFLINE;
    m_seq=0;
    m_hello_seq=-1;
@@ -213,6 +245,48 @@ CBridgeSession::CBridgeSession(void)
       m_sent_type[i]="";
      }
    m_welcome_count=0;
+  }
+
+//+------------------------------------------------------------------+
+//| Re-initialisation without unloading (another chart symbol, other |
+//| inputs, another account): the terminal keeps the EA's globals,   |
+//| so the session starts again from nothing. What waits to be sent  |
+//| is kept for the same account (its bridge still needs it) and     |
+//| dropped for another one (it would be refused as FORBIDDEN).      |
+//+------------------------------------------------------------------+
+void CBridgeSession::Reset(const bool keep_outbox)
+  {
+   m_socket.Shutdown();
+   m_deadline_ms=250;
+   m_heartbeat_ms=1000;
+   m_equity_floor=0;
+   m_welcomed_once=false;
+   m_journal_id="";
+   m_warmup_next=WARMUP_FRAMES;
+   m_warmup_tries=0;
+   m_state=STATE_OFFLINE;
+   m_hello_seq=-1;
+   m_next_attempt_ms=0;
+   m_backoff_ms=FIRST_BACKOFF_MS;
+   m_awaiting_since_ms=0;
+   m_last_tick_msc=0;
+   m_round_trip_us=0;
+   m_silent=false;
+   m_held_while_silent=0;
+   m_status="not connected";
+   m_waiting_for="";
+   m_unreachable_logged=false;
+   m_late_count=0;
+   for(int i=0; i<m_result_count; i++)
+      m_result_seq[i]=RESULT_UNSENT;
+   if(!keep_outbox)
+     {
+      for(int i=0; i<m_result_count; i++)
+         LogWarning("RESULT of command "+IntegerToString(m_results[i].command_id)+" dropped: the account changed");
+      m_result_count=0;
+      m_deal_count=0;
+      m_failsafe_count=0;
+     }
   }
 
 void CBridgeSession::Configure(const string endpoint,const string symbol,const string ea_version,const long magic,
@@ -309,6 +383,10 @@ void CBridgeSession::Disconnect(const string why,const int backoff_ms)
    m_socket.Close(0);
    m_state=STATE_OFFLINE;
    m_awaiting_since_ms=0;
+   m_warmup_next=WARMUP_FRAMES;
+   // LINGER 0 may have dropped what the socket still held: every unacknowledged RESULT goes again
+   for(int i=0; i<m_result_count; i++)
+      m_result_seq[i]=RESULT_UNSENT;
    int wait=backoff_ms;
    if(wait<=0)
      {
@@ -349,9 +427,17 @@ void CBridgeSession::StartHello(void)
       return;
      }
    SHelloInfo hello;
-   CollectHello(hello,m_symbol,m_ea_version,m_magic,m_initial_balance);
+   CollectHello(hello,m_symbol,m_ea_version,m_magic,m_initial_balance,m_offset_s);
    long seq=NextSeq();
    string frame=BuildHello(m_writer,seq,hello);
+   if(m_writer.BadNumbers()>0)
+     {
+      // a NaN sent as 0 would be a guess; the symbol's specification is probably still loading
+      LogWarning("HELLO not sent: a value of the account or the symbol is not a finite number yet");
+      Disconnect("waiting for the account and symbol values",0);
+      return;
+     }
+   m_offset_told=m_offset_s;
    if(!SendFrame(frame,seq,MT5B_MSG_HELLO,SEND_TIMEOUT_MS,true))
      {
       Disconnect("no bridge at "+m_endpoint+" ("+m_socket.LastError()+")",0);
@@ -392,6 +478,8 @@ int CBridgeSession::Classify(const string text,const long awaited_seq,const bool
       LogError("message from the bridge without type or reply_to ("+problem+")");
       return(FRAME_OTHER);
      }
+   if(type==MT5B_MSG_COMMAND && m_state==STATE_READY)
+      Acknowledge(reply_to);
    if(type==MT5B_MSG_COMMAND)
      {
       if(!ParseCommand(m_reader,command,problem))
@@ -403,10 +491,13 @@ int CBridgeSession::Classify(const string text,const long awaited_seq,const bool
            {
             SResultInfo r;
             r.command_id=command_id;
+            r.outcome=MT5B_OUTCOME_REFUSED;
             r.retcode=TRADE_RETCODE_INVALID;
             r.ticket=0;
             r.price=0;
             r.volume=0;
+            r.sl=0;
+            r.tp=0;
             r.text="the EA could not read the command ("+problem+"): not executed";
             r.time_msc=ServerTimeMsc();
             r.digits=0;
@@ -433,6 +524,12 @@ int CBridgeSession::Classify(const string text,const long awaited_seq,const bool
          LogWarning("the bridge does not know this chart any more (it restarted?): sending HELLO again");
          Disconnect("re-introducing the chart",FIRST_BACKOFF_MS);
          m_next_attempt_ms=0;
+        }
+      else if(m_state==STATE_READY)
+        {
+         // an answer to a later message: what was sent before it has been read
+         ResultRefused(error.reply_to,error.code);
+         Acknowledge(error.reply_to);
         }
       if(answers_hello || (awaited_seq>=0 && error.reply_to==awaited_seq))
          return(FRAME_ERROR);
@@ -537,9 +634,17 @@ bool CBridgeSession::AwaitWelcome(const int timeout_ms)
    return(false);
   }
 
-//--- the bridge's timings and failsafes, then the warm-up, then whatever waited
-void CBridgeSession::ApplyWelcome(const SWelcome &w)
+//--- the bridge's timings and failsafes, within the EA's own ranges; the warm-up follows step by step
+void CBridgeSession::ApplyWelcome(SWelcome &w)
   {
+   long asked_deadline=w.deadline_ms;
+   long asked_heartbeat=w.heartbeat_ms;
+   long asked_silence=w.failsafe_silence_ms;
+   if(ClampWelcome(w))
+      LogWarning("WELCOME asked for deadline "+IntegerToString(asked_deadline)+" ms, heartbeat "+
+                 IntegerToString(asked_heartbeat)+" ms, silence "+IntegerToString(asked_silence)+
+                 " ms; the EA keeps to its own ranges and uses "+IntegerToString(w.deadline_ms)+", "+
+                 IntegerToString(w.heartbeat_ms)+" and "+IntegerToString(w.failsafe_silence_ms)+" ms");
    m_deadline_ms=(int)w.deadline_ms;
    m_heartbeat_ms=(int)w.heartbeat_ms;
    m_silence_ms=(int)w.failsafe_silence_ms;
@@ -547,31 +652,68 @@ void CBridgeSession::ApplyWelcome(const SWelcome &w)
       m_silence_ms=m_silence_limit_ms;
    m_equity_floor=w.equity_floor;
    m_max_requests=(int)w.max_requests_per_minute;
+   if(m_journal_id!="" && m_journal_id!=w.journal_id)
+      LogWarning("the bridge runs another journal ("+w.journal_id+", was "+m_journal_id+
+                 "): its command ids are new ones");
+   m_journal_id=w.journal_id;
    m_state=STATE_READY;
    m_welcome_count++;
    m_backoff_ms=FIRST_BACKOFF_MS;
    m_unreachable_logged=false;
    m_last_tick_msc=0;
-   bool first=!m_welcomed_once;
-   m_welcomed_once=true;
-   LogInfo("welcomed by the bridge at "+m_endpoint+": deadline "+IntegerToString(m_deadline_ms)+" ms, heartbeat "+
-           IntegerToString(m_heartbeat_ms)+" ms, silence failsafe "+IntegerToString(m_silence_ms)+" ms, equity floor "+
-           DoubleToString(m_equity_floor,2)+", at most "+IntegerToString(m_max_requests)+" trade requests a minute");
-   string names[4];
+   m_warmup_next=0;
+   m_warmup_tries=0;
+   LogInfo("welcomed by the bridge at "+m_endpoint+" (journal "+m_journal_id+"): deadline "+
+           IntegerToString(m_deadline_ms)+" ms, heartbeat "+IntegerToString(m_heartbeat_ms)+" ms, silence failsafe "+
+           IntegerToString(m_silence_ms)+" ms, equity floor "+DoubleToString(m_equity_floor,2)+", at most "+
+           IntegerToString(m_max_requests)+" trade requests a minute");
+   m_status="welcomed by "+m_endpoint+"; sending the warm-up";
+  }
+
+//+------------------------------------------------------------------+
+//| One timeframe of the warm-up per timer event, so the equity      |
+//| guard runs between them. History the terminal is still loading   |
+//| is waited for a few timer events, never with a Sleep.            |
+//+------------------------------------------------------------------+
+void CBridgeSession::WarmupStep(void)
+  {
+   string names[WARMUP_FRAMES];
    names[0]=MT5B_TF_M1;
    names[1]=MT5B_TF_M5;
    names[2]=MT5B_TF_M15;
    names[3]=MT5B_TF_H1;
-   ENUM_TIMEFRAMES frames[4];
+   ENUM_TIMEFRAMES frames[WARMUP_FRAMES];
    frames[0]=PERIOD_M1;
    frames[1]=PERIOD_M5;
    frames[2]=PERIOD_M15;
    frames[3]=PERIOD_H1;
-   for(int i=0; i<4 && m_state==STATE_READY; i++)
-      if(!SendWarmup(frames[i],names[i],m_warmup_bars[i]))
-         Disconnect("the bridge went away during the warm-up",0);
-   if(m_state!=STATE_READY)
+   int i=m_warmup_next;
+   int bars=m_warmup_bars[i];
+   MqlRates rates[];
+   int copied=0;
+   if(bars>0)
+     {
+      ResetLastError();
+      copied=CopyRates(m_symbol,frames[i],1,bars,rates);
+      if(copied<bars && m_warmup_tries<WARMUP_TRIES)
+        {
+         m_warmup_tries++;
+         return;
+        }
+     }
+   m_warmup_tries=0;
+   if(!SendWarmup(names[i],rates,copied,bars))
+     {
+      Disconnect("the bridge went away during the warm-up",0);
       return;
+     }
+   m_warmup_next++;
+   if(m_warmup_next>=WARMUP_FRAMES)
+      WarmupDone();
+  }
+
+void CBridgeSession::WarmupDone(void)
+  {
    if(m_silent)
      {
       double silent_s=(GetTickCount64()-m_silent_since_ms)/1000.0;
@@ -583,7 +725,7 @@ void CBridgeSession::ApplyWelcome(const SWelcome &w)
       QueueFailsafe(MT5B_FAILSAFE_BRIDGE_BACK,detail);
      }
    m_status="connected to "+m_endpoint;
-   if(first)
+   if(m_welcome_count==1)
       LogInfo("warm-up sent; trading on the bridge's commands");
    Flush();
   }
@@ -591,24 +733,13 @@ void CBridgeSession::ApplyWelcome(const SWelcome &w)
 //+------------------------------------------------------------------+
 //| Closed bars of one timeframe as WARMUP chunks, oldest first.     |
 //| CopyRates from position 1 leaves out the bar still forming; the  |
-//| oldest bar is at index 0 of the array. A bar with a missing      |
-//| price is left out rather than have the whole chunk refused.      |
+//| oldest bar is at index 0 of the array. A bar with a missing or   |
+//| non-finite price is left out rather than have the chunk refused. |
 //+------------------------------------------------------------------+
-bool CBridgeSession::SendWarmup(const ENUM_TIMEFRAMES timeframe,const string name,const int bars)
+bool CBridgeSession::SendWarmup(const string name,MqlRates &rates[],const int copied,const int bars)
   {
    if(bars<=0)
       return(true);
-   MqlRates rates[];
-   int copied=-1;
-   for(int attempt=0; attempt<3; attempt++)
-     {
-      ResetLastError();
-      copied=CopyRates(m_symbol,timeframe,1,bars,rates);
-      if(copied>=bars)
-         break;
-      // the terminal may still be loading history: give it a moment
-      Sleep(200);
-     }
    if(copied<=0)
      {
       LogWarning(name+" warm-up: no history (error "+IntegerToString(GetLastError())+
@@ -620,6 +751,9 @@ bool CBridgeSession::SendWarmup(const ENUM_TIMEFRAMES timeframe,const string nam
    int n=0;
    for(int i=0; i<copied; i++)
      {
+      if(!MathIsValidNumber(rates[i].open) || !MathIsValidNumber(rates[i].high) ||
+         !MathIsValidNumber(rates[i].low) || !MathIsValidNumber(rates[i].close))
+         continue;
       if(rates[i].open<=0 || rates[i].high<=0 || rates[i].low<=0 || rates[i].close<=0 || rates[i].high<rates[i].low)
          continue;
       if(n>0 && rates[i].time<=clean[n-1].time)
@@ -645,6 +779,57 @@ bool CBridgeSession::SendWarmup(const ENUM_TIMEFRAMES timeframe,const string nam
    else
       LogDebug(name+" warm-up: "+IntegerToString(n)+" bars in "+IntegerToString(chunks)+" chunks");
    return(true);
+  }
+
+//+------------------------------------------------------------------+
+//| A RESULT sent before a message the bridge has now answered has   |
+//| been read: it is no longer kept.                                 |
+//+------------------------------------------------------------------+
+void CBridgeSession::Acknowledge(const long reply_to)
+  {
+   int keep=0;
+   for(int i=0; i<m_result_count; i++)
+     {
+      if(m_result_seq[i]>=0 && m_result_seq[i]<=reply_to)
+         continue;
+      m_results[keep]=m_results[i];
+      m_result_seq[keep]=m_result_seq[i];
+      keep++;
+     }
+   m_result_count=keep;
+  }
+
+//--- a RESULT the bridge could not take for a fault of its own is sent again after the next reconnect
+void CBridgeSession::ResultRefused(const long seq,const string code)
+  {
+   if(code!=MT5B_ERR_INTERNAL_ERROR)
+      return;
+   for(int i=0; i<m_result_count; i++)
+      if(m_result_seq[i]==seq)
+         m_result_seq[i]=RESULT_AFTER_RECONNECT;
+  }
+
+//+------------------------------------------------------------------+
+//| The server's UTC offset as the EA checked it. A change (a        |
+//| daylight-saving switch) is told at once with CLOCK, before the   |
+//| next TICK, so the bridge converts the next times with it.        |
+//+------------------------------------------------------------------+
+void CBridgeSession::SetServerUtcOffset(const long offset_s)
+  {
+   m_offset_s=offset_s;
+   TellClock();
+  }
+
+void CBridgeSession::TellClock(void)
+  {
+   if(m_state!=STATE_READY || m_offset_s==m_offset_told)
+      return;
+   long seq=NextSeq();
+   if(!SendFrame(BuildClock(m_writer,seq,m_offset_s,ServerTimeMsc()),seq,MT5B_MSG_CLOCK,0,false))
+      return;    // told on the next call
+   LogInfo("the trade server's UTC offset is now "+IntegerToString(m_offset_s)+" s (was "+
+           IntegerToString(m_offset_told)+" s): CLOCK sent");
+   m_offset_told=m_offset_s;
   }
 
 //--- OnInit: introduce the chart at once and give WELCOME a moment, so the first tick is usually served
@@ -738,6 +923,12 @@ void CBridgeSession::Service(void)
    CheckSilence();
    if(m_state!=STATE_READY)
       return;
+   if(m_warmup_next<WARMUP_FRAMES)
+     {
+      WarmupStep();
+      return;
+     }
+   TellClock();
    Flush();
    if(GetTickCount64()-m_last_sent_ms>=(ulong)m_heartbeat_ms)
       SendHeartbeat();
@@ -750,16 +941,23 @@ void CBridgeSession::Service(void)
 //+------------------------------------------------------------------+
 int CBridgeSession::Tick(const STickInfo &tick,const SPositionInfo &positions[],const int count,SCommand &command)
   {
-   if(m_state!=STATE_READY)
+   if(!IsReady())
      {
       NoteHeldTick();
       return(TICK_NOT_SENT);
      }
+   TellClock();
    // the bridge refuses a tick older than the last one (TIME_BACKWARDS)
    if(tick.time_msc<m_last_tick_msc)
       return(TICK_NOT_SENT);
    long seq=NextSeq();
    string frame=BuildTick(m_writer,seq,tick,positions,count);
+   if(m_writer.BadNumbers()>0)
+     {
+      // never a 0 standing in for a NaN: the tick is not sent (HOLD)
+      LogWarning("TICK not sent: "+IntegerToString(m_writer.BadNumbers())+" value(s) not a finite number");
+      return(TICK_NOT_SENT);
+     }
    ulong started_us=GetMicrosecondCount();
    ulong deadline_us=started_us+(ulong)m_deadline_ms*1000;
    m_ticks_sent++;
@@ -818,7 +1016,12 @@ void CBridgeSession::QueueResult(const SResultInfo &r)
       return;
      }
    ArrayResize(m_results,m_result_count+1,64);
+   ArrayResize(m_result_seq,m_result_count+1,64);
    m_results[m_result_count]=r;
+   if(!FiniteResult(m_results[m_result_count]))
+      LogError("RESULT of command "+IntegerToString(r.command_id)+": a value was not a finite number; sent as "+
+               m_results[m_result_count].outcome);
+   m_result_seq[m_result_count]=RESULT_UNSENT;
    m_result_count++;
   }
 
@@ -853,7 +1056,8 @@ void CBridgeSession::QueueFailsafe(const string kind,const string detail)
 //+------------------------------------------------------------------+
 void CBridgeSession::Flush(void)
   {
-   if(m_state!=STATE_READY)
+   // after the warm-up: the bridge reads the bars before anything else of this session
+   if(!IsReady())
       return;
    int sent=0;
    while(sent<m_failsafe_count)
@@ -868,24 +1072,29 @@ void CBridgeSession::Flush(void)
    m_failsafe_count-=sent;
    if(m_failsafe_count>0)
       return;
-   sent=0;
-   while(sent<m_result_count)
+   // RESULTs stay until acknowledged (Acknowledge); here the ones not sent on this connection go
+   for(int i=0; i<m_result_count; i++)
      {
+      if(m_result_seq[i]!=RESULT_UNSENT)
+         continue;
       long seq=NextSeq();
-      if(!SendFrame(BuildResult(m_writer,seq,m_results[sent]),seq,MT5B_MSG_RESULT,0,false))
-         break;
-      sent++;
+      if(!SendFrame(BuildResult(m_writer,seq,m_results[i]),seq,MT5B_MSG_RESULT,0,false))
+         return;
+      m_result_seq[i]=seq;
      }
-   for(int i=sent; i<m_result_count; i++)
-      m_results[i-sent]=m_results[i];
-   m_result_count-=sent;
-   if(m_result_count>0)
-      return;
    sent=0;
    while(sent<m_deal_count)
      {
       long seq=NextSeq();
-      if(!SendFrame(BuildDeal(m_writer,seq,m_deals[sent]),seq,MT5B_MSG_DEAL,0,false))
+      string frame=BuildDeal(m_writer,seq,m_deals[sent]);
+      if(m_writer.BadNumbers()>0)
+        {
+         // never a 0 standing in for a NaN: the bridge settles from the positions instead
+         LogError("DEAL #"+IntegerToString(m_deals[sent].deal)+" not reported: a value is not a finite number");
+         sent++;
+         continue;
+        }
+      if(!SendFrame(frame,seq,MT5B_MSG_DEAL,0,false))
          break;
       sent++;
      }

@@ -10,9 +10,8 @@
 #include "Protocol.mqh"
 #include "Messages.mqh"
 #include "PragueClock.mqh"
+#include "Log.mqh"
 
-//--- the protocol's bound on the server's UTC offset (time zones run from -12 to +14 h)
-#define MAX_UTC_OFFSET_S  50400
 
 //+------------------------------------------------------------------+
 //| MT5 enums in the protocol's words                                |
@@ -140,15 +139,66 @@ long ServerTimeMsc(void)
    return((long)TimeTradeServer()*1000);
   }
 
-//--- trade server time minus UTC in seconds, on the quarter hour, within the protocol's bounds
-long ServerUtcOffsetSeconds(void)
+//+------------------------------------------------------------------+
+//| The server's UTC offset, checked. Live: TimeTradeServer() minus  |
+//| TimeGMT() (the PC clock) to the whole hour; when the two do not  |
+//| agree on one, a warning and the last good offset is kept. In the |
+//| Strategy Tester TimeGMT follows the simulated server time, so    |
+//| the broker's known offset (inputs) is used instead.              |
+//+------------------------------------------------------------------+
+class CServerClock
   {
-   long offset=QuarterHourOffset(TimeTradeServer(),TimeGMT());
-   if(offset>MAX_UTC_OFFSET_S)
-      offset=MAX_UTC_OFFSET_S;
-   if(offset<-MAX_UTC_OFFSET_S)
-      offset=-MAX_UTC_OFFSET_S;
-   return(offset);
+private:
+   bool              m_tester;
+   int               m_tester_hours;
+   bool              m_tester_us_dst;
+   long              m_offset;
+   bool              m_known;
+   bool              m_warned;
+
+public:
+                     CServerClock(void) { m_tester=false; m_tester_hours=2; m_tester_us_dst=true; m_offset=0;
+                                          m_known=false; m_warned=false; }
+   void              Configure(const bool tester,const int tester_hours,const bool tester_us_dst);
+   long              Offset(void);
+   datetime          Utc(void) { long offset=Offset(); return((datetime)((long)TimeTradeServer()-offset)); }
+  };
+
+void CServerClock::Configure(const bool tester,const int tester_hours,const bool tester_us_dst)
+  {
+   m_tester=tester;
+   m_tester_hours=tester_hours;
+   m_tester_us_dst=tester_us_dst;
+   m_known=false;
+   m_warned=false;
+  }
+
+long CServerClock::Offset(void)
+  {
+   datetime server=TimeTradeServer();
+   if(m_tester)
+      return(TesterServerOffset(server,m_tester_hours,m_tester_us_dst));
+   long offset=0;
+   datetime utc=TimeGMT();
+   if(WholeHourOffset(server,utc,offset))
+     {
+      if(m_warned)
+         LogInfo("the PC clock agrees with the trade server again: server time is UTC"+
+                 (offset>=0 ? "+" : "")+DoubleToString(offset/3600.0,0));
+      m_offset=offset;
+      m_known=true;
+      m_warned=false;
+      return(m_offset);
+     }
+   if(!m_warned)
+      LogWarning("the PC clock (TimeGMT "+TimeToString(utc,TIME_DATE|TIME_SECONDS)+") and the trade server ("+
+                 TimeToString(server,TIME_DATE|TIME_SECONDS)+") differ by "+
+                 IntegerToString((long)server-(long)utc)+" s, not a whole-hour offset: set the PC clock right; "+
+                 (m_known ? "the last good offset is kept" : "the offset is taken as the nearest whole hour"));
+   m_warned=true;
+   if(!m_known)
+      m_offset=offset;
+   return(m_offset);
   }
 
 //+------------------------------------------------------------------+
@@ -209,8 +259,62 @@ string CurrencyCode(void)
    return(currency);
   }
 
+//+------------------------------------------------------------------+
+//| Balance at the last Prague midnight: today's balance less every  |
+//| deal booked since (trades, swaps, commissions, fees, deposits),  |
+//| so the EA knows it even when it was not running at midnight.     |
+//| The history is in trade-server time, hence the offset.           |
+//+------------------------------------------------------------------+
+bool BalanceAtUtc(const datetime since_utc,const long server_utc_offset_s,double &balance)
+  {
+   datetime since_server=(datetime)((long)since_utc+server_utc_offset_s);
+   datetime until_server=(datetime)((long)TimeTradeServer()+SECONDS_PER_DAY);
+   if(!HistorySelect(since_server,until_server))
+      return(false);
+   double booked=0;
+   int deals=HistoryDealsTotal();
+   for(int i=0; i<deals; i++)
+     {
+      ulong deal=HistoryDealGetTicket(i);
+      if(deal==0)
+         continue;
+      booked+=HistoryDealGetDouble(deal,DEAL_PROFIT)+HistoryDealGetDouble(deal,DEAL_SWAP)+
+              HistoryDealGetDouble(deal,DEAL_COMMISSION)+HistoryDealGetDouble(deal,DEAL_FEE);
+     }
+   balance=AccountInfoDouble(ACCOUNT_BALANCE)-booked;
+   return(MathIsValidNumber(balance));
+  }
+
+//+------------------------------------------------------------------+
+//| The account's first deposit: the earliest balance deal that      |
+//| adds money in the whole history. 0 when the history does not     |
+//| reach it.                                                        |
+//+------------------------------------------------------------------+
+double FirstDeposit(void)
+  {
+   if(!HistorySelect(0,(datetime)((long)TimeTradeServer()+SECONDS_PER_DAY)))
+      return(0);
+   double amount=0;
+   long earliest=0;
+   int deals=HistoryDealsTotal();
+   for(int i=0; i<deals; i++)
+     {
+      ulong deal=HistoryDealGetTicket(i);
+      if(deal==0 || HistoryDealGetInteger(deal,DEAL_TYPE)!=DEAL_TYPE_BALANCE)
+         continue;
+      double profit=HistoryDealGetDouble(deal,DEAL_PROFIT);
+      long when=HistoryDealGetInteger(deal,DEAL_TIME_MSC);
+      if(profit>0 && (amount<=0 || when<earliest))
+        {
+         amount=profit;
+         earliest=when;
+        }
+     }
+   return(amount);
+  }
+
 void CollectHello(SHelloInfo &h,const string symbol,const string ea_version,const long magic,
-                  const double initial_balance)
+                  const double initial_balance,const long server_utc_offset_s)
   {
    h.ea_version=ea_version;
    h.login=AccountInfoInteger(ACCOUNT_LOGIN);
@@ -219,6 +323,10 @@ void CollectHello(SHelloInfo &h,const string symbol,const string ea_version,cons
    h.currency=CurrencyCode();
    h.margin_mode=MarginModeName(AccountInfoInteger(ACCOUNT_MARGIN_MODE));
    h.initial_balance=initial_balance;
+   h.first_deposit=FirstDeposit();
+   datetime utc_now=(datetime)((long)TimeTradeServer()-server_utc_offset_s);
+   h.day_start_balance=0;
+   h.day_start_known=BalanceAtUtc(PragueMidnightUtc(utc_now),server_utc_offset_s,h.day_start_balance);
    h.balance=AccountInfoDouble(ACCOUNT_BALANCE);
    h.equity=AccountInfoDouble(ACCOUNT_EQUITY);
    h.symbol=symbol;
@@ -234,7 +342,7 @@ void CollectHello(SHelloInfo &h,const string symbol,const string ea_version,cons
    h.freeze_level=SymbolInfoInteger(symbol,SYMBOL_TRADE_FREEZE_LEVEL);
    h.filling_modes=SymbolInfoInteger(symbol,SYMBOL_FILLING_MODE);
    h.trade_mode=TradeModeName(SymbolInfoInteger(symbol,SYMBOL_TRADE_MODE));
-   h.server_utc_offset_s=ServerUtcOffsetSeconds();
+   h.server_utc_offset_s=server_utc_offset_s;
    h.margin_per_lot=MarginPerLot(symbol);
    h.magic=magic;
    h.chart_id=ChartID();
@@ -259,6 +367,7 @@ public:
                      CCommissionCache(void) { m_count=0; }
    double            Commission(const long position_id);
    void              Forget(const long position_id);
+   void              Clear(void) { m_count=0; }
   };
 
 int CCommissionCache::Find(const long position_id) const
@@ -310,11 +419,14 @@ void CCommissionCache::Forget(const long position_id)
 
 //+------------------------------------------------------------------+
 //| Every open position of the account, all symbols and magics, at   |
-//| most MT5B_MAX_POSITIONS. Returns how many were filled in.        |
+//| most MT5B_MAX_POSITIONS (open_total tells how many there are, so |
+//| the caller can say when the cap hides some). Returns how many    |
+//| were filled in.                                                  |
 //+------------------------------------------------------------------+
-int CollectPositions(SPositionInfo &out[],CCommissionCache &commissions)
+int CollectPositions(SPositionInfo &out[],CCommissionCache &commissions,int &open_total)
   {
    int total=PositionsTotal();
+   open_total=total;
    if(total>MT5B_MAX_POSITIONS)
       total=MT5B_MAX_POSITIONS;
    ArrayResize(out,total);
@@ -429,32 +541,6 @@ int CollectDeal(const ulong deal,SDealInfo &d,string &why)
       return(0);
      }
    return(1);
-  }
-
-//+------------------------------------------------------------------+
-//| Balance at the last Prague midnight: today's balance less every  |
-//| deal booked since (trades, swaps, commissions, fees, deposits),  |
-//| so the EA knows it even when it was not running at midnight.     |
-//| The history is in trade-server time.                             |
-//+------------------------------------------------------------------+
-bool BalanceAtUtc(const datetime since_utc,double &balance)
-  {
-   datetime since_server=(datetime)((long)since_utc+ServerUtcOffsetSeconds());
-   datetime until_server=(datetime)((long)TimeTradeServer()+SECONDS_PER_DAY);
-   if(!HistorySelect(since_server,until_server))
-      return(false);
-   double booked=0;
-   int deals=HistoryDealsTotal();
-   for(int i=0; i<deals; i++)
-     {
-      ulong deal=HistoryDealGetTicket(i);
-      if(deal==0)
-         continue;
-      booked+=HistoryDealGetDouble(deal,DEAL_PROFIT)+HistoryDealGetDouble(deal,DEAL_SWAP)+
-              HistoryDealGetDouble(deal,DEAL_COMMISSION)+HistoryDealGetDouble(deal,DEAL_FEE);
-     }
-   balance=AccountInfoDouble(ACCOUNT_BALANCE)-booked;
-   return(true);
   }
 
 #endif // MT5B_TERMINAL_MQH

@@ -8,6 +8,8 @@
 #ifndef MT5B_TRADE_MATH_MQH
 #define MT5B_TRADE_MATH_MQH
 
+#include "Protocol.mqh"
+
 //--- a volume or price is on the grid when within this fraction of a step of it (binary fractions)
 #define GRID_EPSILON  1e-7
 
@@ -119,31 +121,108 @@ int PlaceStop(double &level,const bool is_buy,const bool is_stop,const double cl
   }
 
 //--- what to do after a server answer
-#define RETRY_NEVER        0   // done, or a refusal that a retry cannot change
+#define RETRY_NEVER        0   // done, refused for good, or unknown: never sent again
 #define RETRY_FRESH_PRICE  1   // the price moved: ask again at the new one
-#define RETRY_AFTER_CHECK  2   // the answer is unknown: wait, look whether it went through, then retry
+#define RETRY_AFTER_PAUSE  2   // the server is busy: ask again after a pause
+
+//--- the pause before a retry after "too many requests"
+#define TOO_MANY_REQUESTS_PAUSE_MS  500
 
 //+------------------------------------------------------------------+
-//| Retry policy by trade server return code. Requote, price changed |
-//| and off quotes are safe to send again at a fresh price. A        |
-//| timeout, too many requests or a lost connection leaves the order |
-//| possibly placed: only after checking the account may it be sent  |
-//| again. Invalid volume or stops, no money, market closed, trading |
-//| disabled, bad filling and everything else are never retried.     |
+//| Retry policy by trade server return code. Only a definite        |
+//| refusal, after which nothing was done, may be sent again:        |
+//| requote, price changed and off quotes at a fresh price, too many |
+//| requests after a pause. A timeout or a lost connection leaves    |
+//| the order possibly placed: it is never sent again (its outcome   |
+//| is UNKNOWN and the bridge settles it from the account). Invalid  |
+//| volume or stops, no money, market closed, trading disabled, bad  |
+//| filling and everything else are never retried either.           |
 //+------------------------------------------------------------------+
 int RetryKind(const uint retcode)
   {
    if(retcode==TRADE_RETCODE_REQUOTE || retcode==TRADE_RETCODE_PRICE_CHANGED || retcode==TRADE_RETCODE_PRICE_OFF)
       return(RETRY_FRESH_PRICE);
-   if(retcode==TRADE_RETCODE_TIMEOUT || retcode==TRADE_RETCODE_TOO_MANY_REQUESTS || retcode==TRADE_RETCODE_CONNECTION)
-      return(RETRY_AFTER_CHECK);
+   if(retcode==TRADE_RETCODE_TOO_MANY_REQUESTS)
+      return(RETRY_AFTER_PAUSE);
    return(RETRY_NEVER);
   }
 
-//--- the server carried the request out (in full or in part)
+//--- the server carried the request out, in full or in part (PLACED is an order taken, not a fill)
 bool IsFilled(const uint retcode)
   {
-   return(retcode==TRADE_RETCODE_DONE || retcode==TRADE_RETCODE_DONE_PARTIAL || retcode==TRADE_RETCODE_PLACED);
+   return(retcode==TRADE_RETCODE_DONE || retcode==TRADE_RETCODE_DONE_PARTIAL);
+  }
+
+//--- the answer says nothing about what happened: the order may still be filled
+bool IsOutcomeUnknown(const uint retcode)
+  {
+   return(retcode==TRADE_RETCODE_TIMEOUT || retcode==TRADE_RETCODE_CONNECTION);
+  }
+
+//+------------------------------------------------------------------+
+//| RESULT.outcome of a server answer: DONE, PARTIAL, PLACED (an     |
+//| order the server holds, not a fill), UNKNOWN (timeout, lost      |
+//| connection) or REFUSED (everything else: nothing was done).      |
+//+------------------------------------------------------------------+
+string OutcomeOf(const uint retcode)
+  {
+   if(retcode==TRADE_RETCODE_DONE)
+      return(MT5B_OUTCOME_DONE);
+   if(retcode==TRADE_RETCODE_DONE_PARTIAL)
+      return(MT5B_OUTCOME_PARTIAL);
+   if(retcode==TRADE_RETCODE_PLACED)
+      return(MT5B_OUTCOME_PLACED);
+   if(IsOutcomeUnknown(retcode))
+      return(MT5B_OUTCOME_UNKNOWN);
+   return(MT5B_OUTCOME_REFUSED);
+  }
+
+//+------------------------------------------------------------------+
+//| The order type of an OPEN or ADD: BUY or SELL and nothing else.  |
+//| false for any other side, "" included: a direction nobody        |
+//| decided is never traded.                                         |
+//+------------------------------------------------------------------+
+bool OpeningOrderType(const string side,ENUM_ORDER_TYPE &order_type)
+  {
+   if(side==MT5B_SIDE_BUY)
+     {
+      order_type=ORDER_TYPE_BUY;
+      return(true);
+     }
+   if(side==MT5B_SIDE_SELL)
+     {
+      order_type=ORDER_TYPE_SELL;
+      return(true);
+     }
+   return(false);
+  }
+
+//+------------------------------------------------------------------+
+//| The filling policy CTrade puts on a market order (its            |
+//| FillingCheck): under request or instant execution the server     |
+//| fills in its own (FOK is sent); under market execution the one   |
+//| asked for if the symbol allows it, else none (INVALID_FILL);     |
+//| under exchange execution FOK or IOC if allowed, RETURN always.   |
+//| `wanted` is FillingFor's choice. false: CTrade would not send.   |
+//+------------------------------------------------------------------+
+bool FillingAsCTrade(const long execution,const long filling_modes,const ENUM_ORDER_TYPE_FILLING wanted,
+                     ENUM_ORDER_TYPE_FILLING &filling)
+  {
+   filling=wanted;
+   if(execution==SYMBOL_TRADE_EXECUTION_REQUEST || execution==SYMBOL_TRADE_EXECUTION_INSTANT)
+     {
+      filling=ORDER_FILLING_FOK;
+      return(true);
+     }
+   bool fok=((filling_modes&SYMBOL_FILLING_FOK)!=0);
+   bool ioc=((filling_modes&SYMBOL_FILLING_IOC)!=0);
+   if(execution==SYMBOL_TRADE_EXECUTION_MARKET)
+      return((wanted==ORDER_FILLING_FOK && fok) || (wanted==ORDER_FILLING_IOC && ioc));
+   if(wanted==ORDER_FILLING_FOK)
+      return(fok);
+   if(wanted==ORDER_FILLING_IOC)
+      return(ioc);
+   return(true);
   }
 
 //+------------------------------------------------------------------+

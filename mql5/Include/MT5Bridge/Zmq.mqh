@@ -74,9 +74,14 @@ int ZmqCString(const string text,uchar &bytes[])
   }
 
 //+------------------------------------------------------------------+
-//| The libzmq version, e.g. "4.3.5". Also the first call into the   |
-//| DLL: if libzmq.dll cannot be loaded the terminal stops the EA    |
-//| here with "cannot load libzmq.dll" in the Experts log.           |
+//| The libzmq version, e.g. "4.3.5". Also the EA's first call into  |
+//| the DLL, made in OnInit after the check that DLL imports are     |
+//| allowed. The terminal binds imports early: when libzmq.dll       |
+//| cannot be loaded (missing, 32-bit, a library it needs missing)   |
+//| it logs "Cannot load 'libzmq.dll'" with the Windows error code   |
+//| when the EA loads, and this call stops the EA with               |
+//| "unresolved import function call": OnInit never returns, so the  |
+//| EA cannot report it itself (the install guide's checklist does). |
 //+------------------------------------------------------------------+
 string ZmqVersion(void)
   {
@@ -219,9 +224,10 @@ bool CZmqDealer::Open(const string endpoint,const string identity,const string s
          pub=CharArrayToString(pub_bytes,0,ZMQ_Z85_KEY_CHARS,CP_ACP);
          sec=CharArrayToString(sec_bytes,0,ZMQ_Z85_KEY_CHARS,CP_ACP);
         }
-      ok=BytesOption(ZMQ_CURVE_SERVERKEY,server_key,ZMQ_Z85_KEY_CHARS) &&
-         BytesOption(ZMQ_CURVE_PUBLICKEY,pub,ZMQ_Z85_KEY_CHARS) &&
-         BytesOption(ZMQ_CURVE_SECRETKEY,sec,ZMQ_Z85_KEY_CHARS);
+      // zmq_setsockopt takes a Z85 key as 40 characters and the terminating zero: 41 bytes
+      ok=BytesOption(ZMQ_CURVE_SERVERKEY,server_key,ZMQ_Z85_KEY_CHARS+1) &&
+         BytesOption(ZMQ_CURVE_PUBLICKEY,pub,ZMQ_Z85_KEY_CHARS+1) &&
+         BytesOption(ZMQ_CURVE_SECRETKEY,sec,ZMQ_Z85_KEY_CHARS+1);
      }
    if(!ok)
      {

@@ -37,6 +37,9 @@ static int Frames()
    h.currency=Text("USD");
    h.margin_mode=MT5B_MARGIN_MODE_HEDGING;
    h.initial_balance=0;   // unknown: null
+   h.first_deposit=0;     // unknown: null
+   h.day_start_known=false;
+   h.day_start_balance=0;
    h.balance=101250.5;
    h.equity=101180.25;
    h.symbol=Text("EURUSD");
@@ -59,6 +62,9 @@ static int Frames()
    h.time_msc=1783416645123;
    Emit(BuildHello(w,0,h));
    h.initial_balance=100000;
+   h.first_deposit=100000;
+   h.day_start_known=true;
+   h.day_start_balance=101250.5;
    Emit(BuildHello(w,1,h));
 
    MqlArray<MqlRates> rates;
@@ -119,10 +125,13 @@ static int Frames()
 
    SResultInfo r;
    r.command_id=17;
+   r.outcome=OutcomeOf(10009);
    r.retcode=10009;
    r.ticket=123456790;
    r.price=1.08519;
    r.volume=0.5;
+   r.sl=1.08319;
+   r.tp=1.08919;
    r.text=tricky;
    r.time_msc=1783416645412;
    r.digits=5;
@@ -153,7 +162,8 @@ static int Frames()
    f.detail=Text("equity 94990.00 below floor 95000.00: closed 2 positions");
    Emit(BuildFailsafe(w,6,f));
    Emit(BuildHeartbeat(w,7,1783416705000));
-   Emit(BuildBye(w,8,Text("")));
+   Emit(BuildClock(w,8,7200,1792375200000));
+   Emit(BuildBye(w,9,Text("")));
    return 0;
   }
 
@@ -215,6 +225,12 @@ static int Parse()
             w.Int(string("failsafe_silence_ms"),m.failsafe_silence_ms);
             w.Num(string("equity_floor"),m.equity_floor,2);
             w.Int(string("max_requests_per_minute"),m.max_requests_per_minute);
+            Show(w,"journal_id",m.journal_id);
+            // what the EA applies: its own ranges (the session calls ClampWelcome)
+            ClampWelcome(m);
+            w.Int(string("applied_deadline_ms"),m.deadline_ms);
+            w.Int(string("applied_heartbeat_ms"),m.heartbeat_ms);
+            w.Int(string("applied_failsafe_silence_ms"),m.failsafe_silence_ms);
            }
          else
             Show(w,"error",problem);
@@ -285,9 +301,83 @@ static int Math()
         }
       else if(name=="retry")
         {
+         // retry kind, filled, outcome
          uint code;
          in>>code;
-         std::cout<<RetryKind(code)<<" "<<(IsFilled(code) ? 1 : 0)<<"\n";
+         std::cout<<RetryKind(code)<<" "<<(IsFilled(code) ? 1 : 0)<<" "<<Ascii(OutcomeOf(code))<<"\n";
+        }
+      else if(name=="side")
+        {
+         // the order type an OPEN/ADD with this side gets, or "refused"; "-" stands for the empty side
+         std::string side;
+         in>>side;
+         if(side=="-")
+            side="";
+         ENUM_ORDER_TYPE type=ORDER_TYPE_BUY;
+         if(OpeningOrderType(FromAscii(side),type))
+            std::cout<<(type==ORDER_TYPE_BUY ? "BUY" : "SELL")<<"\n";
+         else
+            std::cout<<"refused\n";
+        }
+      else if(name=="filling")
+        {
+         // execution mode, SYMBOL_FILLING_MODE, wanted: the policy CTrade would send, or "none"
+         long exec,modes;
+         int wanted;
+         in>>exec>>modes>>wanted;
+         ENUM_ORDER_TYPE_FILLING filling=ORDER_FILLING_FOK;
+         if(FillingAsCTrade(exec,modes,(ENUM_ORDER_TYPE_FILLING)wanted,filling))
+            std::cout<<(int)filling<<"\n";
+         else
+            std::cout<<"none\n";
+        }
+      else if(name=="result")
+        {
+         // outcome price volume: what FiniteResult leaves of a RESULT (nan/inf allowed)
+         std::string outcome,price,volume;
+         in>>outcome>>price>>volume;
+         SResultInfo r;
+         r.outcome=FromAscii(outcome);
+         r.price=std::strtod(price.c_str(),nullptr);
+         r.volume=std::strtod(volume.c_str(),nullptr);
+         r.sl=0;
+         r.tp=0;
+         r.text=string("");
+         bool finite=FiniteResult(r);
+         std::cout<<(finite ? 1 : 0)<<" "<<Ascii(r.outcome)<<" "<<Ascii(JsonNumber(r.price,5))<<"\n";
+        }
+      else if(name=="written")
+        {
+         // a TICK with this bid: how many numbers the writer found not finite (the session does not send it)
+         std::string bid;
+         in>>bid;
+         CJsonWriter w;
+         STickInfo t;
+         t.time_msc=1;
+         t.bid=std::strtod(bid.c_str(),nullptr);
+         t.ask=1.1;
+         t.volume=0;
+         t.balance=1;
+         t.equity=1;
+         t.margin=0;
+         t.free_margin=1;
+         t.round_trip_us=0;
+         t.digits=5;
+         MqlArray<SPositionInfo> none;
+         BuildTick(w,1,t,none,0);
+         std::cout<<w.BadNumbers()<<"\n";
+        }
+      else if(name=="journal")
+        {
+         std::string id;
+         in>>id;
+         std::cout<<(IsJournalId(FromAscii(id)) ? 1 : 0)<<"\n";
+        }
+      else if(name=="ussummer")
+        {
+         long day;
+         in>>day;
+         std::cout<<(UsSummerTime(day) ? 1 : 0)<<"\n";
         }
       else if(name=="number")
         {
@@ -315,9 +405,12 @@ static int Math()
         }
       else if(name=="offset")
         {
+         // whole-hour offset and whether the two clocks agree on it
          long server,utc;
          in>>server>>utc;
-         std::cout<<QuarterHourOffset(server,utc)<<"\n";
+         long offset=0;
+         bool agree=WholeHourOffset(server,utc,offset);
+         std::cout<<offset<<" "<<(agree ? 1 : 0)<<"\n";
         }
       else
          std::cout<<"?\n";

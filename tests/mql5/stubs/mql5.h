@@ -115,7 +115,12 @@ enum ENUM_ACCOUNT_MARGIN_MODE
 enum ENUM_SYMBOL_INFO_INTEGER
   {
    SYMBOL_DIGITS, SYMBOL_TRADE_STOPS_LEVEL, SYMBOL_TRADE_FREEZE_LEVEL, SYMBOL_FILLING_MODE, SYMBOL_TRADE_MODE,
-   SYMBOL_ORDER_MODE
+   SYMBOL_ORDER_MODE, SYMBOL_TRADE_EXEMODE
+  };
+enum ENUM_SYMBOL_TRADE_EXECUTION
+  {
+   SYMBOL_TRADE_EXECUTION_REQUEST, SYMBOL_TRADE_EXECUTION_INSTANT, SYMBOL_TRADE_EXECUTION_MARKET,
+   SYMBOL_TRADE_EXECUTION_EXCHANGE
   };
 enum ENUM_SYMBOL_INFO_DOUBLE
   {
@@ -144,7 +149,6 @@ enum ENUM_ORDER_TYPE { ORDER_TYPE_BUY, ORDER_TYPE_SELL };
 enum ENUM_ORDER_TYPE_FILLING { ORDER_FILLING_FOK, ORDER_FILLING_IOC, ORDER_FILLING_RETURN };
 enum ENUM_ORDER_TYPE_TIME { ORDER_TIME_GTC, ORDER_TIME_DAY, ORDER_TIME_SPECIFIED, ORDER_TIME_SPECIFIED_DAY };
 enum ENUM_ORDER_STATE { ORDER_STATE_STARTED, ORDER_STATE_PLACED, ORDER_STATE_FILLED };
-enum ENUM_ORDER_PROPERTY_STRING { ORDER_SYMBOL, ORDER_COMMENT, ORDER_EXTERNAL_ID };
 enum ENUM_TRADE_REQUEST_ACTIONS
   {
    TRADE_ACTION_DEAL=1, TRADE_ACTION_PENDING=5, TRADE_ACTION_SLTP=6, TRADE_ACTION_MODIFY=7,
@@ -272,6 +276,12 @@ const int FILE_WRITE=2;
 const int FILE_TXT=16;
 const int FILE_ANSI=32;
 const int FILE_SHARE_READ=128;
+const int FILE_REWRITE=512;
+const int FILE_COMMON=4096;
+
+const int TIME_DATE=1;
+const int TIME_MINUTES=2;
+const int TIME_SECONDS=4;
 
 const uint TRADE_RETCODE_REQUOTE=10004;
 const uint TRADE_RETCODE_REJECT=10006;
@@ -336,6 +346,7 @@ datetime TimeCurrent();
 datetime TimeTradeServer();
 datetime TimeGMT();
 bool TimeToStruct(datetime dt,MqlDateTime &dt_struct);
+string TimeToString(datetime value,int mode=TIME_DATE|TIME_MINUTES);
 datetime StructToTime(MqlDateTime &dt_struct);
 
 // chart, events
@@ -352,9 +363,6 @@ bool PositionSelectByTicket(ulong ticket);
 long PositionGetInteger(ENUM_POSITION_PROPERTY_INTEGER property_id);
 double PositionGetDouble(ENUM_POSITION_PROPERTY_DOUBLE property_id);
 string PositionGetString(ENUM_POSITION_PROPERTY_STRING property_id);
-int OrdersTotal();
-ulong OrderGetTicket(int index);
-string OrderGetString(ENUM_ORDER_PROPERTY_STRING property_id);
 bool HistorySelect(datetime from_date,datetime to_date);
 bool HistorySelectByPosition(long position_id);
 int HistoryDealsTotal();
@@ -385,7 +393,6 @@ int StringLen(string string_value);
 string StringSubstr(string string_value,int start_pos,int length=-1);
 int StringFind(string string_value,string match_substring,int start_pos=0);
 ushort StringGetCharacter(string string_value,int pos);
-bool StringSetCharacter(string &string_var,int pos,ushort character);
 int StringCompare(const string &string1,const string &string2,bool case_sensitive=true);
 bool StringToUpper(string &string_var);
 int StringToCharArray(string text_string,MqlArray<uchar> &array,int start=0,int count=-1,uint codepage=CP_ACP);
@@ -403,5 +410,6 @@ bool FileIsEnding(int file_handle);
 string FileReadString(int file_handle,int length=-1);
 uint FileWriteString(int file_handle,const string text_string,int length=-1);
 bool FileSeek(int file_handle,long offset,ENUM_FILE_POSITION origin);
+bool FileMove(const string src_file_name,int common_flag,const string dst_file_name,int mode_flags);
 
 #endif // MT5B_TEST_MQL5_H
