@@ -49,3 +49,6 @@ cdef enum:
     R_DCA = 45
     R_SCALE_IN = 46
     R_DCA_HEADROOM = 47
+    R_ADDS_USED = 48
+    R_CIRCUIT_BREAKER_FLATTEN = 49
+    R_GAP_HEADROOM = 50

@@ -62,6 +62,12 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("DCA", "adding to a losing position with a high recovery probability"),
     ("SCALE_IN", "adding to a winning position in a strong market"),
     ("DCA_HEADROOM", "an add was refused: the whole position's worst case would not fit the headroom"),
+    # added later: codes are never renumbered, so new ones go here
+    ("ADDS_USED", "the position has taken all its adds (sizing.max_adds_per_position, dca.max_adds or "
+                  "scale_in.max_adds)"),
+    ("CIRCUIT_BREAKER_FLATTEN", "guards.circuit_breaker_pct lost from the day's equity peak: close everything"),
+    ("GAP_HEADROOM", "held over the market close, the worst case with the gap allowance would cross an FTMO limit "
+                     "minus the safety buffer"),
 )
 
 CODES: tuple[str, ...] = tuple(code for code, _ in REASONS)
