@@ -22,6 +22,7 @@ cdef struct GuardParams:
     bint max_loss_trailing        # 1-Step: end-of-day trailing maximum loss
     double target_frac            # 0 = no target
     int min_trading_days
+    double best_day_max_share     # 1-Step Best Day Rule; 0 = no such rule
     bint stop_at_target
     double buffer_frac            # of initial balance
     double slippage_frac          # of each stop distance
@@ -35,6 +36,7 @@ cdef struct GuardParams:
     double recovery_factor
     double breaker_frac
     long long breaker_ms
+    bint breaker_flatten          # the tripped breaker closes everything, not only stops entries
     int perf_window
     double perf_min
     double perf_max
@@ -63,6 +65,7 @@ cdef struct Account:
     bint stopped_today            # internal daily drawdown stop
     bint stopped_this_week        # internal weekly drawdown stop
     long long breaker_until_ms
+    bint breaker_flatten_pending  # tripped with breaker_flatten: CLOSE_ALL until the book is flat
     int streak
     bint recovery
     int trading_days
@@ -83,6 +86,7 @@ cdef inline void account_init(Account* a, GuardParams p) noexcept nogil:
     a.operator_halt = 0
     a.stopped_today = a.stopped_this_week = False
     a.breaker_until_ms = -(1LL << 62)
+    a.breaker_flatten_pending = False
     a.streak = 0
     a.recovery = False
     a.trading_days = 0
@@ -113,6 +117,21 @@ cdef inline double equity_floor(const Account* a) noexcept nogil:
     """The binding floor: equity must stay above both."""
     cdef double d = daily_floor(a), o = overall_floor(a)
     return d if d > o else o
+
+
+cdef inline double floor_after_close(const Account* a) noexcept nogil:
+    """The floor on the day the market reopens after the weekend, for positions held over the close: that
+    day's limit starts from the balance at its Prague midnight (today's, if nothing more closes) and, on the
+    1-Step, the trailing floor may have risen to today's balance."""
+    cdef double daily = a.balance - a.p.daily_loss_frac * a.initial
+    cdef double ref = a.initial
+    if a.p.max_loss_trailing:
+        if a.highest_eod_balance > ref:
+            ref = a.highest_eod_balance
+        if a.balance > ref:
+            ref = a.balance
+    cdef double overall = ref - a.p.max_loss_frac * a.initial
+    return daily if daily > overall else overall
 
 
 cdef inline double safety_buffer(const Account* a) noexcept nogil:
@@ -148,9 +167,20 @@ cdef inline double overall_used_share(const Account* a) noexcept nogil:
     return (floor_ + a.p.max_loss_frac * a.initial - a.equity) / (a.p.max_loss_frac * a.initial)
 
 
+cdef inline double best_day_profit(const Account* a) noexcept nogil:
+    """The largest closed profit of one Prague day, today's so far included."""
+    cdef double today = a.balance - a.day_start_balance
+    return today if today > a.best_day_profit else a.best_day_profit
+
+
 cdef inline bint target_reached(const Account* a) noexcept nogil:
-    return (a.p.target_frac > 0.0 and a.balance - a.initial >= a.p.target_frac * a.initial
-            and a.trading_days >= a.p.min_trading_days)
+    """Every objective of the phase met: the profit target on closed balance, the minimum trading days and,
+    on the 1-Step, the Best Day Rule (until it holds the challenge has not passed: trading goes on)."""
+    cdef double profit = a.balance - a.initial
+    if not (a.p.target_frac > 0.0 and profit >= a.p.target_frac * a.initial
+            and a.trading_days >= a.p.min_trading_days):
+        return False
+    return a.p.best_day_max_share <= 0.0 or best_day_profit(a) <= a.p.best_day_max_share * profit
 
 
 cdef inline void _evaluate_state(Account* a) noexcept nogil:
@@ -218,6 +248,8 @@ cdef inline void account_on_tick(Account* a, long long t_ms, double balance, dou
         a.stopped_this_week = True
     if (a.day_peak_equity - equity) >= a.p.breaker_frac * a.day_peak_equity and t_ms >= a.breaker_until_ms:
         a.breaker_until_ms = t_ms + a.p.breaker_ms
+        if a.p.breaker_flatten:
+            a.breaker_flatten_pending = True
         # A new pause starts from a new reference: otherwise it would re-arm on every tick after expiry.
         a.day_peak_equity = equity
     _evaluate_state(a)

@@ -1,6 +1,7 @@
 # The account's book: symbol specifications, open positions (the engine's and anyone else's) and the
 # commands in flight, and from them the worst case: what equity would be if every position and every
-# unconfirmed order were stopped out at its stop loss, with a slippage allowance on each stop distance.
+# unconfirmed order were stopped out at its stop loss, with a slippage allowance on each stop distance, and
+# over the weekend close at the larger of that and a gap allowance.
 
 cdef enum:
     MAX_SYMBOLS = 64
@@ -60,7 +61,10 @@ cdef struct Position:
     double r_dist              # the initial stop distance: one R
     double mfe_r
     double mae_r
-    int adds
+    long long group            # the ticket of the position it belongs to: its own, or for an add its parent's
+    int adds                   # adds taken by this position (its group's original), DCA and scale-in
+    int dca_adds
+    int scale_adds
     double entry_score
     double initial_volume
 
@@ -73,10 +77,12 @@ cdef struct InFlight:
     double volume
     double price
     double sl
-    long long ticket           # CLOSE/MODIFY/ADD target; for OPEN the ticket its RESULT reported
+    long long ticket           # CLOSE/MODIFY target; for an ADD the position it adds to (its group)
+    long long fill_ticket      # for OPEN/ADD, the position ticket its RESULT reported; 0 until then
     long long sent_ms
     bint filled                # RESULT reported a fill: kept until the position shows in the book
     double score
+    int reason
 
 
 cdef inline double value_per_price(const SymbolSpec* s) noexcept nogil:
@@ -89,9 +95,11 @@ cdef inline double exit_price(const SymbolSpec* s, int side) noexcept nogil:
 
 
 cdef inline double stop_loss_money(const SymbolSpec* s, int side, double volume, double from_price, double sl,
-                                   double unprotected_atr, double slippage_frac) noexcept nogil:
-    """Loss from ``from_price`` to the stop, slippage included; INFINITY when unknowable."""
-    cdef double dist
+                                   double unprotected_atr, double slippage_frac, double gap_frac) noexcept nogil:
+    """Loss from ``from_price`` to the stop, slippage included; INFINITY when unknowable. With a gap allowance
+    (a position held over the market close), the larger of that and the gap: a stop inside the gap fills at
+    the reopening price."""
+    cdef double dist, gap
     if sl > 0.0:
         dist = (from_price - sl) * side
         if dist < 0.0:
@@ -100,7 +108,11 @@ cdef inline double stop_loss_money(const SymbolSpec* s, int side, double volume,
         dist = unprotected_atr * s.atr
     else:
         return INFINITY
-    return dist * (1.0 + slippage_frac) * value_per_price(s) * volume
+    dist *= 1.0 + slippage_frac
+    gap = gap_frac * from_price
+    if gap > dist:
+        dist = gap
+    return dist * value_per_price(s) * volume
 
 
 cdef inline double notional(const SymbolSpec* s, double volume, double price) noexcept nogil:

@@ -102,6 +102,9 @@ cdef class DecisionEngine:
     cdef readonly list closed_trades
     cdef dict entry_features
     cdef double unprotected_stop_atr
+    cdef double gap_frac[N_CLASSES]      # gap allowance over the weekend close, of price, per symbol class
+    cdef long long gap_horizon_ms
+    cdef bint over_close                 # now within gap_horizon_ms of the weekend close, or in the weekend
     cdef object pending_state
     cdef object lifecycle_pending
 
@@ -121,6 +124,7 @@ cdef class DecisionEngine:
         self.entry_features = {}
         self.pending_state = None
         self.lifecycle_pending = None
+        self.over_close = False
         self._clear_decision(0)
 
     def _set_params(self, dict p):
@@ -137,6 +141,7 @@ cdef class DecisionEngine:
         g.max_loss_trailing = p["max_loss_trailing"]
         g.target_frac = p["target_frac"]
         g.min_trading_days = p["min_trading_days"]
+        g.best_day_max_share = p["best_day_max_share"]
         g.stop_at_target = p["stop_at_target"]
         g.buffer_frac = p["buffer_frac"]
         g.slippage_frac = p["slippage_frac"]
@@ -150,11 +155,15 @@ cdef class DecisionEngine:
         g.recovery_factor = p["recovery_factor"]
         g.breaker_frac = p["breaker_frac"]
         g.breaker_ms = p["breaker_ms"]
+        g.breaker_flatten = p["breaker_flatten"]
         g.perf_window = p["perf_window"]
         g.perf_min = p["perf_min"]
         g.perf_max = p["perf_max"]
         account_init(&self.acct, g)
         self.unprotected_stop_atr = p["unprotected_stop_atr"]
+        for i in range(N_CLASSES):
+            self.gap_frac[i] = p["gap_frac"][i]
+        self.gap_horizon_ms = p["gap_horizon_ms"]
         e.min_score = p["min_score"]
         e.min_confidence = p["min_confidence"]
         e.min_confidence_high_vol = p["min_confidence_high_vol"]
@@ -179,6 +188,7 @@ cdef class DecisionEngine:
         s.cvar_window = min(<int>p["cvar_window_bars"], CVAR_CAP)
         s.holding_bars = p["holding_bars"]
         s.max_positions = p["max_positions"]
+        s.max_adds = p["max_adds"]
         s.max_exposure_frac = p["max_exposure_frac"]
         s.concentration_share = p["concentration_share"]
         s.daily_budget_frac = p["daily_risk_budget_frac"]
@@ -318,14 +328,36 @@ cdef class DecisionEngine:
         if k != self.n_fl:
             self.fl[k] = self.fl[self.n_fl]
 
-    cdef int _adopt_in_flight(self, int sym, int side) noexcept nogil:
-        """The OPEN or ADD in flight that a new position of ours on (sym, side) fulfils, or -1."""
+    cdef int _adopt_in_flight(self, long long ticket, int sym, int side) noexcept nogil:
+        """The OPEN or ADD in flight that a new position of ours fulfils, or -1: the one whose RESULT reported
+        this ticket, else the first on (sym, side) whose RESULT has not named another ticket."""
         cdef int k
         for k in range(self.n_fl):
-            if (self.fl[k].sym == sym and self.fl[k].side == side
+            if ((self.fl[k].action == ACT_OPEN or self.fl[k].action == ACT_ADD)
+                    and self.fl[k].fill_ticket == ticket):
+                return k
+        for k in range(self.n_fl):
+            if (self.fl[k].sym == sym and self.fl[k].side == side and self.fl[k].fill_ticket == 0
                     and (self.fl[k].action == ACT_OPEN or self.fl[k].action == ACT_ADD)):
                 return k
         return -1
+
+    cdef int _group_on(self, int sym, int side, int skip) noexcept nogil:
+        """The oldest of the engine's own original positions on (sym, side) other than ``skip``, or -1."""
+        cdef int i, found = -1
+        for i in range(self.n_pos):
+            if (i != skip and self.pos[i].managed and self.pos[i].sym == sym and self.pos[i].side == side
+                    and self.pos[i].group == self.pos[i].ticket
+                    and (found < 0 or self.pos[i].open_time_ms < self.pos[found].open_time_ms)):
+                found = i
+        return found
+
+    cdef int _open_adds(self, long long group) noexcept nogil:
+        cdef int i, n = 0
+        for i in range(self.n_pos):
+            if self.pos[i].group == group and self.pos[i].ticket != group:
+                n += 1
+        return n
 
     @cython.boundscheck(True)
     def sync_positions(self, long long time_ms, const long long[:] ticket, const int[:] sym, const int[:] side,
@@ -363,25 +395,37 @@ cdef class DecisionEngine:
                 p.stage = STAGE_OPEN
                 p.mfe_r = 0.0
                 p.mae_r = 0.0
-                p.adds = 0
+                p.group = p.ticket
+                p.adds = p.dca_adds = p.scale_adds = 0
                 p.initial_volume = volume[j]
                 p.entry_score = 0.0
                 p.r_dist = fabs(open_price[j] - sl[j]) if sl[j] > 0 else 0.0
-                k = self._adopt_in_flight(sym[j], side[j]) if p.managed else -1
+                k = self._adopt_in_flight(p.ticket, sym[j], side[j]) if p.managed else -1
                 known = self.lifecycle_pending.pop(str(p.ticket), None) if self.lifecycle_pending else None
                 if known is not None:
                     # A position the engine managed before a restart: its life goes on where it was.
                     p.stage, p.r_dist, p.mfe_r, p.mae_r = known["stage"], known["r_dist"], known["mfe_r"], known["mae_r"]
                     p.adds, p.entry_score = known["adds"], known["entry_score"]
                     p.initial_volume = known["initial_volume"]
+                    p.group = known.get("group", p.ticket)
+                    p.dca_adds, p.scale_adds = known.get("dca_adds", 0), known.get("scale_adds", 0)
                     k = -1
                 if k >= 0:
                     p.entry_score = self.fl[k].score
                     if self.fl[k].sl > 0:
                         p.r_dist = fabs(self.fl[k].price - self.fl[k].sl)
                     if self.fl[k].action == ACT_ADD:
-                        p.adds = 1
+                        # On a hedging account an add's fill is a ticket of its own: it joins its parent's group.
+                        p.group = self.fl[k].ticket
                     self._remove_in_flight(k)
+                elif p.managed and known is None:
+                    # An own position no command in flight explains (its command expired unsettled, or the state
+                    # was lost). The engine opens one position per symbol and side and only adds to it, so
+                    # beside one of ours on the same symbol and side it is an add: never a new group to add to.
+                    old = self._group_on(p.sym, p.side, self.n_pos - 1)
+                    if old >= 0:
+                        p.group = self.pos[old].ticket
+                        self.pos[old].adds = max(self.pos[old].adds, self._open_adds(p.group))
                 account_on_position_opened(&self.acct, open_time_ms[j] if open_time_ms[j] > 0 else time_ms)
                 # What the market looked like when it opened: with the outcome, a training example.
                 self.entry_features[p.ticket] = (<FeatureEngine>self.engines[p.sym]).features
@@ -429,7 +473,7 @@ cdef class DecisionEngine:
             "ticket": p.ticket, "symbol": self.symbols[p.sym], "side": "BUY" if p.side > 0 else "SELL",
             "volume": p.volume, "open_price": p.open_price, "open_time_ms": p.open_time_ms,
             "close_time_ms": time_ms, "profit": p.profit, "r_multiple": r, "mfe_r": p.mfe_r, "mae_r": p.mae_r,
-            "managed": bool(p.managed), "stage": STAGE_NAMES[p.stage], "adds": p.adds,
+            "managed": bool(p.managed), "stage": STAGE_NAMES[p.stage], "adds": p.adds, "group": p.group,
             "features_at_entry": self.entry_features.pop(p.ticket, None),
             "features_at_exit": (<FeatureEngine>self.engines[p.sym]).features,
         })
@@ -441,14 +485,28 @@ cdef class DecisionEngine:
         for k in range(self.n_fl):
             if self.fl[k].id == command_id:
                 if not filled:
+                    if self.fl[k].action == ACT_ADD:
+                        self._give_back_add(self.fl[k].ticket, self.fl[k].reason)
                     self._remove_in_flight(k)
                 elif self.fl[k].action == ACT_OPEN or self.fl[k].action == ACT_ADD:
                     self.fl[k].filled = True
-                    self.fl[k].ticket = ticket
+                    self.fl[k].fill_ticket = ticket
                 else:
                     self._remove_in_flight(k)
                 return True
         return False
+
+    cdef void _give_back_add(self, long long group, int reason) noexcept nogil:
+        """A definite refusal: nothing was added, so the group may try again."""
+        cdef int i = self._find_position(group)
+        if i < 0:
+            return
+        if self.pos[i].adds > 0:
+            self.pos[i].adds -= 1
+        if reason == R_DCA and self.pos[i].dca_adds > 0:
+            self.pos[i].dca_adds -= 1
+        elif reason == R_SCALE_IN and self.pos[i].scale_adds > 0:
+            self.pos[i].scale_adds -= 1
 
     def expire(self, long long command_id):
         """Forget a command in flight after it has been reconciled against the book."""
@@ -460,6 +518,9 @@ cdef class DecisionEngine:
         return False
 
     # ---- the worst case ---------------------------------------------------------------------------------
+
+    cdef inline double _gap(self, const SymbolSpec* s) noexcept nogil:
+        return self.gap_frac[s.symbol_class] if self.over_close else 0.0
 
     cdef double _worst_case_loss(self) noexcept nogil:
         cdef double total = 0.0
@@ -474,20 +535,43 @@ cdef class DecisionEngine:
                 # No price yet for that symbol: assume the stop from the open price, the most the
                 # position could be losing against its stop (or unknown without a stop).
                 total += stop_loss_money(s, p.side, p.volume, p.open_price, p.sl, self.unprotected_stop_atr,
-                                         self.acct.p.slippage_frac)
+                                         self.acct.p.slippage_frac, self._gap(s))
             else:
                 total += stop_loss_money(s, p.side, p.volume, exit_price(s, p.side), p.sl,
-                                         self.unprotected_stop_atr, self.acct.p.slippage_frac)
+                                         self.unprotected_stop_atr, self.acct.p.slippage_frac, self._gap(s))
         for i in range(self.n_fl):
             c = &self.fl[i]
             if c.action == ACT_OPEN or c.action == ACT_ADD:
-                total += stop_loss_money(&self.syms[c.sym].spec, c.side, c.volume, c.price, c.sl,
-                                         self.unprotected_stop_atr, self.acct.p.slippage_frac)
+                s = &self.syms[c.sym].spec
+                total += stop_loss_money(s, c.side, c.volume, c.price, c.sl, self.unprotected_stop_atr,
+                                         self.acct.p.slippage_frac, self._gap(s))
         return total
+
+    cdef inline double _floor(self) noexcept nogil:
+        """The floor the worst case is held above: today's binding floor, and over the weekend close also the
+        floor of the day the market reopens (the gap lands on that day)."""
+        cdef double f = equity_floor(&self.acct), after
+        if self.over_close:
+            after = floor_after_close(&self.acct)
+            if after > f:
+                f = after
+        return f
 
     cdef inline double _room(self, double worst) noexcept nogil:
         """Money that may still be put at risk: equity - worst case - binding floor - safety buffer."""
-        return self.acct.equity - worst - equity_floor(&self.acct) - safety_buffer(&self.acct)
+        return self.acct.equity - worst - self._floor() - safety_buffer(&self.acct)
+
+    cdef bint _weekend_close_near(self, long long t) noexcept nogil:
+        """From ``gap_horizon_ms`` before Friday's close until the market reopens: positions now may be held
+        over the weekend gap. Never when everything is flattened before the close."""
+        if self.funded.flat_before_weekend:
+            return False
+        cdef long long day = floor_div(t, MS_PER_DAY)
+        # This week's Friday (for a Saturday or a Sunday, the one just past).
+        cdef long long close_ms = ((day + 4 - weekday_from_days(day)) * MS_PER_DAY
+                                   + self.funded.friday_close_minute * <long long>MS_PER_MINUTE)
+        # FX reopens 48 hours after it closes; friday_close_utc may sit an hour early in winter, so an hour more.
+        return close_ms - self.gap_horizon_ms <= t < close_ms + 49 * <long long>MS_PER_HOUR
 
     # ---- per tick -----------------------------------------------------------------------------------------
 
@@ -539,6 +623,7 @@ cdef class DecisionEngine:
             ss.closes_head = (ss.closes_head + 1) % CVAR_CAP
             ss.closes_count += 1
         account_on_tick(&self.acct, t, balance, equity)
+        self.over_close = self._weekend_close_near(t)
         self.margin = margin
         for i in range(self.n_pos):
             if self.pos[i].sym == sym and self.pos[i].managed:
@@ -584,9 +669,11 @@ cdef class DecisionEngine:
         c.price = price
         c.sl = sl
         c.ticket = ticket
+        c.fill_ticket = 0
         c.sent_ms = self.acct.now_ms
         c.filled = False
         c.score = self.dec.score
+        c.reason = reason
         self.dec.action = action
         self.dec.sym = sym
         self.dec.side = side
@@ -653,6 +740,8 @@ cdef class DecisionEngine:
         if self.funded.news_blackout and self._in_news_blackout(t, s.currencies):
             self._hold(R_NEWS_BLACKOUT)
             return
+        if self.acct.breaker_flatten_pending and self._breaker_flatten(sym):
+            return
         if self._in_flight_for(sym):
             self._hold(R_COMMAND_IN_FLIGHT)
             return
@@ -666,6 +755,23 @@ cdef class DecisionEngine:
             self._hold(R_POSITION_OPEN)
             return
         self._entry(sym, fe, t)
+
+    cdef bint _breaker_flatten(self, int sym) noexcept nogil:
+        """The tripped circuit breaker closes everything: CLOSE_ALL, again after a refusal, until the book is
+        flat with no entry in flight. True while it is not done (the tick's decision is made)."""
+        cdef int k
+        if self.n_pos == 0:
+            for k in range(self.n_fl):
+                if self.fl[k].action == ACT_OPEN or self.fl[k].action == ACT_ADD:
+                    self._hold(R_CIRCUIT_BREAKER)   # an entry may still fill: wait for it, then close it
+                    return True
+            self.acct.breaker_flatten_pending = False
+            return False
+        if not self._close_all_in_flight():
+            self._emit(ACT_CLOSE_ALL, sym, 0, 0.0, 0.0, 0.0, 0.0, 0, R_CIRCUIT_BREAKER_FLATTEN, 0.0)
+        else:
+            self._hold(R_CIRCUIT_BREAKER)
+        return True
 
     cdef bint _close_all_in_flight(self) noexcept nogil:
         cdef int k
@@ -703,42 +809,81 @@ cdef class DecisionEngine:
                 if self._emit(ACT_MODIFY, sym, p.side, 0.0, price, new_sl, p.tp, p.ticket, R_TRAILING, 0.0):
                     p.stage = STAGE_TRAILING
                 return True
+        if p.group != p.ticket:
+            return False   # an add is never added to: only its group's original position is
         return self._add(sym, fe, p)
 
     cdef bint _add(self, int sym, FeatureEngine fe, Position* p) noexcept:
+        """DCA or scale-in for one of the engine's original positions: within the group's add limits, and
+        through every cap an entry meets (max positions, the class's lots for the whole group, notional,
+        concentration of the group's risk, exposure, the FTMO headroom)."""
         cdef SymbolSpec* s = &self.syms[sym].spec
         cdef AddParams* a = &self.adds
         # Moves are measured as the configuration describes them: % of the entry price, in the position's favour.
         cdef double move = (exit_price(s, p.side) - p.open_price) * p.side / p.open_price
         cdef double p_side = fe.signal.p_up if p.side > 0 else 1.0 - fe.signal.p_up
-        cdef double share, vol, risk, price
-        cdef int reason
+        cdef double share, vol, price, sl_dist, group_volume = 0.0, group_risk = 0.0
+        cdef int reason, binding = R_NONE, i, used
+        cdef bint dca, scale
         if self.acct.state != STATE_ACTIVE or p.sl <= 0.0:
             return False
-        if a.dca_enabled and p.adds < a.dca_max_adds and move < -a.dca_loss_frac and p_side > a.dca_probability:
+        dca = a.dca_enabled and move < -a.dca_loss_frac and p_side > a.dca_probability
+        scale = (a.scale_enabled and move > a.scale_profit_frac and fe.signal.score > a.scale_min_score
+                 and fe.signal.direction == p.side)
+        if not (dca or scale):
+            return False
+        if p.adds >= self.sizing.max_adds or (dca and p.dca_adds >= a.dca_max_adds) or (
+                scale and p.scale_adds >= a.scale_max_adds):
+            self._hold(R_ADDS_USED)
+            return True
+        if dca:
             share = a.dca_min + (a.dca_max - a.dca_min) * (p_side - a.dca_probability) / (1.0 - a.dca_probability)
             reason = R_DCA
-        elif (a.scale_enabled and p.adds < a.scale_max_adds and move > a.scale_profit_frac
-              and fe.signal.score > a.scale_min_score and fe.signal.direction == p.side):
+        else:
             share = a.scale_min + (a.scale_max - a.scale_min) * (fe.signal.score - a.scale_min_score) / (
                 100.0 - a.scale_min_score)
             reason = R_SCALE_IN
-        else:
-            return False
         price = s.ask if p.side > 0 else s.bid
         if (exit_price(s, p.side) - p.sl) * p.side <= min_stop_distance(s, self.exits.stop_buffer_points):
             return False   # the stop is about to go (or has gone): nothing to add to
-        vol = round_volume_down(s, p.initial_volume * share)
-        if vol < s.volume_min:
-            return False
-        # The whole position after the add must fit: the add stopped at the position's stop, on top of the
-        # worst case that already counts the position itself.
-        risk = stop_loss_money(s, p.side, vol, price, p.sl, 0.0, self.acct.p.slippage_frac)
-        if risk > self._room(self._worst_case_loss()):
-            self._hold(R_DCA_HEADROOM)
+        # On a hedging account the add is a position of its own.
+        used = self.n_pos
+        for i in range(self.n_fl):
+            if self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD:
+                used += 1
+        if used >= self.sizing.max_positions:
+            self._hold(R_MAX_POSITIONS)
             return True
-        if self._emit(ACT_ADD, sym, p.side, vol, price, p.sl, p.tp, p.ticket, reason, risk):
+        # The group as it stands: the position, its adds, and an add of it in flight.
+        for i in range(self.n_pos):
+            if self.pos[i].group == p.ticket:
+                group_volume += self.pos[i].volume
+                group_risk += stop_loss_money(s, p.side, self.pos[i].volume, exit_price(s, p.side), self.pos[i].sl,
+                                              0.0, self.acct.p.slippage_frac, 0.0)
+        for i in range(self.n_fl):
+            if self.fl[i].action == ACT_ADD and self.fl[i].ticket == p.ticket:
+                group_volume += self.fl[i].volume
+                group_risk += stop_loss_money(s, p.side, self.fl[i].volume, self.fl[i].price, self.fl[i].sl, 0.0,
+                                              self.acct.p.slippage_frac, 0.0)
+        sl_dist = (price - p.sl) * p.side
+        vol = self._capped_volume(sym, price, p.initial_volume * share, sl_dist, group_volume, group_risk, &binding)
+        if vol == -INFINITY:
+            self._hold(R_UNPROTECTED_POSITION)
+            return True
+        vol = round_volume_down(s, vol) if vol > 0 else 0.0
+        self.dec.cap_reason = binding
+        if vol < s.volume_min:
+            if binding == R_NONE:
+                return False   # the share itself is below the minimum volume: nothing to add
+            self._hold(R_DCA_HEADROOM if binding == R_HEADROOM else binding)
+            return True
+        if self._emit(ACT_ADD, sym, p.side, vol, price, p.sl, p.tp, p.ticket, reason,
+                      stop_loss_money(s, p.side, vol, price, p.sl, 0.0, self.acct.p.slippage_frac, 0.0)):
             p.adds += 1
+            if reason == R_DCA:
+                p.dca_adds += 1
+            else:
+                p.scale_adds += 1
         return True
 
     # ---- a new entry --------------------------------------------------------------------------------------
@@ -802,7 +947,7 @@ cdef class DecisionEngine:
             self._hold(R_COOLDOWN)
             return
         for i in range(self.n_fl):
-            if self.fl[i].action == ACT_OPEN:
+            if self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD:
                 opens += 1
         if self.n_pos + opens >= self.sizing.max_positions:
             self._hold(R_MAX_POSITIONS)
@@ -810,13 +955,21 @@ cdef class DecisionEngine:
         self._size_and_open(sym, fe, side, high_vol)
 
     cdef double _diversification(self, int sym, int side) noexcept nogil:
-        """1 for an uncorrelated book; less as the book already holds the same bet through correlated symbols."""
+        """1 for an uncorrelated book; less as the book already holds the same bet through correlated symbols.
+        Orders in flight are bets already made: two charts deciding one after the other must not both get
+        full size because the first one's fill has not reached the book yet."""
         cdef double load = 0.0, rho
         cdef int i
         for i in range(self.n_pos):
             if self.pos[i].sym == sym:
                 continue
             rho = self.corr[sym][self.pos[i].sym] * side * self.pos[i].side
+            if rho > 0.0:
+                load += rho
+        for i in range(self.n_fl):
+            if self.fl[i].sym == sym or not (self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD):
+                continue
+            rho = self.corr[sym][self.fl[i].sym] * side * self.fl[i].side
             if rho > 0.0:
                 load += rho
         cdef double factor = 1.0 - 0.5 * load
@@ -836,6 +989,50 @@ cdef class DecisionEngine:
                 total += notional(s, self.fl[i].volume, self.fl[i].price)
         return total
 
+    cdef double _in_flight_margin(self) noexcept nogil:
+        """Margin the orders in flight will take: the account's reported margin does not hold them yet."""
+        cdef double total = 0.0
+        cdef int i
+        for i in range(self.n_fl):
+            if self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD:
+                total += margin_for(&self.syms[self.fl[i].sym].spec, self.fl[i].volume, self.fl[i].price)
+        return total
+
+    cdef double _capped_volume(self, int sym, double price, double vol, double sl_dist, double group_volume,
+                               double group_risk, int* binding) noexcept nogil:
+        """``vol`` cut to every ceiling, the same for an entry and an add, the last that bound noted in
+        ``binding``: the symbol's maximum volume; the class's lots (for the whole position with its adds) and
+        notional; concentration (the position's stop risk with its adds); margin exposure (orders in flight
+        included); the FTMO headroom (over the weekend close, the gap allowance when it exceeds the stop).
+        -INFINITY when the worst case is unknowable (an unprotected position without an ATR)."""
+        cdef SymbolSpec* s = &self.syms[sym].spec
+        cdef SizingParams* z = &self.sizing
+        cdef double equity = self.acct.equity, vpp = value_per_price(s), cap, worst
+        cdef double per_lot_stop = sl_dist * (1.0 + self.acct.p.slippage_frac) * vpp
+        cdef double per_lot_gap = self._gap(s) * price * vpp
+        if vol > s.volume_max:
+            vol, binding[0] = s.volume_max, R_SYMBOL_MAX_VOLUME
+        cap = z.class_max_lots[s.symbol_class] - group_volume
+        if vol > cap:
+            vol, binding[0] = cap, R_CLASS_MAX_LOTS
+        cap = (z.class_max_notional_frac[s.symbol_class] * equity - self._class_notional(s.symbol_class)) / (
+            price * vpp)
+        if vol > cap:
+            vol, binding[0] = cap, R_CLASS_NOTIONAL
+        cap = (z.concentration_share * z.daily_budget_frac * equity - group_risk) / per_lot_stop
+        if vol > cap:
+            vol, binding[0] = cap, R_CONCENTRATION
+        cap = (z.max_exposure_frac * equity - self.margin - self._in_flight_margin()) / margin_for(s, 1.0, price)
+        if vol > cap:
+            vol, binding[0] = cap, R_EXPOSURE
+        worst = self._worst_case_loss()
+        if worst == INFINITY:
+            return -INFINITY
+        cap = self._room(worst) / (per_lot_gap if per_lot_gap > per_lot_stop else per_lot_stop)
+        if vol > cap:
+            vol, binding[0] = cap, (R_GAP_HEADROOM if per_lot_gap > per_lot_stop else R_HEADROOM)
+        return vol
+
     cdef void _size_and_open(self, int sym, FeatureEngine fe, int side, bint high_vol) noexcept:
         cdef SymState* ss = &self.syms[sym]
         cdef SymbolSpec* s = &ss.spec
@@ -844,7 +1041,7 @@ cdef class DecisionEngine:
         cdef double equity = self.acct.equity, price = s.ask if side > 0 else s.bid
         cdef double min_dist = min_stop_distance(s, self.exits.stop_buffer_points)
         cdef double sl_dist = self.exits.sl_atr * s.atr, tp_dist = self.exits.tp_atr * s.atr
-        cdef double quality, risk_frac, risk_money, sizing_dist, cvar, vpp = value_per_price(s), vol, cap, worst
+        cdef double quality, risk_frac, risk_money, sizing_dist, cvar, vpp = value_per_price(s), vol
         cdef double per_lot_worst, slip = self.acct.p.slippage_frac
         cdef int binding = R_NONE
         if sl_dist < min_dist:
@@ -871,31 +1068,11 @@ cdef class DecisionEngine:
             if cvar > sizing_dist:
                 sizing_dist = cvar
         risk_money = equity * risk_frac
-        vol = risk_money / (sizing_dist * vpp)
-        # The caps, each one noted when it binds.
-        if vol > s.volume_max:
-            vol, binding = s.volume_max, R_SYMBOL_MAX_VOLUME
-        cap = z.class_max_lots[s.symbol_class]
-        if vol > cap:
-            vol, binding = cap, R_CLASS_MAX_LOTS
-        cap = (z.class_max_notional_frac[s.symbol_class] * equity - self._class_notional(s.symbol_class)) / (
-            price * vpp)
-        if vol > cap:
-            vol, binding = cap, R_CLASS_NOTIONAL
-        per_lot_worst = sl_dist * (1.0 + slip) * vpp
-        cap = z.concentration_share * z.daily_budget_frac * equity / per_lot_worst
-        if vol > cap:
-            vol, binding = cap, R_CONCENTRATION
-        cap = (z.max_exposure_frac * equity - self.margin) / margin_for(s, 1.0, price)
-        if vol > cap:
-            vol, binding = cap, R_EXPOSURE
-        worst = self._worst_case_loss()
-        if worst == INFINITY:
+        vol = self._capped_volume(sym, price, risk_money / (sizing_dist * vpp), sl_dist, 0.0, 0.0, &binding)
+        if vol == -INFINITY:
             self._hold(R_UNPROTECTED_POSITION)
             return
-        cap = self._room(worst) / per_lot_worst
-        if vol > cap:
-            vol, binding = cap, R_HEADROOM
+        per_lot_worst = sl_dist * (1.0 + slip) * vpp
         vol = round_volume_down(s, vol) if vol > 0 else 0.0
         self.dec.cap_reason = binding
         if vol < s.volume_min:
@@ -965,7 +1142,7 @@ cdef class DecisionEngine:
                        "day_start_balance", "week_start_balance", "day_peak_equity", "highest_eod_balance",
                        "equity_high", "best_day_profit", "state", "state_reason", "halted_today",
                        "halted_for_good", "operator_halt", "stopped_today", "stopped_this_week", "breaker_until_ms",
-                       "streak", "recovery", "trading_days", "last_trading_day", "perf_n", "perf_head")
+                       "breaker_flatten_pending", "streak", "recovery", "trading_days", "last_trading_day", "perf_n", "perf_head")
 
     def export_state(self):
         """Everything the FTMO limits, the trading state and the commands in flight depend on, as plain data
@@ -976,7 +1153,8 @@ cdef class DecisionEngine:
             str(self.pos[i].ticket): {
                 "stage": self.pos[i].stage, "r_dist": self.pos[i].r_dist, "mfe_r": self.pos[i].mfe_r,
                 "mae_r": self.pos[i].mae_r, "adds": self.pos[i].adds, "entry_score": self.pos[i].entry_score,
-                "initial_volume": self.pos[i].initial_volume,
+                "initial_volume": self.pos[i].initial_volume, "group": self.pos[i].group,
+                "dca_adds": self.pos[i].dca_adds, "scale_adds": self.pos[i].scale_adds,
             } for i in range(self.n_pos) if self.pos[i].managed
         }
         return {
@@ -986,8 +1164,9 @@ cdef class DecisionEngine:
             "in_flight": [{
                 "id": self.fl[k].id, "symbol": self.symbols[self.fl[k].sym], "action": self.fl[k].action,
                 "side": self.fl[k].side, "volume": self.fl[k].volume, "price": self.fl[k].price,
-                "sl": self.fl[k].sl, "ticket": self.fl[k].ticket, "sent_ms": self.fl[k].sent_ms,
-                "filled": bool(self.fl[k].filled), "score": self.fl[k].score,
+                "sl": self.fl[k].sl, "ticket": self.fl[k].ticket, "fill_ticket": self.fl[k].fill_ticket,
+                "sent_ms": self.fl[k].sent_ms, "filled": bool(self.fl[k].filled), "score": self.fl[k].score,
+                "reason": self.fl[k].reason,
             } for k in range(self.n_fl)],
             "cooldown_until_ms": {self.symbols[i]: self.syms[i].spec.cooldown_until_ms for i in range(self.n_syms)},
             "lifecycle": lifecycle,
@@ -1037,9 +1216,14 @@ cdef class DecisionEngine:
             self.fl[k].price = c["price"]
             self.fl[k].sl = c["sl"]
             self.fl[k].ticket = c["ticket"]
+            self.fl[k].fill_ticket = c.get("fill_ticket", 0)
+            if "fill_ticket" not in c and c["filled"] and c["action"] in (ACT_OPEN, ACT_ADD):
+                # Saved before fills had a field of their own: "ticket" then held the fill.
+                self.fl[k].fill_ticket, self.fl[k].ticket = c["ticket"], 0
             self.fl[k].sent_ms = c["sent_ms"]
             self.fl[k].filled = c["filled"]
             self.fl[k].score = c["score"]
+            self.fl[k].reason = c.get("reason", R_NONE)
         cooldowns = {}
         for name, until in state["cooldown_until_ms"].items():
             if name in self.symbols:
@@ -1078,6 +1262,8 @@ cdef class DecisionEngine:
         """The FTMO picture: floors, headroom, state, objectives."""
         from mt5bridge.reasons import CODES
         cdef Account* a = &self.acct
+        if a.started:
+            self.over_close = self._weekend_close_near(a.now_ms)
         cdef double worst = self._worst_case_loss()
         return {
             "initial_balance": a.initial, "balance": a.balance, "equity": a.equity,
@@ -1088,13 +1274,14 @@ cdef class DecisionEngine:
             "overall_used_share": overall_used_share(a) if a.started else 0.0,
             "state": STATE_NAMES[a.state], "state_reason": CODES[a.state_reason],
             "trading_days": a.trading_days, "target_reached": bool(target_reached(a)),
-            "best_day_profit": max(a.best_day_profit, a.balance - a.day_start_balance),
-            "best_day_share": (max(a.best_day_profit, a.balance - a.day_start_balance) / (a.balance - a.initial)
-                               if a.balance > a.initial else 0.0),
+            "best_day_profit": best_day_profit(a),
+            "best_day_share": best_day_profit(a) / (a.balance - a.initial) if a.balance > a.initial else 0.0,
+            "over_weekend_close": bool(self.over_close), "floor_after_close": floor_after_close(a),
             "profit": a.balance - a.initial,
             "losing_streak": a.streak, "recovery_mode": bool(a.recovery),
             "risk_multiplier": controller_multiplier(a) * performance_multiplier(a),
             "circuit_breaker_until_ms": a.breaker_until_ms if a.breaker_until_ms > 0 else None,
+            "circuit_breaker_flattening": bool(a.breaker_flatten_pending),
             "positions": self.n_pos, "in_flight": self.n_fl,
         }
 
@@ -1106,7 +1293,8 @@ cdef class DecisionEngine:
             "open_price": self.pos[i].open_price, "sl": self.pos[i].sl, "tp": self.pos[i].tp,
             "profit": self.pos[i].profit, "managed": bool(self.pos[i].managed), "stage": STAGE_NAMES[self.pos[i].stage],
             "r_dist": self.pos[i].r_dist, "mfe_r": self.pos[i].mfe_r, "mae_r": self.pos[i].mae_r,
-            "adds": self.pos[i].adds,
+            "adds": self.pos[i].adds, "dca_adds": self.pos[i].dca_adds, "scale_adds": self.pos[i].scale_adds,
+            "group": self.pos[i].group,
         } for i in range(self.n_pos)]
 
     @property
@@ -1115,7 +1303,7 @@ cdef class DecisionEngine:
             "command_id": self.fl[k].id, "symbol": self.symbols[self.fl[k].sym],
             "action": ACTION_NAMES[self.fl[k].action], "side": self.fl[k].side, "volume": self.fl[k].volume,
             "price": self.fl[k].price, "sl": self.fl[k].sl, "ticket": self.fl[k].ticket,
-            "sent_ms": self.fl[k].sent_ms, "filled": bool(self.fl[k].filled),
+            "fill_ticket": self.fl[k].fill_ticket, "sent_ms": self.fl[k].sent_ms, "filled": bool(self.fl[k].filled),
         } for k in range(self.n_fl)]
 
     @property

@@ -26,6 +26,7 @@ cdef struct SizingParams:
     int cvar_window
     int holding_bars
     int max_positions
+    int max_adds                       # adds per position group, DCA and scale-in together
     double max_exposure_frac
     double concentration_share
     double daily_budget_frac

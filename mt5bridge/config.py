@@ -74,6 +74,7 @@ PRESETS = ("default", "verification", "funded_standard", "funded_swing", "one_st
 Product = Literal["2-step", "1-step"]
 Phase = Literal["challenge", "verification", "funded"]
 MaxLossMode = Literal["static", "eod_trailing"]
+BreakerAction = Literal["flatten", "stop_entries"]
 SizingMode = Literal["full", "plain"]
 # Same order as the engine's CONSENSUS_* codes (ext/scoring.pxi), so bit i of the mask is consensus code i.
 Consensus = Literal["UNANIMOUS", "STRONG", "WEAK", "SPLIT"]
@@ -300,11 +301,25 @@ class AccountSettings(Section):
     )
 
 
+class GapAllowance(Section):
+    """The gap assumed at the market's reopening after the weekend, against every position held over the close,
+    % of price, per asset class. A stop cannot fill inside a gap: it fills at the reopening price."""
+
+    fx: float = Field(2.0, ge=0.0, le=50.0, description="Currency pairs.")
+    metals: float = Field(3.0, ge=0.0, le=50.0, description="Gold, silver and other metals.")
+    indices: float = Field(4.0, ge=0.0, le=50.0, description="Stock index CFDs.")
+    energies: float = Field(6.0, ge=0.0, le=50.0, description="Oil and gas CFDs.")
+    crypto: float = Field(
+        0.0, ge=0.0, le=50.0,
+        description="Crypto currency CFDs; 0 because they trade through the weekend, so stops keep working.",
+    )
+
+
 class FtmoLimits(Section):
     """FTMO's rules as numbers, and how far from them the engine stays. Both loss limits are equity floors:
     floating P/L, swaps and commissions count. The engine never sends a command whose worst case (every open
-    position and order in flight stopped out, plus the slippage allowance) comes closer to a limit than the
-    safety buffer."""
+    position and order in flight stopped out, plus the slippage allowance, and over the weekend close the gap
+    allowance) comes closer to a limit than the safety buffer."""
 
     daily_loss_pct: float = Field(
         5.0, gt=0.0, le=20.0,
@@ -332,13 +347,15 @@ class FtmoLimits(Section):
     )
     best_day_max_share: float = Field(
         0.5, gt=0.0, le=1.0,
-        description="1-Step consistency: the best day's profit as a share of the total profit may not exceed "
-        "this. Reported, not enforced (breaking it does not fail the account).",
+        description="1-Step Best Day Rule: the best day's profit as a share of the total profit may not exceed "
+        "this for the challenge to pass. Breaking it fails nothing, but on the 1-Step the profit target counts "
+        "as reached only once it holds (so `stop_at_target` keeps trading until it does). Ignored on the 2-Step.",
     )
     stop_at_target: bool = Field(
         True,
-        description="Once the profit target is met on closed balance, flatten and open nothing more: there is "
-        "nothing left to win in the phase, only the account to lose.",
+        description="Once every objective of the phase is met (the profit target on closed balance, the minimum "
+        "trading days and, on the 1-Step, the Best Day Rule), open nothing more and manage the open positions "
+        "to their exits: there is nothing left to win in the phase, only the account to lose.",
     )
     safety_buffer_pct: float = Field(
         0.5, ge=0.0, le=5.0,
@@ -347,7 +364,20 @@ class FtmoLimits(Section):
     slippage_allowance_pct: float = Field(
         10.0, ge=0.0, le=200.0,
         description="% of each stop distance added to that position's loss in the worst case, for slippage "
-        "and gaps through the stop.",
+        "through the stop while the market is open.",
+    )
+    gap_allowance_pct: GapAllowance = Field(
+        default_factory=GapAllowance,
+        description="Gap assumed over the weekend close, % of price, per asset class: a position held into the "
+        "close counts as losing the larger of its stop distance (with slippage) and this gap. Not used when "
+        "`funded.flat_before_weekend` closes everything before the close.",
+    )
+    gap_horizon_hours: float = Field(
+        24.0, ge=0.0, le=72.0,
+        description="From this many hours before Friday's close (`funded.friday_close_utc`) until the market "
+        "reopens on Sunday, every position and order in flight carries the gap allowance, new ones are sized "
+        "with it, and the floor is the one the reopening day will have (the balance then, less the daily "
+        "limit). 24 = the time exit: a position opened later may well be held over the close.",
     )
     reduce_at_share: float = Field(
         0.70, gt=0.0, lt=1.0,
@@ -404,12 +434,20 @@ class GuardSettings(Section):
     )
     circuit_breaker_pct: float = Field(
         5.0, gt=0.0, le=50.0,
-        description="Loss from the day's equity peak, % of that peak, that flattens everything and pauses "
-        "trading for `circuit_breaker_hours`.",
+        description="Fall of equity from the highest equity of the Prague day (the peak since midnight Prague, "
+        "or since the breaker last tripped), % of that peak, that trips the circuit breaker. Measured from the "
+        "peak, not from the day-start balance.",
+    )
+    circuit_breaker_action: BreakerAction = Field(
+        "flatten",
+        description="What the tripped breaker does: `flatten` closes every position on the account (CLOSE_ALL, "
+        "repeated until the book is flat) and then opens nothing for `circuit_breaker_hours`; `stop_entries` "
+        "only opens nothing for `circuit_breaker_hours`, managing open positions to their exits.",
     )
     circuit_breaker_hours: float = Field(
         4.0, ge=0.0, le=168.0,
-        description="Pause after the circuit breaker trips, in hours; 0 = flatten without a pause.",
+        description="How long no new position or add opens after the breaker trips, in hours; 0 = no pause "
+        "(with `flatten`: flatten once, then trade on).",
     )
 
     rules: ClassVar[tuple[Rule, ...]] = (at_most("internal_daily_dd_pct", "internal_weekly_dd_pct"),)
@@ -555,7 +593,16 @@ class SizingSettings(Section):
     holding_bars: int = Field(
         16, ge=1, le=10_000, description="Expected holding time in M15 bars, the horizon of the CVaR."
     )
-    max_positions: int = Field(4, ge=1, le=100, description="Open positions at most, all symbols together.")
+    max_positions: int = Field(
+        4, ge=1, le=100,
+        description="Open positions at most, all symbols together, orders in flight included; each add (DCA or "
+        "scale-in) is a position of its own on a hedging account and counts.",
+    )
+    max_adds_per_position: int = Field(
+        2, ge=0, le=20,
+        description="Adds one position may take in all, DCA and scale-in together (each also within its own "
+        "`max_adds`). An add is never added to.",
+    )
     max_exposure_pct: float = Field(
         80.0, gt=0.0, le=1000.0,
         description="Ceiling on the margin-weighted notional of all positions and orders in flight, % of equity.",
@@ -686,7 +733,10 @@ class DcaSettings(Section):
         0.25, gt=0.0, le=2.0, description="Smallest add, as a share of the position's initial volume."
     )
     add_max: float = Field(0.5, gt=0.0, le=2.0, description="Largest add, as a share of the initial volume.")
-    max_adds: int = Field(2, ge=0, le=10, description="Adds per position at most; 0 = none.")
+    max_adds: int = Field(
+        2, ge=0, le=10, description="DCA adds one position may take; 0 = none. Counted per position with its "
+        "adds, within `sizing.max_adds_per_position`.",
+    )
 
     rules: ClassVar[tuple[Rule, ...]] = (at_most("add_min", "add_max"),)
 
@@ -705,7 +755,10 @@ class ScaleInSettings(Section):
         0.25, gt=0.0, le=2.0, description="Smallest add, as a share of the position's initial volume."
     )
     add_max: float = Field(0.5, gt=0.0, le=2.0, description="Largest add, as a share of the initial volume.")
-    max_adds: int = Field(2, ge=0, le=10, description="Adds per position at most; 0 = none.")
+    max_adds: int = Field(
+        2, ge=0, le=10, description="Scale-in adds one position may take; 0 = none. Counted per position with "
+        "its adds, within `sizing.max_adds_per_position`.",
+    )
 
     rules: ClassVar[tuple[Rule, ...]] = (at_most("add_min", "add_max"),)
 

@@ -65,6 +65,12 @@ REASONS: tuple[tuple[str, str], ...] = (
     # the bridge's own
     ("JOURNAL_UNAVAILABLE", "the journal cannot write: no new risk until it can (closes still go out)"),
     ("INITIAL_BALANCE_UNKNOWN", "the initial balance is neither configured nor reported by the EA: no new risk"),
+    # added later: codes are never renumbered, so new ones go here
+    ("ADDS_USED", "the position has taken all its adds (sizing.max_adds_per_position, dca.max_adds or "
+                  "scale_in.max_adds)"),
+    ("CIRCUIT_BREAKER_FLATTEN", "guards.circuit_breaker_pct lost from the day's equity peak: close everything"),
+    ("GAP_HEADROOM", "held over the market close, the worst case with the gap allowance would cross an FTMO limit "
+                     "minus the safety buffer"),
 )
 
 CODES: tuple[str, ...] = tuple(code for code, _ in REASONS)

@@ -91,12 +91,15 @@ class Desk:
     next_ticket: int = 1000
     decisions: list = field(default_factory=list)
     extra_floating: float = 0.0
+    margin_per_lot: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.engine = build_engine(self.cfg, MAGIC)
 
     def add(self, symbol: str, **spec_changes) -> int:
         spec = dict(SPECS[symbol], **spec_changes)
+        if spec.get("margin_per_lot"):
+            self.margin_per_lot[symbol] = spec["margin_per_lot"]
         self.index[symbol] = add_symbol(self.engine, self.cfg, symbol, spec, FeatureEngine(self.model))
         return self.index[symbol]
 
@@ -177,13 +180,17 @@ class Desk:
             if (p.sl > 0 and (price - p.sl) * p.side <= 0) or (p.tp > 0 and (price - p.tp) * p.side >= 0):
                 self.close(ticket)
 
+    def margin(self) -> float:
+        """Margin in use, as the terminal reports it: for symbols given a margin per lot, that times the volume."""
+        return sum(self.margin_per_lot.get(p.symbol, 0.0) * p.volume for p in self.positions.values())
+
     def tick(self, symbol, t, bid, ask=None, execute=True, sync=True):
         ask = bid + 10 * SPECS[symbol]["point"] if ask is None else ask
         self.quotes[symbol] = (bid, ask)
         self.stops_and_targets(symbol)
         if sync:
             self.sync(t)
-        action = self.engine.on_tick(self.index[symbol], t, bid, ask, 1.0, self.balance, self.equity, 0.0)
+        action = self.engine.on_tick(self.index[symbol], t, bid, ask, 1.0, self.balance, self.equity, self.margin())
         d = self.engine.decision
         self.decisions.append(d)
         if action and execute:
