@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "mt5bridge.sweep_cmd",
     "mt5bridge.train_cmd",
     "mt5bridge.history_cmd",
+    "mt5bridge.ea_package_cmd",
 )
 
 
