@@ -281,18 +281,26 @@ def test_with_curve_the_dll_talks_to_the_bridge_only_with_its_key(terminal, tmp_
 
     from mt5bridge.cli import main
 
-    assert main(["keygen", "--out", str(tmp_path / "keys")]) == 0
-    public, _ = zmq.auth.load_certificate(str(tmp_path / "keys" / "bridge.key"))
+    keys = tmp_path / "keys"
+    assert main(["keygen", "--out", str(keys)]) == 0
+    assert main(["keygen", "--client", "terminal1", "--out", str(keys)]) == 0
+    public, _ = zmq.auth.load_certificate(str(keys / "bridge.key"))
+    client_public, client_secret = zmq.auth.load_certificate(str(keys / "terminal1.key_secret"))
     port = free_port()
-    # The bridge switches CURVE on for a non-loopback bind only; the EA still connects over loopback.
-    extra = f'curve_secret_key_file = "{tmp_path / "keys" / "bridge.key_secret"}"\n'
-    with bridge_process(tmp_path, f"tcp://0.0.0.0:{port}", extra):
-        run, report, replies = terminal.converse(f"tcp://127.0.0.1:{port}", hello_and_tick(), public.decode())
+    # Keys given: CURVE on the loopback endpoint too, with the allow-list of client keys beside the bridge's.
+    extra = f'curve_secret_key_file = "{keys / "bridge.key_secret"}"\n'
+    endpoint = f"tcp://127.0.0.1:{port}"
+    with bridge_process(tmp_path, endpoint, extra):
+        pair = f"{public.decode()}:{client_public.decode()}:{client_secret.decode()}"
+        run, report, replies = terminal.converse(endpoint, hello_and_tick(), pair)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert len(report["curve_client_key"]) == 40
+        assert report["curve_client_key"] == client_public.decode()
         assert_welcomed_and_commanded(replies)
-        # without the bridge's key the handshake never completes: nothing is sent, nothing answered
-        run, _, replies = terminal.converse(f"tcp://127.0.0.1:{port}", hello_and_tick()[:1], wait_ms=2000)
+        # A client key the bridge does not list: the handshake is refused, nothing answered.
+        run, _, replies = terminal.converse(endpoint, hello_and_tick()[:1], public.decode(), wait_ms=2000)
+        assert run.returncode != 0 and replies == [None], run.stdout + run.stderr
+        # Without the bridge's key the handshake never completes either.
+        run, _, replies = terminal.converse(endpoint, hello_and_tick()[:1], wait_ms=2000)
         assert run.returncode != 0 and replies == [None], run.stdout + run.stderr
 
 

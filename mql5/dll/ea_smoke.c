@@ -121,7 +121,8 @@ int main(int argc, char **argv)
     }
     if (argc < 6 || (argc - 4) % 2 != 0 || wait_ms <= 0) {
         fprintf(stderr,
-                "usage: ea_smoke.exe [--wait-ms=N] ENDPOINT IDENTITY SERVER_KEY|- REQUEST_FILE REPLY_FILE ...\n");
+                "usage: ea_smoke.exe [--wait-ms=N] ENDPOINT IDENTITY SERVER_KEY[:CLIENT_PUBLIC:CLIENT_SECRET]|- "
+                "REQUEST_FILE REPLY_FILE ...\n");
         return 2;
     }
     const char *endpoint = argv[1], *identity = argv[2], *server_key = argv[3];
@@ -166,17 +167,27 @@ int main(int argc, char **argv)
     if (zmq_setsockopt(socket, ZMQ_ROUTING_ID, (const uint8_t *)identity, strlen(identity)))
         fail("zmq_setsockopt ZMQ_ROUTING_ID failed");
     if (strcmp(server_key, "-") != 0) {
-        /* Keys travel as zero-terminated uchar arrays. libzmq takes a Z85 key as its 40 characters or as 41
-         * bytes with the terminating zero, and the EA may give either: the server key goes with its zero here,
-         * the program's own keys without. */
-        uint8_t public_key[ZMQ_Z85_KEY_CHARS + 1], secret_key[ZMQ_Z85_KEY_CHARS + 1];
-        if (zmq_curve_keypair(public_key, secret_key))
-            fail("zmq_curve_keypair failed");
-        if (strlen(server_key) != ZMQ_Z85_KEY_CHARS)
-            fail("the server key is not 40 Z85 characters");
-        if (zmq_setsockopt(socket, ZMQ_CURVE_SERVERKEY, (const uint8_t *)server_key, ZMQ_Z85_KEY_CHARS + 1) ||
-            zmq_setsockopt(socket, ZMQ_CURVE_PUBLICKEY, public_key, ZMQ_Z85_KEY_CHARS) ||
-            zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, secret_key, ZMQ_Z85_KEY_CHARS))
+        /* Keys travel as zero-terminated uchar arrays, 41 bytes with the zero, as the EA passes them. The
+         * client's own pair is the one `mt5bridge keygen --client` made (the bridge lets in only the keys it
+         * lists); without one, a fresh pair stands for a client the bridge does not know. */
+        uint8_t public_key[ZMQ_Z85_KEY_CHARS + 1], secret_key[ZMQ_Z85_KEY_CHARS + 1], server[ZMQ_Z85_KEY_CHARS + 1];
+        size_t given = strlen(server_key);
+        if (given == ZMQ_Z85_KEY_CHARS) {
+            if (zmq_curve_keypair(public_key, secret_key))
+                fail("zmq_curve_keypair failed");
+        } else if (given == 3 * ZMQ_Z85_KEY_CHARS + 2 && server_key[ZMQ_Z85_KEY_CHARS] == ':' &&
+                   server_key[2 * ZMQ_Z85_KEY_CHARS + 1] == ':') {
+            memcpy(public_key, server_key + ZMQ_Z85_KEY_CHARS + 1, ZMQ_Z85_KEY_CHARS);
+            memcpy(secret_key, server_key + 2 * ZMQ_Z85_KEY_CHARS + 2, ZMQ_Z85_KEY_CHARS);
+            public_key[ZMQ_Z85_KEY_CHARS] = secret_key[ZMQ_Z85_KEY_CHARS] = 0;
+        } else {
+            fail("the keys are not SERVER or SERVER:CLIENT_PUBLIC:CLIENT_SECRET, 40 Z85 characters each");
+        }
+        memcpy(server, server_key, ZMQ_Z85_KEY_CHARS);
+        server[ZMQ_Z85_KEY_CHARS] = 0;
+        if (zmq_setsockopt(socket, ZMQ_CURVE_SERVERKEY, server, ZMQ_Z85_KEY_CHARS + 1) ||
+            zmq_setsockopt(socket, ZMQ_CURVE_PUBLICKEY, public_key, ZMQ_Z85_KEY_CHARS + 1) ||
+            zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, secret_key, ZMQ_Z85_KEY_CHARS + 1))
             fail("zmq_setsockopt of a CURVE key failed");
         printf("curve_client_key=%.40s\n", (const char *)public_key);
     }
