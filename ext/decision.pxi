@@ -107,6 +107,12 @@ cdef class DecisionEngine:
     cdef bint over_close                 # now within gap_horizon_ms of the weekend close, or in the weekend
     cdef object pending_state
     cdef object lifecycle_pending
+    # The latest close as the book saw it (its floating profit), until the broker's deals give the realized
+    # money: the ticket, its slot in the performance window, the losing streak before it, its risk in money.
+    cdef long long last_close_ticket
+    cdef int last_close_slot
+    cdef int last_close_streak
+    cdef double last_close_risk
 
     def __init__(self, dict params, long long magic, long long first_command_id=1):
         """``params``: the flat engine parameters (``mt5bridge.decision.engine_params``)."""
@@ -467,6 +473,10 @@ cdef class DecisionEngine:
         cdef SymbolSpec* s = &self.syms[p.sym].spec
         cdef double risk = p.r_dist * value_per_price(s) * p.initial_volume
         cdef double r = p.profit / risk if risk > 0 else 0.0
+        self.last_close_ticket = p.ticket
+        self.last_close_slot = self.acct.perf_head
+        self.last_close_streak = self.acct.streak
+        self.last_close_risk = risk
         account_on_trade_closed(&self.acct, r, p.profit)
         s.cooldown_until_ms = time_ms + self.entry.cooldown_ms
         self.closed_trades.append({
@@ -474,6 +484,7 @@ cdef class DecisionEngine:
             "volume": p.volume, "open_price": p.open_price, "open_time_ms": p.open_time_ms,
             "close_time_ms": time_ms, "profit": p.profit, "r_multiple": r, "mfe_r": p.mfe_r, "mae_r": p.mae_r,
             "managed": bool(p.managed), "stage": STAGE_NAMES[p.stage], "adds": p.adds, "group": p.group,
+            "risk_money": risk, "r_dist": p.r_dist,
             "features_at_entry": self.entry_features.pop(p.ticket, None),
             "features_at_exit": (<FeatureEngine>self.engines[p.sym]).features,
         })
@@ -1331,3 +1342,24 @@ cdef class DecisionEngine:
                 self.acct.highest_eod_balance = day_start_balance
             _evaluate_state(&self.acct)
         return True
+
+    def settle_closed_trade(self, long long ticket, double realized):
+        """The realized money of the latest closed trade, from the broker's deals (profit, swap and commission of
+        every deal of the position), in place of the floating profit the book last saw: the losing streak and
+        the performance window then count what the trade really made (a stop filled beyond its price, a partial
+        close at a better one). Only the latest close is corrected: False for any other ticket."""
+        if ticket != self.last_close_ticket or ticket == 0:
+            return False
+        self.acct.perf_r[self.last_close_slot] = realized / self.last_close_risk if self.last_close_risk > 0 else 0.0
+        if realized < 0.0:
+            self.acct.streak = self.last_close_streak + 1
+        elif realized > 0.0:
+            self.acct.streak = 0
+        else:
+            self.acct.streak = self.last_close_streak
+        return True
+
+    def count_closed_trade(self, double realized, double risk_money):
+        """A trade of this account that opened and closed between two ticks, never in the book, settled from
+        its deals: counted in the losing streak and the performance window like any close."""
+        account_on_trade_closed(&self.acct, realized / risk_money if risk_money > 0 else 0.0, realized)

@@ -50,6 +50,13 @@ EXPIRY_OUTCOMES = ("filled_seen", "not_seen")
 """How a command that never got a RESULT was settled against the positions: its position showed up in the book
 (``filled_seen``), or it did not (``not_seen``)."""
 
+CLOSE_REASONS = ("STOP_LOSS", "TAKE_PROFIT", "TRAILING_STOP", "BREAKEVEN", "TIME_EXIT", "EXIT_SCORE", "PARTIAL_TP",
+                 "FLATTEN", "ENGINE_EXIT", "MANUAL", "STOP_OUT", "EA_FAILSAFE", "EXPERT", "OTHER")
+"""Why a settled trade closed (``closed_trades.close_reason``), from its last closing deal: its stop (hit as set,
+at breakeven, or trailed), its take profit, an engine exit by rule (time, exit score, the rest of a partial
+close, a flatten; ``ENGINE_EXIT:<code>`` for any other rule), the trader's hand, a stop-out, the EA's own
+failsafe, another EA (``EXPERT``) or anything else."""
+
 RESULT_OUTCOMES = ("DONE", "PARTIAL", "PLACED", "REFUSED", "UNKNOWN")
 """What a RESULT can say of a command (the protocol's ``RESULT.outcome``)."""
 
@@ -298,6 +305,11 @@ def _add_identity_and_outcomes(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE commands ADD COLUMN result_outcome TEXT")
     db.execute("ALTER TABLE commands ADD COLUMN result_sl REAL")
     db.execute("ALTER TABLE commands ADD COLUMN result_tp REAL")
+    # A closed trade as the broker's deals settle it: the realized money in its parts, the volume really traded,
+    # the exit fill and why the position closed; `settled` 0 while only the book's last floating profit is known.
+    for column in ("gross_profit REAL", "swap REAL", "commission REAL", "close_price REAL", "close_reason TEXT",
+                   "settled INTEGER NOT NULL DEFAULT 0", "risk_money REAL", "r_dist REAL", "floating_profit REAL"):
+        db.execute(f"ALTER TABLE closed_trades ADD COLUMN {column}")
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
@@ -1015,6 +1027,8 @@ class Journal:
             _int("adds", t["adds"]),
             _features(ticket, "features_at_entry", t["features_at_entry"], FEATURE_COUNT),
             _features(ticket, "features_at_exit", t["features_at_exit"], FEATURE_COUNT),
+            _num("risk_money", t.get("risk_money", 0.0)), _num("r_dist", t.get("r_dist", 0.0)),
+            _num("profit", t["profit"]),
         )
         with self._lock:
             db = self._conn()
@@ -1023,7 +1037,8 @@ class Journal:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO closed_trades (account, ticket, symbol, side, volume, open_price, "
                     "open_time_ms, close_time_ms, profit, r_multiple, mfe_r, mae_r, managed, stage, adds, "
-                    "features_at_entry, features_at_exit) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "features_at_entry, features_at_exit, risk_money, r_dist, floating_profit) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     row,
                 )
                 new = cur.rowcount == 1
@@ -1038,6 +1053,80 @@ class Journal:
                 raise JournalError(f"journal {self.path}: cannot record closed trade {ticket}: {exc}") from exc
             self._positions.pop((acc, ticket), None)
         return new
+
+    def settle_trade(self, account: str, ticket: int) -> dict | None:
+        """Settle a position from the broker's deals: once the deals of ``ticket`` (its position id) close all the
+        volume they opened, the account's closed trade of that ticket takes the realized money (profit, swap and
+        commission of every deal, partial closes included), the volume really traded, the exit price, R from the
+        realized money, MFE and MAE that include the exit fill, and why it closed (``CLOSE_REASONS``).
+
+        Returns ``{"realized", "close_reason", "trade"}`` (``trade`` False while no closed trade of the ticket is
+        recorded yet: it is settled when it is), or None while the deals do not close the position."""
+        acc = _account(account)
+        ticket = _int("ticket", ticket)
+        deals = self._read("SELECT * FROM deals WHERE account = ? AND position_id = ? ORDER BY time_msc, deal",
+                           (acc, ticket))
+        outs = [d for d in deals if d["entry"] in ("OUT", "OUT_BY", "INOUT")]
+        if not outs:
+            return None
+        opened = sum(d["volume"] for d in deals if d["entry"] in ("IN", "INOUT"))
+        closed = sum(d["volume"] for d in outs)
+        if closed < opened - 1e-9:
+            return None   # partly closed: settled when the rest goes
+        gross = sum(d["profit"] for d in deals)
+        swap = sum(d["swap"] for d in deals)
+        commission = sum(d["commission"] for d in deals)
+        realized = gross + swap + commission
+        last = outs[-1]
+        with self._lock:
+            rows = self._read("SELECT * FROM closed_trades WHERE account = ? AND ticket = ?", (acc, ticket))
+            reason = self._close_reason(last, dict(rows[0]) if rows else None)
+            if not rows:
+                return {"realized": realized, "close_reason": reason, "trade": False}
+            t = rows[0]
+            risk, r_dist = t["risk_money"] or 0.0, t["r_dist"] or 0.0
+            r = realized / risk if risk > 0 else t["r_multiple"]
+            mfe, mae = t["mfe_r"], t["mae_r"]
+            if r_dist > 0:
+                # The exit fill is the last excursion: a stop filled through its price is a loss beyond -1 R.
+                exit_r = (1.0 if t["side"] == "BUY" else -1.0) * (last["price"] - t["open_price"]) / r_dist
+                mfe, mae = max(mfe, exit_r), min(mae, exit_r)
+            self._write(
+                f"settle trade {ticket}",
+                "UPDATE closed_trades SET profit = ?, gross_profit = ?, swap = ?, commission = ?, volume = ?, "
+                "close_price = ?, close_reason = ?, settled = 1, r_multiple = ?, mfe_r = ?, mae_r = ? "
+                "WHERE account = ? AND ticket = ?",
+                (realized, gross, swap, commission, max(opened, closed), last["price"], reason, r, mfe, mae, acc,
+                 ticket),
+            )
+        return {"realized": realized, "close_reason": reason, "trade": True}
+
+    def _close_reason(self, deal: sqlite3.Row, trade: dict | None) -> str:
+        """Why a position closed, from its last closing deal (and, for the engine's own, its command)."""
+        why = deal["reason"]
+        if why == "TP":
+            return "TAKE_PROFIT"
+        if why == "SO":
+            return "STOP_OUT"
+        if why in ("CLIENT", "MOBILE", "WEB"):
+            return "MANUAL"
+        if why == "SL":
+            if trade is not None and trade["stage"] == "TRAILING":
+                return "TRAILING_STOP"
+            r_dist = (trade or {}).get("r_dist") or 0.0
+            if trade is not None and r_dist > 0 and abs(deal["price"] - trade["open_price"]) < 0.1 * r_dist:
+                return "BREAKEVEN"
+            return "STOP_LOSS"
+        comment = deal["comment"] or ""
+        if comment.startswith("mt5b:"):
+            try:
+                command_id = int(comment[5:])
+            except ValueError:
+                return "EA_FAILSAFE"   # the EA's own closes carry words, not a command id ("mt5b:equity guard")
+            rows = self._read("SELECT reason_code FROM commands WHERE command_id = ?", (command_id,))
+            code = rows[0][0] if rows else ""
+            return _ENGINE_CLOSE_REASONS.get(code, f"ENGINE_EXIT:{code}" if code else "ENGINE_EXIT")
+        return "OTHER" if why != "EXPERT" else "EXPERT"
 
     def closed_trades(self, account: str | None = None) -> list[dict]:
         """Closed trades, of one account or all, in the order they closed; features as numpy float64 arrays
@@ -1073,7 +1162,8 @@ class Journal:
                     r["account"], r["ticket"], r["symbol"], r["side"], repr(r["volume"]), repr(r["open_price"]),
                     r["open_time_ms"], _utc_text(r["open_time_ms"]), r["close_time_ms"],
                     _utc_text(r["close_time_ms"]), repr(r["profit"]), repr(r["r_multiple"]), repr(r["mfe_r"]),
-                    repr(r["mae_r"]), r["managed"], r["stage"], r["adds"],
+                    repr(r["mae_r"]), r["managed"], r["stage"], r["adds"], _cell(r["gross_profit"]), _cell(r["swap"]),
+                    _cell(r["commission"]), _cell(r["close_price"]), r["close_reason"] or "", r["settled"],
                     *_feature_cells(r["features_at_entry"], blank),
                     *_feature_cells(r["features_at_exit"], blank),
                 ])
@@ -1119,11 +1209,20 @@ _DECISION_KEYS = ("action", "side", "volume", "price", "sl", "tp", "ticket", "co
                   "cap", "score", "confidence", "risk_money", "worst_case_loss", "headroom")
 _POSITION_KEYS = ("ticket", "symbol", "side", "volume", "open_price", "sl", "tp", "profit", "swap", "commission",
                   "magic", "open_time_msc", "comment")
+_ENGINE_CLOSE_REASONS = {
+    "TIME_EXIT": "TIME_EXIT", "EXIT_SCORE": "EXIT_SCORE", "PARTIAL_TP": "PARTIAL_TP", "FLATTEN": "FLATTEN",
+    "CIRCUIT_BREAKER_FLATTEN": "FLATTEN", "WEEKEND_FLAT": "FLATTEN", "DAILY_LIMIT_HALT": "FLATTEN",
+    "OVERALL_LIMIT_HALT": "FLATTEN", "OPERATOR_HALT": "FLATTEN",
+}
 _TRADE_KEYS = ("ticket", "symbol", "side", "volume", "open_price", "open_time_ms", "close_time_ms", "profit",
                "r_multiple", "mfe_r", "mae_r", "managed", "stage", "adds", "features_at_entry", "features_at_exit")
 _EXPORT_FIELDS = ("account", "ticket", "symbol", "side", "volume", "open_price", "open_time_ms", "open_time_utc",
                   "close_time_ms", "close_time_utc", "profit", "r_multiple", "mfe_r", "mae_r", "managed", "stage",
-                  "adds")
+                  "adds", "gross_profit", "swap", "commission", "close_price", "close_reason", "settled")
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else repr(value)
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:

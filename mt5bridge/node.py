@@ -661,6 +661,7 @@ class Node:
         acct.synced_fixed = fixed
         for trade in engine.closed_trades:
             self._record(None, self.journal.record_closed_trade, acct.login, trade)
+            self._settle(acct, trade["ticket"])
         engine.closed_trades.clear()
 
     def _reconcile(self, acct: Account, positions: list[dict[str, Any]], utc_ms: int) -> None:
@@ -672,7 +673,10 @@ class Node:
             if now - sent_at < timeout_s:
                 continue
             del acct.sent[command_id]
-            seen = any(p["comment"] == f"{wire.COMMENT_PREFIX}{command_id}" for p in positions)
+            comment = f"{wire.COMMENT_PREFIX}{command_id}"
+            # Its position in the book, or a deal of it (a position already closed again, a netting fill).
+            seen = any(p["comment"] == comment for p in positions) or any(
+                d["comment"] == comment for d in self._deals(acct))
             if command_id in in_flight:
                 acct.engine.expire(command_id)
             self._record(None, self.journal.expire_command, command_id, utc_ms, "filled_seen" if seen else "not_seen")
@@ -690,7 +694,8 @@ class Node:
             text=msg.text, time_ms=msg.time_msc - chart.offset_ms, filled=filled, outcome=msg.outcome, sl=msg.sl,
             tp=msg.tp)  # fmt: skip
         if outcome != "recorded":
-            log.warning("chart %s: RESULT for command %d ignored (%s)", chart.label, msg.command_id, outcome)
+            # The EA re-sends a RESULT it has not seen acknowledged after a reconnect: a duplicate is normal.
+            log.info("chart %s: RESULT for command %d ignored (%s)", chart.label, msg.command_id, outcome)
             return
         if msg.outcome in UNSETTLED_OUTCOMES:
             # Never sent again: it stays in flight, its risk counted, until its position or its absence settles
@@ -723,22 +728,95 @@ class Node:
     def _deal(self, chart: Chart, msg: wire.Deal) -> None:
         """Journal a deal of the chart's own account; a deal of another account's command or position is refused."""
         acct = self.accounts[chart.account]
-        if msg.comment.startswith(wire.COMMENT_PREFIX):
-            try:
-                command_id = int(msg.comment[len(wire.COMMENT_PREFIX):])
-            except ValueError:
-                command_id = 0
-            if command_id > 0:
-                owner = self.journal.command_account(command_id)
-                if owner is not None and owner != acct.login:
-                    raise wire.ProtocolError("FORBIDDEN", f"DEAL.comment {msg.comment}: not a command of this "
-                                             "chart's account", msg.seq)
+        owned = _command_of(msg.comment)
+        if owned:
+            owner = self.journal.command_account(owned)
+            if owner is not None and owner != acct.login:
+                raise wire.ProtocolError("FORBIDDEN", f"DEAL.comment {msg.comment}: not a command of this "
+                                         "chart's account", msg.seq)
         if msg.position_id:
             owners = self.journal.position_accounts(msg.position_id)
             if owners and acct.login not in owners:
                 raise wire.ProtocolError("FORBIDDEN", f"DEAL.position_id {msg.position_id}: not a position of this "
                                          "chart's account", msg.seq)
-        self._record(False, self.journal.record_deal, acct.login, msg.model_dump())
+        if not self._record(False, self.journal.record_deal, acct.login, msg.model_dump()):
+            return   # a deal already journaled (the EA re-sends): settled when it first came
+        command_id = _command_of(msg.comment)
+        if msg.entry in ("IN", "INOUT") and command_id:
+            self._filled_by_deal(acct, command_id, msg.position_id)
+        if msg.entry in ("OUT", "OUT_BY", "INOUT") and msg.position_id:
+            self._closed_by_deal(acct, msg.position_id)
+
+    def _filled_by_deal(self, acct: Account, command_id: int, position_id: int) -> None:
+        """An opening deal carrying a command's comment: the command was filled, whatever its RESULT says or
+        whether it comes (a timeout, a lost connection). Its risk stays counted until the book shows the
+        position, or the deals close it."""
+        if command_id not in acct.sent and not any(c["command_id"] == command_id for c in acct.engine.in_flight):
+            return
+        acct.engine.on_result(command_id, True, position_id)
+        acct.sent.pop(command_id, None)
+        self._record(None, self.journal.expire_command, command_id, self._tick_ms(acct), "filled_seen")
+
+    def _closed_by_deal(self, acct: Account, position_id: int) -> None:
+        """A closing deal: the closed trade takes the realized money from the deals. A position that opened and
+        closed between two ticks never reached the book: its command would stay in flight for good, its stop
+        counted against the headroom of a flat account; it is settled here."""
+        settled = self._settle(acct, position_id)
+        if settled is None or settled["trade"]:
+            return
+        if any(p["ticket"] == position_id for p in acct.engine.positions):
+            return   # the book still holds it: the next tick's sync closes it and records the trade
+        opened_by = self._opened_by(acct, position_id)
+        for c in acct.engine.in_flight:
+            if c.get("fill_ticket") == position_id or opened_by == c["command_id"]:
+                acct.engine.expire(c["command_id"])
+                acct.sent.pop(c["command_id"], None)
+        if opened_by and self.journal.command_account(opened_by) == acct.login:
+            self._unseen_trade(acct, position_id, opened_by, settled["realized"])
+            log.info("account %s: position %d of command %d opened and closed between two ticks: settled from "
+                     "its deals (%.2f)", acct.login, position_id, opened_by, settled["realized"])
+
+    def _unseen_trade(self, acct: Account, position_id: int, command_id: int, realized: float) -> None:
+        """The closed trade of a position the book never held, made from its deals and its command."""
+        deals = [d for d in self._deals(acct) if d["position_id"] == position_id]
+        first = next((d for d in deals if d["entry"] in ("IN", "INOUT")), deals[0])
+        command = self.journal.command(command_id) or {}
+        risk = next((d["risk_money"] for d in self.journal.decisions(acct.login) if d["command_id"] == command_id),
+                    0.0)
+        offset_ms = next(iter(acct.charts.values())).offset_ms if acct.charts else 0
+        r_dist = abs(first["price"] - command["sl"]) if command.get("sl") else 0.0
+        trade = {
+            "ticket": position_id, "symbol": first["symbol"], "side": first["side"],
+            "volume": sum(d["volume"] for d in deals if d["entry"] in ("IN", "INOUT")),
+            "open_price": first["price"], "open_time_ms": first["time_msc"] - offset_ms,
+            "close_time_ms": deals[-1]["time_msc"] - offset_ms, "profit": realized,
+            "r_multiple": realized / risk if risk > 0 else 0.0, "mfe_r": 0.0, "mae_r": 0.0, "managed": True,
+            "stage": "OPEN", "adds": 0, "features_at_entry": None, "features_at_exit": None, "risk_money": risk,
+            "r_dist": r_dist,
+        }
+        if self._record(False, self.journal.record_closed_trade, acct.login, trade):
+            self._record(None, self.journal.settle_trade, acct.login, position_id)
+            acct.engine.count_closed_trade(realized, risk)
+
+    def _deals(self, acct: Account) -> list[dict]:
+        try:
+            return self.journal.deals(acct.login)
+        except JournalError:
+            return []   # a journal that cannot be read settles nothing now; the timeout settles it later
+
+    def _opened_by(self, acct: Account, position_id: int) -> int:
+        for d in self._deals(acct):
+            if d["position_id"] == position_id and d["entry"] in ("IN", "INOUT"):
+                return _command_of(d["comment"])
+        return 0
+
+    def _settle(self, acct: Account, ticket: int) -> dict | None:
+        """The trade of ``ticket`` settled from its deals, once they close it; the engine's losing streak and
+        performance window then count the realized money."""
+        settled = self._record(None, self.journal.settle_trade, acct.login, ticket)
+        if settled is not None and settled["trade"]:
+            acct.engine.settle_closed_trade(ticket, settled["realized"])
+        return settled
 
     # ---- CLOCK ---------------------------------------------------------------------------------------------
 
@@ -967,6 +1045,16 @@ class Node:
             log.critical("shutting down with the journal unavailable (%s): %d records and the latest state of %d "
                          "accounts could not be written", self.journal_down, len(self._backlog),
                          sum(a.unsaved_ms is not None for a in self.accounts.values()))
+
+
+def _command_of(comment: str) -> int:
+    """The command id in an order's comment ``mt5b:<id>``; 0 for any other comment."""
+    if not comment.startswith(wire.COMMENT_PREFIX):
+        return 0
+    try:
+        return max(0, int(comment[len(wire.COMMENT_PREFIX):]))
+    except ValueError:
+        return 0
 
 
 def _safe_unjournaled(acct: Account, d: dict) -> bool:

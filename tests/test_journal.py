@@ -482,11 +482,12 @@ def test_trades_export_to_csv_with_entry_and_exit_features(path, tmp_path):
         header = list(rows[0])
         fields = ["account", "ticket", "symbol", "side", "volume", "open_price", "open_time_ms", "open_time_utc",
                   "close_time_ms", "close_time_utc", "profit", "r_multiple", "mfe_r", "mae_r", "managed", "stage",
-                  "adds"]
+                  "adds", "gross_profit", "swap", "commission", "close_price", "close_reason", "settled"]
         assert header == fields + [f"entry_{n}" for n in FEATURE_NAMES] + [f"exit_{n}" for n in FEATURE_NAMES]
         mine = next(r for r in rows if r["account"] == ACCOUNT)
         assert mine["ticket"] == "101" and float(mine["r_multiple"]) == 1.0 / 3.0 and mine["managed"] == "1"
         assert mine["close_time_utc"] == "2026-07-07 10:26:40.000"
+        assert mine["settled"] == "0" and mine["close_reason"] == ""   # no deal of it journaled: not settled
         name = FEATURE_NAMES[0]
         assert float(mine[f"entry_{name}"]) == first["features_at_entry"][0]
         assert float(mine[f"exit_{name}"]) == first["features_at_exit"][0]
