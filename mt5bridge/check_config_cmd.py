@@ -31,6 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def baselines_in_words(cfg) -> str:
+    """Where the FTMO floors will be measured from, before any account is seen."""
+    if cfg.account.initial_balance > 0:
+        initial = f"initial balance {cfg.account.initial_balance:,.2f} from this file (account.initial_balance)"
+    else:
+        initial = ("initial balance from the EA at HELLO: its InpInitialBalance, else the account's first deposit "
+                   "in its history; with neither, the account opens nothing new")
+    return (f"{initial}; the day's start balance from the journal, else from the EA (the balance less the deals "
+            "since Prague midnight)")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.file)
@@ -54,5 +65,6 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     for warning in config_warnings(cfg):
         print(f"warning: {args.file}: {warning}", file=sys.stderr)
+    print(f"{PROG}: {baselines_in_words(cfg)}", file=sys.stderr)
     print(f"OK: {args.file}", file=sys.stderr)
     return 0

@@ -466,6 +466,15 @@ def test_check_config_prints_effective_values_and_ok(repo_root, capsys):
     out, err = capsys.readouterr()
     assert parse_config(out) == load_config(path)
     assert err.strip().splitlines()[-1] == f"OK: {path}"
+    # Where the floors come from is said before any account is seen.
+    assert "initial balance from the EA at HELLO" in err and "first deposit" in err
+
+
+def test_check_config_says_a_configured_initial_balance_is_used(tmp_path, capsys):
+    path = tmp_path / "funded.toml"
+    path.write_text("[account]\ninitial_balance = 100000.0\n", encoding="utf-8")
+    assert check_config(str(path)) == 0
+    assert "initial balance 100,000.00 from this file" in capsys.readouterr().err
 
 
 def test_check_config_reads_the_shipped_news_calendar(repo_root, capsys):

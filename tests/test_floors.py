@@ -77,3 +77,21 @@ def test_trading_days_are_counted_once_per_prague_day_across_a_restart(tmp_path)
         chart.tick(monday + day + 60_000, 1.0851, positions=positions)
         [after] = control_request(control, {"cmd": "status"})["accounts"].values()
         assert after["account"]["trading_days"] == 2
+
+
+def test_the_server_offset_follows_a_clock_change_on_a_connection_that_stays_up(running, tmp_path):
+    r = running(signal_config(tmp_path))
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello(server_utc_offset_s=3 * 3600)
+    server_ms = 1_792_368_000_000 + 3 * 3_600_000   # 2026-10-18 22:00 UTC shown as server time
+    chart.tick(0, 1.0851, time_msc=server_ms)
+    # The broker's daylight-saving switch: UTC+3 becomes UTC+2, told by CLOCK before the next tick.
+    chart.send({"type": "CLOCK", "seq": chart.next_seq(), "server_utc_offset_s": 2 * 3600,
+                "time_msc": server_ms - 3_600_000 + 1000})
+    # One second later in UTC is an hour earlier in the new server time: served, not TIME_BACKWARDS.
+    reply = chart.tick(0, 1.0851, time_msc=server_ms - 3_600_000 + 1000)
+    assert reply["type"] == "COMMAND", reply
+    # Without the CLOCK it would have been refused: a second chart that never heard of the change shows it.
+    other = Chart(r.cfg.bridge.endpoint, identity=b"no-clock")
+    other.hello(server_utc_offset_s=3 * 3600, chart_id=2)
+    assert other.tick(0, 1.0851, time_msc=server_ms - 3_600_000 + 2000)["code"] == "TIME_BACKWARDS"
