@@ -72,11 +72,15 @@ class Account:
     """One simulated terminal (an account with five charts) replayed in its own thread."""
 
     terminal: SimulatedTerminal
+    rng: random.Random
     received: list = field(default_factory=list)   # (journal_id, command_id, login, symbol, action, executed)
     error: BaseException | None = None
     settle: threading.Event = field(default_factory=threading.Event)
     settled: bool = False
     thread: threading.Thread | None = None
+    outage: int = 0            # the bridge's deaths so far, counted by the main thread
+    outage_seen: int = 0       # the last one this account's trader acted in
+    closed_by_hand: list = field(default_factory=list)
 
     @property
     def login(self) -> int:
@@ -91,6 +95,9 @@ class Account:
             self.terminal.start()
             quiet_since = None
             while True:
+                if self.outage != self.outage_seen:
+                    self.outage_seen = self.outage
+                    self._trader_acts()
                 outcome = self.terminal.step()
                 if outcome is None:
                     return
@@ -117,6 +124,15 @@ class Account:
         finally:
             self.terminal.close()
 
+    def _trader_acts(self) -> None:
+        """While the bridge is dead the trader sometimes closes one of its positions by hand: the bridge must
+        find it gone from the book when it is back."""
+        positions = list(self.terminal.broker.positions)
+        if positions and self.rng.random() < 0.5:
+            ticket = self.rng.choice(positions)
+            if self.terminal.manual_close(ticket).done:
+                self.closed_by_hand.append(ticket)
+
     def executed_ids(self) -> list[tuple[str, int]]:
         return [(jid, cid) for jid, cid, _, _, _, executed in self.received if executed]
 
@@ -136,6 +152,9 @@ class CrashRun:
     final_status: dict = field(default_factory=dict)
     exit_code: int | None = None
     faults: list[str] = field(default_factory=list)             # fault lines in the bridges' logs
+
+    def __repr__(self) -> str:
+        return f"CrashRun({self.kills} kills; {self.where()})"
 
     def where(self) -> str:
         return (f"seed {self.seed} (MT5BRIDGE_CRASH_SEED={self.seed} MT5BRIDGE_CRASH_KILLS={KILLS} repeats it); "
@@ -231,7 +250,8 @@ def _run_scenario(folder: Path, seed: int) -> CrashRun:
     # The four accounts are on one trade server, which never gives two accounts the same ticket.
     accounts = [Account(SimulatedTerminal(endpoint, list(SYMBOLS), login=login, days=days, seed=seed + i,
                                           warmup_days=1.0, start=START, hello_timeout_ms=HELLO_TIMEOUT_MS,
-                                          first_ticket=(i + 1) * 100_000_001))
+                                          first_ticket=(i + 1) * 100_000_001),
+                        random.Random(seed * 31 + i))
                 for i, login in enumerate(LOGINS)]
     run = CrashRun(seed, folder, journal, accounts)
     halted = False
@@ -260,6 +280,8 @@ def _run_scenario(folder: Path, seed: int) -> CrashRun:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
             run.kills += 1
+            for account in accounts:
+                account.outage += 1
             last_id = _read_journal(journal, "SELECT max(command_id) FROM commands")[0][0] or 0
             run.commands_per_run.append(last_id - first_id)
         time.sleep(rng.uniform(0.0, DOWN_AT_MOST_S))
@@ -304,7 +326,9 @@ def crash_run(tmp_path_factory) -> CrashRun:
     reports = [a.terminal.report() for a in run.accounts]
     print(f"\ncrash run: {run.kills} kills in {time.monotonic() - started:.1f} s, {commands} commands "
           f"(per run {run.commands_per_run}), settled without RESULT {expired}, charts introduced again "
-          f"{sum(r.reconnects for r in reports)}, ticks {sum(r.ticks_sent for r in reports)}; {run.where()}")
+          f"{sum(r.reconnects for r in reports)}, positions closed by hand while the bridge was dead "
+          f"{sum(len(a.closed_by_hand) for a in run.accounts)}, ticks {sum(r.ticks_sent for r in reports)}; "
+          f"{run.where()}")
     return run
 
 
