@@ -100,7 +100,7 @@ class Account:
                     self._trader_acts()
                 outcome = self.terminal.step()
                 if outcome is None:
-                    return
+                    raise AssertionError("the replay's market ran out before the scenario ended: give it more days")
                 command = outcome.command
                 if command is not None and command.action != "HOLD":
                     chart = self.terminal.charts[outcome.symbol]
@@ -245,8 +245,8 @@ def _run_scenario(folder: Path, seed: int) -> CrashRun:
     rng = random.Random(seed)
     config, endpoint, control, journal = _write_config(folder)
     model = always("BUY", folder)
-    # Enough market for the whole run: a chart gets through about a minute of it per second.
-    days = 0.5 + KILLS * 0.05
+    # Enough market for the whole run: a bridge's life (and death) takes a chart through about ten minutes of it.
+    days = 0.2 + KILLS * 0.02
     # The four accounts are on one trade server, which never gives two accounts the same ticket.
     accounts = [Account(SimulatedTerminal(endpoint, list(SYMBOLS), login=login, days=days, seed=seed + i,
                                           warmup_days=1.0, start=START, hello_timeout_ms=HELLO_TIMEOUT_MS,
@@ -262,8 +262,8 @@ def _run_scenario(folder: Path, seed: int) -> CrashRun:
             if start == 0:
                 for account in accounts:
                     account.start()
-            status = _until("every chart to be served", lambda: _every_chart_served(control, accounts))
-            _fail_on_thread_error(run)
+            status = _until("every chart to be served",
+                            lambda: _fail_on_thread_error(run) or _every_chart_served(control, accounts))
             _operator_check(run, control, status)
             if start == KILLS:
                 _finish(run, proc, control)
@@ -324,10 +324,13 @@ def crash_run(tmp_path_factory) -> CrashRun:
     expired = dict(_read_journal(run.journal, "SELECT expired_outcome, count(*) FROM commands "
                                               "WHERE expired_outcome IS NOT NULL GROUP BY expired_outcome"))
     reports = [a.terminal.report() for a in run.accounts]
+    journaled_deals = set(_read_journal(run.journal, "SELECT account, deal FROM deals"))
+    broker_deals = {(str(a.login), d.deal) for a in run.accounts for d in a.terminal.broker.history}
     print(f"\ncrash run: {run.kills} kills in {time.monotonic() - started:.1f} s, {commands} commands "
           f"(per run {run.commands_per_run}), settled without RESULT {expired}, charts introduced again "
           f"{sum(r.reconnects for r in reports)}, positions closed by hand while the bridge was dead "
-          f"{sum(len(a.closed_by_hand) for a in run.accounts)}, ticks {sum(r.ticks_sent for r in reports)}; "
+          f"{sum(len(a.closed_by_hand) for a in run.accounts)}, deals not journaled "
+          f"{len(broker_deals - journaled_deals)} of {len(broker_deals)}, ticks {sum(r.ticks_sent for r in reports)}; "
           f"{run.where()}")
     return run
 
