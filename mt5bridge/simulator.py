@@ -800,7 +800,9 @@ class SimulatedChart:
         return seq
 
     def _post(self, model: type[wire.Request], **fields) -> None:
-        """A message that must reach the bridge but waits for no answer: sent now, or kept for the next WELCOME."""
+        """A message that must reach the bridge but waits for no answer: sent now (after what waited), or kept
+        until the connection takes it, at the latest after the next WELCOME."""
+        self.flush()
         if self.offline or self._outbox or self._send(model, **fields) is None:
             if len(self._outbox) < _OUTBOX_LIMIT:
                 self._outbox.append((model, fields))
@@ -890,6 +892,7 @@ class SimulatedChart:
 
         The reply is the COMMAND or ERROR answering this TICK, or None when none came in time.
         """
+        self.flush()  # what waited goes first, as the EA's timer sends it between ticks
         sent = time.perf_counter()
         seq = self._send(
             wire.Tick, timeout_ms=deadline_ms, time_msc=time_msc, bid=bid, ask=ask, volume=volume,
