@@ -15,6 +15,13 @@ Three pieces, one idea each:
 
 Every message is built through the models of :mod:`mt5bridge.protocol`, so a frame the simulator sends is
 one the protocol accepts.
+
+A bridge that goes away and comes back (a restart, a crash) is met as the EA meets it: a chart told
+NOT_INTRODUCED, or that has heard nothing for WELCOME's ``failsafe_silence_ms``, drops its socket and introduces
+itself again on a new one (the ZeroMQ guide's "Lazy Pirate"), with a back-off between attempts, then sends its
+warm-up bars again up to the present; sends only reach a live connection (ZMQ_IMMEDIATE, as the EA sets it), and
+RESULTs and DEALs that could not be sent wait for the next WELCOME. The EA's FAILSAFE messages about the silence
+are not simulated.
 """
 
 from __future__ import annotations
@@ -284,6 +291,9 @@ class SimulatedBroker:
     at the open price over ``leverage`` (1:100 by default). Commission is the spec's per lot on every deal.
     Swaps (the spec's swap_long/swap_short per lot per night) accrue at ``rollover`` and are settled by the
     closing deal; they are 0 unless a spec sets them.
+
+    Order and position tickets count from ``first_ticket``: accounts on one trade server never share a ticket,
+    so brokers simulating several accounts of one server start far apart.
     """
 
     def __init__(
@@ -294,6 +304,7 @@ class SimulatedBroker:
         currency: str = "USD",
         leverage: float = 100.0,
         slippage_points: float = 0.0,
+        first_ticket: int = 100_000_001,
     ) -> None:
         if not balance > 0:
             raise SimulatorError(f"balance must be > 0, got {balance!r}")
@@ -308,7 +319,7 @@ class SimulatedBroker:
         self.positions: dict[int, OpenPosition] = {}  # in opening order, as MT5 lists them
         self.history: list[DealRecord] = []
         self.time_msc = 0  # server time of the latest quote
-        self._next_order = 100_000_001
+        self._next_order = first_ticket
         self._next_deal = 500_000_001
 
     # account state ----------------------------------------------------------------------------------------
@@ -696,6 +707,7 @@ class ChartStats:
     invalid_replies: int = 0
     heartbeats: int = 0
     warmup_chunks: int = 0
+    reconnects: int = 0  # WELCOMEs after the first: the chart introduced itself again
     results: int = 0
     deals: int = 0
     errors_by_code: Counter = field(default_factory=Counter)
@@ -708,6 +720,11 @@ Reply = Union[wire.Welcome, wire.Command, wire.ErrorReply]
 
 _KEEP_SENT_KINDS = 4096  # how far back a late reply can still be told apart from a refusal of a RESULT or DEAL
 _KEEP_ERROR_SAMPLES = 20
+# The EA's reconnect timings (Session.mqh): the first pause after a failed HELLO, doubled on every failure up to
+# the longest (the EA's input InpReconnectMaxMs, 30 s by default; shorter here, where bridges restart in seconds).
+FIRST_BACKOFF_MS = 500
+RECONNECT_MAX_MS = 4000
+_OUTBOX_LIMIT = 5000  # RESULTs and DEALs kept for a bridge that cannot hear them, as the EA keeps them
 
 
 class SimulatedChart:
@@ -737,24 +754,87 @@ class SimulatedChart:
         self._sent_kinds: dict[int, str] = {}
         self._trade_requests: deque[int] = deque()  # server times of the last minute's trade requests
         self.round_trip_us = 0  # the last TICK's own round trip, sent with the next TICK as the EA does
-        self.socket = context.socket(zmq.DEALER)
-        self.socket.setsockopt(zmq.IDENTITY, self.identity.encode("utf-8"))
+        # Not welcomed by the bridge now there (told NOT_INTRODUCED, or silent too long): the terminal
+        # introduces the chart again before its next TICK, once ``next_attempt`` (monotonic time) has come.
+        self.offline = False
+        self.next_attempt = 0.0
+        self._backoff_ms = FIRST_BACKOFF_MS
+        self._awaiting_since: float | None = None  # first request sent since the bridge was last heard
+        self._outbox: deque[tuple[type[wire.Request], dict]] = deque()  # RESULTs and DEALs not sent yet
+        self._context = context
+        self.socket = self._open()
+
+    def _open(self) -> zmq.Socket:
+        socket = self._context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.IDENTITY, self.identity.encode("utf-8"))
         # A bridge that has gone away must never hold the EA up on close, and nothing queued for it matters.
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.connect(endpoint)
+        socket.setsockopt(zmq.LINGER, 0)
+        # As the EA: a message is queued only on a live connection, so nothing meant for a bridge that died
+        # is handed to the next one before the chart has introduced itself to it.
+        socket.setsockopt(zmq.IMMEDIATE, 1)
+        socket.connect(self.endpoint)
+        return socket
+
+    def reopen(self) -> None:
+        """A new socket under the same identity (the "Lazy Pirate"): whatever the old one held is dropped."""
+        self.socket.close(linger=0)
+        self.socket = self._open()
 
     # sending ----------------------------------------------------------------------------------------------
 
-    def _send(self, model: type[wire.Request], **fields) -> int:
+    def _send(self, model: type[wire.Request], timeout_ms: int = 0, **fields) -> int | None:
+        """Send one message once a live connection takes it within ``timeout_ms``: its seq, or None."""
+        if not self.socket.poll(timeout_ms, zmq.POLLOUT):
+            return None
         seq = self.seq
         frame = wire.encode(model(seq=seq, **fields))
-        self.socket.send(frame, copy=len(frame) < 65536)
+        try:
+            self.socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
+        except zmq.Again:
+            return None
         self.seq += 1
         self.last_sent = time.monotonic()
         self._sent_kinds[seq] = wire.message_type(model)
         if len(self._sent_kinds) > _KEEP_SENT_KINDS:
             del self._sent_kinds[next(iter(self._sent_kinds))]
         return seq
+
+    def _post(self, model: type[wire.Request], **fields) -> None:
+        """A message that must reach the bridge but waits for no answer: sent now (after what waited), or kept
+        until the connection takes it, at the latest after the next WELCOME."""
+        self.flush()
+        if self.offline or self._outbox or self._send(model, **fields) is None:
+            if len(self._outbox) < _OUTBOX_LIMIT:
+                self._outbox.append((model, fields))
+
+    def flush(self) -> None:
+        """Send what waited for the bridge, oldest first, as far as the connection takes it."""
+        while self._outbox and not self.offline:
+            model, fields = self._outbox[0]
+            if self._send(model, **fields) is None:
+                return
+            self._outbox.popleft()
+
+    def _awaiting(self) -> None:
+        if self._awaiting_since is None:
+            self._awaiting_since = time.monotonic()
+
+    def _went_silent(self) -> None:
+        """Nothing heard for the silence the WELCOME set: the bridge is taken for gone, the chart goes offline."""
+        silence_s = (self.welcome.failsafe_silence_ms if self.welcome else 30_000) / 1000.0
+        if self._awaiting_since is not None and time.monotonic() - self._awaiting_since >= silence_s:
+            self.go_offline(0)
+
+    def go_offline(self, wait_ms: int) -> None:
+        """Stop talking to the bridge; the next HELLO may go ``wait_ms`` from now."""
+        self.offline = True
+        self._awaiting_since = None
+        self.next_attempt = time.monotonic() + wait_ms / 1000.0
+
+    def failed_attempt(self) -> None:
+        """A HELLO that got no WELCOME: the next waits a pause twice as long as the last, up to the longest."""
+        self.go_offline(self._backoff_ms)
+        self._backoff_ms = min(self._backoff_ms * 2, RECONNECT_MAX_MS)
 
     def hello(
         self, broker: SimulatedBroker, *, time_msc: int, server_utc_offset_s: int, timeout_ms: int,
@@ -764,7 +844,8 @@ class SimulatedChart:
         known price, for the margin of one lot (0: unknown, as the EA would send before any quote)."""
         spec = self.spec
         seq = self._send(
-            wire.Hello, protocol_version=wire.PROTOCOL_VERSION, ea_version=f"{__version__}-sim", login=self.login,
+            wire.Hello, timeout_ms=timeout_ms, protocol_version=wire.PROTOCOL_VERSION,
+            ea_version=f"{__version__}-sim", login=self.login,
             server="FTMO-Simulator", company="mt5bridge simulator", currency=broker.currency, margin_mode="HEDGING",
             initial_balance=broker.initial_balance, balance=broker.balance, equity=broker.equity,
             symbol=spec.name, digits=spec.digits, point=spec.point, tick_size=spec.tick_size,
@@ -774,7 +855,7 @@ class SimulatedChart:
             server_utc_offset_s=server_utc_offset_s, margin_per_lot=broker.margin_per_lot(spec.name, ask) if ask > 0 else 0.0,
             magic=self.magic, chart_id=self.chart_id, time_msc=time_msc,
         )  # fmt: skip
-        reply = self._await(seq, timeout_ms / 1000.0)
+        reply = None if seq is None else self._await(seq, timeout_ms / 1000.0)
         if reply is None:
             raise BridgeUnreachable(self.endpoint, self.symbol, timeout_ms)
         if isinstance(reply, wire.ErrorReply):
@@ -783,7 +864,12 @@ class SimulatedChart:
         if not isinstance(reply, wire.Welcome):
             raise BridgeRefused(f"the bridge at {self.endpoint} answered the {self.symbol} HELLO with"
                                 f" {reply.type}, not WELCOME")  # fmt: skip
+        if self.welcome is not None:
+            self.stats.reconnects += 1
         self.welcome = reply
+        self.offline = False
+        self._awaiting_since = None
+        self._backoff_ms = FIRST_BACKOFF_MS
         return reply
 
     def warmup(self, bars: WarmupBars) -> None:
@@ -792,7 +878,7 @@ class SimulatedChart:
             return
         for chunk, chunks, part in bars.chunks():
             self._send(
-                wire.Warmup, timeframe=bars.timeframe, chunk=chunk, chunks=chunks,
+                wire.Warmup, timeout_ms=2000, timeframe=bars.timeframe, chunk=chunk, chunks=chunks,
                 time_msc=[int(x) for x in bars.time_msc[part]], open=bars.open[part].tolist(),
                 high=bars.high[part].tolist(), low=bars.low[part].tolist(), close=bars.close[part].tolist(),
                 volume=bars.volume[part].tolist(),
@@ -806,18 +892,25 @@ class SimulatedChart:
 
         The reply is the COMMAND or ERROR answering this TICK, or None when none came in time.
         """
+        self.flush()  # what waited goes first, as the EA's timer sends it between ticks
+        sent = time.perf_counter()
         seq = self._send(
-            wire.Tick, time_msc=time_msc, bid=bid, ask=ask, volume=volume, balance=broker.balance,
-            equity=broker.equity, margin=broker.margin, free_margin=broker.free_margin,
+            wire.Tick, timeout_ms=deadline_ms, time_msc=time_msc, bid=bid, ask=ask, volume=volume,
+            balance=broker.balance, equity=broker.equity, margin=broker.margin, free_margin=broker.free_margin,
             positions=broker.wire_positions(), round_trip_us=self.round_trip_us,
         )  # fmt: skip
         self.stats.ticks += 1
-        sent = time.perf_counter()
-        reply = self._await(seq, deadline_ms / 1000.0)
+        reply = None
+        if seq is not None:
+            self._awaiting()
+            reply = self._await(seq, max(0.0, deadline_ms / 1000.0 - (time.perf_counter() - sent)))
+        else:
+            seq = -1  # no live connection took it within the deadline: a HOLD, as for a missing reply
         # A reply that missed the deadline has no round trip worth reporting.
         self.round_trip_us = 0 if reply is None else max(1, int((time.perf_counter() - sent) * 1e6))
         if reply is None:
             self.stats.holds_by_timeout += 1
+            self._went_silent()
         elif isinstance(reply, wire.ErrorReply):
             self.stats.holds_by_error += 1
         elif isinstance(reply, wire.Command):
@@ -829,7 +922,7 @@ class SimulatedChart:
         return seq, reply
 
     def result(self, command_id: int, execution: Execution) -> None:
-        self._send(
+        self._post(
             wire.TradeResult, command_id=command_id, outcome=result_outcome(execution.retcode),
             retcode=execution.retcode, ticket=execution.ticket,
             price=execution.price, volume=execution.volume, text=execution.text, time_msc=execution.time_msc,
@@ -838,15 +931,15 @@ class SimulatedChart:
         self.stats.results_by_retcode[execution.retcode] += 1
 
     def deal(self, deal: DealRecord) -> None:
-        self._send(wire.Deal, **asdict(deal))
+        self._post(wire.Deal, **asdict(deal))
         self.stats.deals += 1
 
     def heartbeat(self, time_msc: int) -> None:
-        self._send(wire.Heartbeat, time_msc=time_msc)
-        self.stats.heartbeats += 1
+        if self._send(wire.Heartbeat, time_msc=time_msc) is not None:
+            self.stats.heartbeats += 1
 
     def bye(self, reason: str) -> None:
-        self._send(wire.Bye, reason=reason)
+        self._send(wire.Bye, timeout_ms=100, reason=reason)
 
     def allow_trade_request(self, now_msc: int) -> bool:
         """The EA's own cap on trade requests per minute (WELCOME.max_requests_per_minute), on server time."""
@@ -887,6 +980,7 @@ class SimulatedChart:
     def _read(self) -> Reply | None:
         # The bridge sends one frame per message; should it ever prefix an empty delimiter, the last frame is it.
         frame = self.socket.recv_multipart()[-1]
+        self._awaiting_since = None  # the bridge is there
         try:
             reply = wire.parse_reply(frame, wire.MAX_FRAME_BYTES)
         except wire.ProtocolError as exc:
@@ -896,6 +990,9 @@ class SimulatedChart:
         if isinstance(reply, wire.ErrorReply):
             self.stats.errors_by_code[reply.code] += 1
             self._sample(f"{reply.code} (reply_to {reply.reply_to}): {reply.message}")
+            if reply.code == "NOT_INTRODUCED" and self.welcome is not None:
+                # The bridge restarted and no longer knows this chart: introduce it again, at once.
+                self.go_offline(0)
         return reply
 
     def _stray(self, reply: Reply) -> None:
@@ -935,6 +1032,7 @@ class TickOutcome:
     timed_out: bool
     execution: Execution | None  # for a non-HOLD command carried out (or refused by the EA itself)
     stop_deals: tuple[DealRecord, ...] = ()  # stops and targets this quote reached, before the TICK
+    offline: bool = False  # no TICK was sent: the chart is not welcomed by a bridge (seq is -1)
 
 
 @dataclass
@@ -954,6 +1052,7 @@ class SimulationReport:
     invalid_replies: int
     heartbeats: int
     warmup_chunks: int
+    reconnects: int
     errors_by_code: dict[str, int]
     commands_by_action: dict[str, int]
     results_by_retcode: dict[int, int]
@@ -988,6 +1087,7 @@ class SimulationReport:
             f"  deals: {self.deals} ({counts(self.deals_by_reason)})",
             f"  errors: {counts(self.errors_by_code)}",
             f"  heartbeats {self.heartbeats}, warm-up chunks {self.warmup_chunks}"
+            + (f", charts introduced again {self.reconnects}" if self.reconnects else "")
             + (f", duplicate commands ignored {self.duplicate_commands}" if self.duplicate_commands else "")
             + (f", unexpected replies {self.unexpected_replies}" if self.unexpected_replies else "")
             + (f", unreadable replies {self.invalid_replies}" if self.invalid_replies else ""),
@@ -1041,6 +1141,7 @@ class SimulatedTerminal:
     ``speed=None`` replays as fast as the lock-step allows; a number replays that many times faster than
     real time. ``deadline_ms`` overrides the WELCOME's deadline, e.g. for a slow test machine.
     HEARTBEATs go out on wall time: a chart that has sent nothing for ``heartbeat_ms`` of wall time sends one.
+    ``first_ticket``: where the broker's tickets start (see :class:`SimulatedBroker`).
 
     Step by step: ``start()``, then ``step()`` until it returns None, then ``close()``; or ``run()``.
     """
@@ -1062,6 +1163,7 @@ class SimulatedTerminal:
         start: str | datetime | None = None,
         magic: int = DEFAULT_MAGIC,
         slippage_points: float = 0.0,
+        first_ticket: int = 100_000_001,
         specs: dict[str, SymbolSpec] | None = None,
         hello_timeout_ms: int = 5000,
         context: zmq.Context | None = None,
@@ -1089,7 +1191,7 @@ class SimulatedTerminal:
         self.deadline_override_ms = deadline_ms
         self.magic = magic
         self.hello_timeout_ms = hello_timeout_ms
-        self.broker = SimulatedBroker(login, balance, slippage_points=slippage_points)
+        self.broker = SimulatedBroker(login, balance, slippage_points=slippage_points, first_ticket=first_ticket)
         self.charts: dict[str, SimulatedChart] = {}
         self._own_context = context is None
         self._context = context
@@ -1236,6 +1338,12 @@ class SimulatedTerminal:
 
         stop_deals = self.broker.quote(symbol, server_ms, bid, ask)
         self._report_deals(stop_deals, chart)
+        if chart.offline and not self._introduce_again(chart):
+            # As the EA: no TICK while no bridge has welcomed the chart; the account lives on meanwhile.
+            return TickOutcome(
+                symbol=symbol, seq=-1, time_msc=server_ms, bid=bid, ask=ask, command=None, error=None,
+                timed_out=True, execution=None, stop_deals=tuple(stop_deals), offline=True,
+            )  # fmt: skip
         seq, reply = chart.tick(self.broker, time_msc=server_ms, bid=bid, ask=ask,
                                 volume=float(ticks.volume[row]), deadline_ms=self.deadline_ms(chart))  # fmt: skip
         command = reply if isinstance(reply, wire.Command) else None
@@ -1245,6 +1353,38 @@ class SimulatedTerminal:
             error=reply if isinstance(reply, wire.ErrorReply) else None, timed_out=reply is None,
             execution=execution, stop_deals=tuple(stop_deals),
         )  # fmt: skip
+
+    def _introduce_again(self, chart: SimulatedChart) -> bool:
+        """Once the chart's back-off has passed: a new socket, HELLO, and the warm-up bars up to now, then what
+        waited. False, and a longer back-off, when no WELCOME came."""
+        wait = chart.next_attempt - time.monotonic()
+        if wait > 0 and self._stop.wait(wait):
+            return False
+        chart.reopen()
+        now_msc = max(0, self._server_now())
+        bid_ask = self.broker.quotes.get(chart.symbol)
+        try:
+            chart.hello(self.broker, time_msc=now_msc, server_utc_offset_s=self.server_utc_offset_s,
+                        timeout_ms=self.hello_timeout_ms, ask=bid_ask[1] if bid_ask else 0.0)  # fmt: skip
+        except BridgeUnreachable:
+            chart.failed_attempt()
+            return False
+        except BridgeRefused:
+            chart.go_offline(RECONNECT_MAX_MS)
+            return False
+        history = self._history(chart.symbol, now_msc - self.server_offset_ms)
+        for tf in self._warmup_timeframes[chart.symbol]:
+            chart.warmup(build_warmup_bars(history, tf, before_server_ms=now_msc,
+                                           server_offset_ms=self.server_offset_ms, digits=chart.spec.digits))
+        chart.flush()
+        return True
+
+    def _history(self, symbol: str, until_utc_ms: int) -> Ticks:
+        """The symbol's ticks before ``until_utc_ms``: its warm-up history and what has been replayed since."""
+        warm, replay = self._warmup[symbol], self._replays[self.symbols.index(symbol)]
+        played = _slice_ticks(replay, int(replay.times_ms[0]) if len(replay) else 0, until_utc_ms)
+        return Ticks(times_ms=np.r_[warm.times_ms, played.times_ms], bid=np.r_[warm.bid, played.bid],
+                     ask=np.r_[warm.ask, played.ask], volume=np.r_[warm.volume, played.volume])
 
     def _carry_out(self, chart: SimulatedChart, command: wire.Command) -> Execution | None:
         """Execute a non-HOLD command once, then report its RESULT and the deals it made."""
@@ -1337,7 +1477,9 @@ class SimulatedTerminal:
     def _heartbeats(self) -> None:
         now = time.monotonic()
         for chart in self.charts.values():
-            if chart.welcome and (now - chart.last_sent) * 1000.0 >= chart.welcome.heartbeat_ms:
+            if chart.offline or chart.welcome is None:
+                continue   # nothing for a bridge that has not welcomed the chart
+            if (now - chart.last_sent) * 1000.0 >= chart.welcome.heartbeat_ms:
                 chart.drain()
                 chart.heartbeat(max(0, self._server_now()))
 
@@ -1370,7 +1512,7 @@ class SimulatedTerminal:
     def _shutdown(self, *, say_bye: bool, reason: str = "") -> None:
         self._closed = True
         for chart in self.charts.values():
-            welcomed = chart.welcome is not None
+            welcomed = chart.welcome is not None and not chart.offline
             if say_bye and welcomed:
                 chart.drain()
                 chart.bye(reason)
@@ -1400,7 +1542,8 @@ class SimulatedTerminal:
             holds_by_error=total("holds_by_error"), late_replies=total("late_replies"),
             duplicate_commands=total("duplicate_commands"), unexpected_replies=total("unexpected_replies"),
             invalid_replies=total("invalid_replies"), heartbeats=total("heartbeats"),
-            warmup_chunks=total("warmup_chunks"), errors_by_code=merged("errors_by_code"),
+            warmup_chunks=total("warmup_chunks"), reconnects=total("reconnects"),
+            errors_by_code=merged("errors_by_code"),
             commands_by_action=merged("commands_by_action"), results_by_retcode=merged("results_by_retcode"),
             deals=len(history), deals_by_reason=dict(Counter(d.reason for d in history)),
             initial_balance=self.broker.initial_balance, balance=self.broker.balance, equity=self.broker.equity,

@@ -343,15 +343,16 @@ def _write_config(tmp_path: Path, cfg_sections: str) -> Path:
     return path
 
 
-def _serve(config: Path) -> subprocess.Popen:
-    cmd, env, cwd = package_process(["serve", "--config", str(config)], config.parent)
+def _serve(config: Path, *args: str) -> subprocess.Popen:
+    cmd, env, cwd = package_process(["serve", "--config", str(config), *args], config.parent)
     return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @contextlib.contextmanager
-def _bridge_process(config: Path, control: str):
-    """A `mt5bridge serve` process, once it answers on ``control``; killed at the end if it still runs."""
-    proc = _serve(config)
+def _bridge_process(config: Path, control: str, *args: str):
+    """A `mt5bridge serve` process (``args`` added to its command line), once it answers on ``control``; killed
+    at the end if it still runs."""
+    proc = _serve(config, *args)
     try:
         _wait_for(control)
         TOKENS[control] = (config.parent / "control.token").read_text().strip()   # made beside the journal
