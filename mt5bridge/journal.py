@@ -604,12 +604,6 @@ class Journal:
         rows = self._read("SELECT account FROM commands WHERE command_id = ?", (_int("command_id", command_id),))
         return rows[0][0] if rows else None
 
-    def position_accounts(self, ticket: int) -> set[str]:
-        """The accounts a position ticket has been seen on (tickets are the trade server's: one account each,
-        unless two brokers' servers number alike)."""
-        rows = self._read("SELECT DISTINCT account FROM positions_seen WHERE ticket = ?", (_int("ticket", ticket),))
-        return {r[0] for r in rows}
-
     def forget_account(self, account: str) -> None:
         """Drop what this process caches of an account the bridge no longer serves (its rows stay)."""
         with self._lock:

@@ -279,6 +279,9 @@ class Node:
         acct.state = engine.state_code
         for pending in self.journal.pending_commands(login):
             acct.sent[pending["command_id"]] = self.clock()
+        for waiting in engine.in_flight:
+            if waiting["filled"]:   # a fill its book had not shown before the restart: timed again from now
+                acct.sent[waiting["command_id"]] = self.clock()
         self.accounts[login] = acct
         return acct
 
@@ -668,11 +671,21 @@ class Node:
         """Commands with no RESULT past the timeout: settled against the positions, never re-sent."""
         timeout_s = self.cfg.bridge.command_timeout_ms / 1000.0
         now = self.clock()
+        due = [command_id for command_id, sent_at in acct.sent.items() if now - sent_at >= timeout_s]
+        if not due:
+            return
         in_flight = {c["command_id"]: c for c in acct.engine.in_flight}
-        for command_id, sent_at in list(acct.sent.items()):
-            if now - sent_at < timeout_s:
-                continue
+        for command_id in due:
             del acct.sent[command_id]
+            waiting = in_flight.get(command_id)
+            if waiting is not None and waiting["filled"]:
+                # Filled, but its position never showed in the book (closed before any tick listed it, by
+                # hand while the bridge was down, say): its risk must not stay counted for good, nor its entry
+                # stand in for the next position of the symbol and side.
+                acct.engine.expire(command_id)
+                log.warning("account %s: command %d was filled but its position never showed in the book: "
+                            "released", acct.login, command_id)
+                continue
             comment = f"{wire.COMMENT_PREFIX}{command_id}"
             # Its position in the book, or a deal of it (a position already closed again, a netting fill).
             seen = any(p["comment"] == comment for p in positions) or any(
@@ -703,8 +716,10 @@ class Node:
             log.warning("chart %s: command %d outcome %s (retcode %d): settled from the positions and deals",
                         chart.label, msg.command_id, msg.outcome, msg.retcode)
             return
-        acct.sent.pop(msg.command_id, None)
         acct.engine.on_result(msg.command_id, filled, msg.ticket)
+        if not filled or not any(c["command_id"] == msg.command_id for c in acct.engine.in_flight):
+            acct.sent.pop(msg.command_id, None)
+        # else a fill the book has yet to show: it stays timed, and is released if the book never shows it.
         if not filled:
             log.warning("chart %s: command %d refused by the server: retcode %d %s", chart.label, msg.command_id,
                         msg.retcode, msg.text)
@@ -734,11 +749,8 @@ class Node:
             if owner is not None and owner != acct.login:
                 raise wire.ProtocolError("FORBIDDEN", f"DEAL.comment {msg.comment}: not a command of this "
                                          "chart's account", msg.seq)
-        if msg.position_id:
-            owners = self.journal.position_accounts(msg.position_id)
-            if owners and acct.login not in owners:
-                raise wire.ProtocolError("FORBIDDEN", f"DEAL.position_id {msg.position_id}: not a position of this "
-                                         "chart's account", msg.seq)
+        # A position id is not judged: tickets are unique per trade server only, so two accounts may well share
+        # one. A deal is journaled, and settles, under the chart's own account only, so it touches no other.
         if not self._record(False, self.journal.record_deal, acct.login, msg.model_dump()):
             return   # a deal already journaled (the EA re-sends): settled when it first came
         command_id = _command_of(msg.comment)

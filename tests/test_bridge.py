@@ -21,7 +21,8 @@ import zmq
 from conftest import package_process
 from desk import always
 from mt5bridge import protocol as wire
-from mt5bridge.config import Config
+from mt5bridge.access import control_token_path
+from mt5bridge.config import Config, load_config
 from mt5bridge.journal import JournalError
 from mt5bridge.server import Bridge, BridgeError
 from mt5bridge.server import control_request as ask_bridge
@@ -355,7 +356,7 @@ def _bridge_process(config: Path, control: str, *args: str):
     proc = _serve(config, *args)
     try:
         _wait_for(control)
-        TOKENS[control] = (config.parent / "control.token").read_text().strip()   # made beside the journal
+        TOKENS[control] = control_token_path(load_config(config), config).read_text().strip()
         yield proc
     finally:
         if proc.poll() is None:

@@ -40,9 +40,8 @@ import pytest
 from desk import always
 from mt5bridge.config import effective_toml
 from mt5bridge.journal import Journal
-from mt5bridge.server import control_request
 from mt5bridge.simulator import COMMENT_PREFIX, SimulatedTerminal
-from test_bridge import _bridge_process, _wait_for, signal_config
+from test_bridge import _bridge_process, control_request, signal_config
 
 KILLS = int(os.environ.get("MT5BRIDGE_CRASH_KILLS", "8"))
 SEED = int(os.environ.get("MT5BRIDGE_CRASH_SEED", "20261121"))
@@ -62,8 +61,8 @@ ACTIVE, OPERATOR_HALT = "ACTIVE", "OPERATOR_HALT"
 
 
 def _control(endpoint: str, cmd: str, **fields) -> dict | None:
-    """Every request of this test to the bridge's control socket goes through here (credentials included,
-    should the control socket ever need them)."""
+    """Every request of this test to the bridge's control socket goes through here, with the token of the
+    bridge serving ``endpoint``."""
     return control_request(endpoint, {"cmd": cmd, **fields}, timeout_ms=3000)
 
 
@@ -420,10 +419,6 @@ def test_no_command_left_unsettled(crash_run):
     assert unsettled == 0, run.where()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "a filled OPEN whose position closes before any TICK lists it (here: closed by hand while the bridge was "
-    "dead) stays in the engine's in-flight list for good, though the journal has its RESULT; the next OPEN on "
-    "that symbol and side is then adopted in its place and stays in flight instead"))
 def test_no_command_stays_in_flight_in_the_engine(crash_run):
     # What the journal settled, the engine of every account counts as settled too: nothing in flight at the end.
     run = crash_run

@@ -255,14 +255,20 @@ def test_a_chart_cannot_settle_another_accounts_command(running, tmp_path):
     assert "1510000001" not in forged["message"]   # words name nothing of the other account
     deal = dict(wire.Deal.example, seq=b.next_seq(), comment=f"mt5b:{cmd_a['command_id']}", position_id=31337)
     assert b.ask(deal)["code"] == "FORBIDDEN"
+    # The same ticket on another account's server is no forgery: both accounts' deals are journaled.
+    for chart, deal_no in ((a, 8001), (b, 8002)):
+        chart.send(dict(wire.Deal.example, seq=chart.next_seq(), deal=deal_no, position_id=424242, comment=""))
     # The real RESULT from the owner's chart still settles it.
     a.send(_result(a, cmd_a, 4242, t))
     reply = a.tick(t + 1000, 1.1, positions=[dict(wire.Position.example, ticket=4242,
                                                   comment=f"mt5b:{cmd_a['command_id']}")])
     assert reply["type"] == "COMMAND"
+    b.tick(t + 1000, 1.1)
     with sqlite3.connect(r.cfg.bridge.journal) as db:
         assert db.execute("select result_ticket from commands where command_id = ?",
                           (cmd_a["command_id"],)).fetchone() == (4242,)
+        assert sorted(db.execute("select account from deals where position_id = 424242").fetchall()) == [
+            ("1510000001",), ("1510000002",)]
 
 
 # ---- identities, BYE and the clock ------------------------------------------------------------------------
