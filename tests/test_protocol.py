@@ -374,3 +374,86 @@ def test_welcome_of_another_protocol_version_is_refused():
 def test_every_error_code_is_described():
     assert tuple(p.ERROR_CODES) == p.enum_values(p.ErrorCode)
     assert all(p.ERROR_CODES.values())
+
+
+# --- bounds of numbers --------------------------------------------------------------------------------------
+
+
+def _numeric_fields(model: type[p.WireModel]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, schema of one value) of every numeric field of a model, a list's items and a nullable one's
+    number included."""
+    out = []
+    for name, prop in gen.schema()["$defs"][model.__name__]["properties"].items():
+        prop = prop.get("items", prop)
+        prop = next((alt for alt in prop.get("anyOf", [prop]) if alt.get("type") != "null"), prop)
+        if prop.get("type") in ("integer", "number"):
+            out.append((name, prop))
+    return out
+
+
+def test_every_number_the_protocol_accepts_fits_the_journal_the_engine_and_date_arithmetic():
+    import datetime
+
+    for model in (*ALL_MESSAGES, *p.NESTED_MODELS):
+        for name, prop in _numeric_fields(model):
+            where = f"{model.__name__}.{name}"
+            if name == "protocol_version":
+                assert prop["const"] == p.PROTOCOL_VERSION
+                continue
+            low = prop.get("minimum", prop.get("exclusiveMinimum"))
+            high = prop.get("maximum", prop.get("exclusiveMaximum"))
+            assert low is not None and high is not None, f"{where} is not bounded on both sides"
+            if prop["type"] == "integer":
+                # SQLite's INTEGER and the engine's long long are signed 64-bit.
+                assert -(2**63) <= low and high <= 2**63 - 1, where
+                if name not in ("chart_id", "magic"):   # the two that MT5 hands out as any 64-bit value
+                    assert high <= p.MAX_SAFE_INTEGER, f"{where} may exceed 2**53: not exact in a double"
+            else:
+                assert -1e12 <= low and high <= 1e12, f"{where} may overflow the arithmetic done on it"
+            if name.endswith("time_msc"):
+                assert (low, high) == (p.MIN_TIME_MSC, p.MAX_TIME_MSC), where
+    # The window's ends, a day and the widest server offset beyond them, are dates Python can make.
+    for ms in (p.MIN_TIME_MSC - 86_400_000 - p.MAX_UTC_OFFSET_S * 1000, p.MAX_TIME_MSC + 86_400_000 + p.MAX_UTC_OFFSET_S * 1000):
+        datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    assert datetime.datetime.fromtimestamp(p.MIN_TIME_MSC / 1000, datetime.timezone.utc).year == 2000
+    assert datetime.datetime.fromtimestamp(p.MAX_TIME_MSC / 1000, datetime.timezone.utc).year == 2100
+
+
+def test_a_tick_dated_far_ahead_is_refused_at_the_door():
+    # 2**62 ms passed the protocol once and overflowed the journal later, outside the per-frame guard.
+    error = refused(frame(example(p.Tick, time_msc=2**62)))
+    assert (error.code, error.reply_to) == ("INVALID_VALUE", 42)
+    assert error.message == f"TICK.time_msc: must be <= {p.MAX_TIME_MSC}, got {2**62}"
+    error = refused(frame(example(p.Tick, time_msc=1_783_416_645)))   # seconds, not milliseconds
+    assert error.message == f"TICK.time_msc: must be >= {p.MIN_TIME_MSC}, got 1783416645"
+
+
+EA_NUMBERS = [(model, name) for model in p.EA_MESSAGES for name, _ in _numeric_fields(model) if name != "seq"]
+
+
+@pytest.mark.parametrize(("model", "name"), EA_NUMBERS, ids=[f"{p.message_type(m)}.{n}" for m, n in EA_NUMBERS])
+def test_a_number_beyond_any_range_is_refused_by_name_and_answers_the_seq(model, name):
+    msg = example(model)
+    for value in (2**53, 2**63, 2**64, -(2**63) - 1, 10**30, 1e300, -1e300):
+        changed = copy.deepcopy(msg)
+        if isinstance(msg[name], list):
+            changed[name] = [value] * len(msg[name])
+        else:
+            changed[name] = value
+        if name in ("chart_id", "magic") and value == 2**53:
+            assert p.parse_request(frame(changed), BIG)   # 64-bit values: 2**53 is one
+            continue
+        error = refused(frame(changed))
+        expected = "PROTOCOL_VERSION" if name == "protocol_version" else "INVALID_VALUE"
+        assert error.code == expected, (value, error.message)
+        assert error.message.startswith(f"{p.message_type(model)}.{name}"), (value, error.message)
+        assert error.reply_to == msg["seq"], value
+
+
+def test_a_position_beyond_any_range_is_refused_by_name():
+    for name, _ in _numeric_fields(p.Position):
+        for value in (2**63, -(2**63) - 1, 1e300):
+            error = refused(frame(tick_with_position(**{name: value})))
+            assert error.code == "INVALID_VALUE" and error.reply_to == 42
+            assert error.message.startswith(f"TICK.positions[0].{name}:"), error.message
+
