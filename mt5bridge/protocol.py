@@ -766,16 +766,14 @@ def _parse(frame: bytes, max_bytes: int, adapter: TypeAdapter[Any], id_field: st
 def _translate(exc: ValidationError, frame: bytes, id_field: str) -> ProtocolError:
     errors = exc.errors(include_url=False)
     first = errors[0]
+    raw = _read_json(frame)
+    reply_to = readable_seq(raw, id_field)
     if first["type"] == "json_invalid":
-        return ProtocolError("MALFORMED_JSON", f"not valid JSON: {first['ctx']['error']}")
-    try:
-        raw = json.loads(frame)
-    except (ValueError, RecursionError):  # pydantic read what json cannot: treat the frame as unreadable
-        raw = None
+        # Python's reader may still read a frame pydantic's refuses (nested deeper than it goes, a lone
+        # surrogate escape): then its seq is known, and the EA can match the ERROR to its request.
+        return ProtocolError("MALFORMED_JSON", f"not valid JSON: {first['ctx']['error']}", reply_to)
     if not isinstance(raw, dict):
         return ProtocolError("NOT_AN_OBJECT", f"message must be a JSON object, got {_json_kind(raw)}")
-    seq = raw.get(id_field)
-    reply_to = seq if type(seq) is int and seq >= REPLY_TO_UNKNOWN else REPLY_TO_UNKNOWN
     kind = raw.get("type")
     # A newer EA's HELLO may differ everywhere; the version is the one problem worth reporting then.
     if kind == "HELLO" and "protocol_version" in raw and raw["protocol_version"] != PROTOCOL_VERSION:
@@ -788,6 +786,33 @@ def _translate(exc: ValidationError, frame: bytes, id_field: str) -> ProtocolErr
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return ProtocolError(code, text, reply_to)
+
+
+_UNREADABLE = object()
+
+
+def _read_json(frame: bytes) -> Any:
+    """The frame as Python's JSON reader reads strict UTF-8 text (a repeated key keeps its last value, as
+    pydantic's does); ``_UNREADABLE`` when it cannot."""
+    try:
+        return json.loads(frame.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep, a number too long
+        return _UNREADABLE
+
+
+def readable_seq(raw: Any, id_field: str = "seq") -> int:
+    """The ``seq`` (or ``id_field``) of a frame already read as JSON when it is an integer in range, for the
+    ``reply_to`` of its ERROR; else REPLY_TO_UNKNOWN. A seq out of range is not read: echoing a number the
+    EA cannot hold (2**64, say) would only move the problem to its side."""
+    value = raw.get(id_field) if isinstance(raw, dict) else None
+    return value if type(value) is int and REPLY_TO_UNKNOWN <= value <= MAX_SAFE_INTEGER else REPLY_TO_UNKNOWN
+
+
+def frame_seq(frame: bytes, id_field: str = "seq") -> int:
+    """The ``reply_to`` of an ERROR answering ``frame``, whatever went wrong with it (a fault of the bridge's
+    own included): its seq when the frame is a JSON object with an integer seq in range, else REPLY_TO_UNKNOWN.
+    A frame over the size limit is answered REPLY_TO_UNKNOWN without calling this: it is never read."""
+    return readable_seq(_read_json(frame), id_field)
 
 
 def _describe(err: Any) -> tuple[ErrorCode, str]:
@@ -864,6 +889,8 @@ def _show(value: Any, limit: int = 60) -> str:
 
 
 def _json_kind(value: Any) -> str:
+    if value is _UNREADABLE:   # pydantic read what Python's JSON reader cannot
+        return "a value that cannot be read"
     if isinstance(value, list):
         return "an array"
     if value is None:

@@ -457,3 +457,57 @@ def test_a_position_beyond_any_range_is_refused_by_name():
             assert error.code == "INVALID_VALUE" and error.reply_to == 42
             assert error.message.startswith(f"TICK.positions[0].{name}:"), error.message
 
+
+# --- reply_to of an ERROR -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seq", "reply_to"), [
+    (0, 0), (p.MAX_SAFE_INTEGER, p.MAX_SAFE_INTEGER), (p.MAX_SAFE_INTEGER + 1, -1), (2**63, -1), (2**64, -1),
+    (-1, -1), (-5, -1), (7.0, -1), (True, -1), ("7", -1), (None, -1),
+], ids=["0", "2**53-1", "2**53", "2**63", "2**64", "-1", "-5", "float", "bool", "string", "null"])
+def test_an_error_answers_the_seq_when_it_is_an_integer_in_range(seq, reply_to):
+    error = refused(frame(example(p.Tick, seq=seq, bid=2.0)))   # bid above ask, and seq what it is
+    assert error.reply_to == reply_to
+    assert p.frame_seq(frame(example(p.Tick, seq=seq))) == reply_to
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    # Python's JSON reader reads these; pydantic's does not (nesting past its depth, a lone surrogate).
+    (b'{"type":"BYE","seq":5,"reason":' + b"[" * 300 + b"]" * 300 + b"}", "MALFORMED_JSON"),
+    (b'{"type":"BYE","seq":5,"reason":"\\ud800"}', "MALFORMED_JSON"),
+    (b'{"type":"BYE","seq":5,"reason":"x","reason":' + b"9" * 4000 + b"}", "INVALID_VALUE"),
+    (b'{"type":"BYE","seq":5,"reason":"x","z":NaN}', "EXTRA_FIELD"),
+    (b'{"seq":5,"type":"BYE","seq":6,"reason":"x","x":1}', "EXTRA_FIELD"),   # a repeated key: the last counts
+], ids=["nested deep", "lone surrogate", "4000-digit number", "NaN literal", "repeated seq"])
+def test_an_error_answers_the_seq_of_any_frame_that_reads_as_an_object(data, code):
+    error = refused(data)
+    assert error.code == code
+    assert error.reply_to == (6 if b'"seq":6' in data else 5)
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x00", b'{"type":"BYE","seq":5', b'{"type":"BYE","seq":5,"reason":"\xff"}',
+    b'\xef\xbb\xbf{"type":"BYE","seq":5,"reason":"x"}', b"[" * 100_000, b'{"type":"BYE","seq":5}{}',
+    '{"type":"BYE","seq":5,"reason":"x"}'.encode("utf-16"), b'{"type":"BYE","seq":' + b"9" * 5000 + b',"reason":"x"}',
+], ids=["empty", "NUL", "cut short", "not UTF-8", "BOM", "nested past any reader", "two objects", "UTF-16",
+        "5000-digit seq"])
+def test_a_frame_that_is_not_one_json_object_answers_minus_one(data):
+    error = refused(data)
+    assert error.code in ("MALFORMED_JSON", "NOT_AN_OBJECT") and error.reply_to == p.REPLY_TO_UNKNOWN
+    assert p.frame_seq(data) == p.REPLY_TO_UNKNOWN
+
+
+def test_a_frame_too_large_is_never_read_so_it_answers_minus_one():
+    data = frame(example(p.Tick, seq=77))
+    error = refused(data, max_bytes=len(data) - 1)
+    assert (error.code, error.reply_to) == ("FRAME_TOO_LARGE", p.REPLY_TO_UNKNOWN)
+
+
+def test_an_error_message_describes_only_the_frame_itself():
+    # Every part of a protocol refusal comes from the frame: the field's path, the value seen, the rule.
+    msg = example(p.Tick, positions=[dict(p.Position.example, ticket=2**63)])
+    error = refused(frame(msg))
+    assert error.message == f"TICK.positions[0].ticket: must be <= 9007199254740991, got {2**63}"
+    # A long value is cut, so no frame makes a long log line or ERROR out of its own content.
+    error = refused(frame(example(p.Bye, reason=None, extra="x" * 10_000)))
+    assert len(error.message) < 200
