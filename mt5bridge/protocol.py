@@ -29,7 +29,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, from_json
 
 PROTOCOL_VERSION = 2
 """Sent by the EA in HELLO and by the bridge in WELCOME; a HELLO with any other version is refused."""
@@ -55,7 +55,8 @@ MAX_UTC_OFFSET_S = 14 * 3600
 
 REPLY_TO_UNKNOWN = -1
 """``reply_to`` of an ERROR for a frame whose ``seq`` could not be read: the frame is too large to be read at all
-(FRAME_TOO_LARGE), is not a JSON object, or its ``seq`` is missing, not an integer or out of range."""
+(FRAME_TOO_LARGE), is not valid JSON (MALFORMED_JSON: nested too deep and numbers too long count as not valid),
+is not an object, or its ``seq`` is missing, not an integer or out of range."""
 
 # --- Bounds of numbers --------------------------------------------------------------------------------------
 # Every number a message carries is bounded, so that no frame the protocol accepts can overflow what later
@@ -766,12 +767,12 @@ def _parse(frame: bytes, max_bytes: int, adapter: TypeAdapter[Any], id_field: st
 def _translate(exc: ValidationError, frame: bytes, id_field: str) -> ProtocolError:
     errors = exc.errors(include_url=False)
     first = errors[0]
+    if first["type"] == "json_invalid":
+        # Not read, so no seq: what another reader might make of it (Python's reads a nesting pydantic's
+        # refuses as deep as the caller's stack allows) would make the answer depend on where it is asked.
+        return ProtocolError("MALFORMED_JSON", f"not valid JSON: {first['ctx']['error']}")
     raw = _read_json(frame)
     reply_to = readable_seq(raw, id_field)
-    if first["type"] == "json_invalid":
-        # Python's reader may still read a frame pydantic's refuses (nested deeper than it goes, a lone
-        # surrogate escape): then its seq is known, and the EA can match the ERROR to its request.
-        return ProtocolError("MALFORMED_JSON", f"not valid JSON: {first['ctx']['error']}", reply_to)
     if not isinstance(raw, dict):
         return ProtocolError("NOT_AN_OBJECT", f"message must be a JSON object, got {_json_kind(raw)}")
     kind = raw.get("type")
@@ -810,8 +811,13 @@ def readable_seq(raw: Any, id_field: str = "seq") -> int:
 
 def frame_seq(frame: bytes, id_field: str = "seq") -> int:
     """The ``reply_to`` of an ERROR answering ``frame``, whatever went wrong with it (a fault of the bridge's
-    own included): its seq when the frame is a JSON object with an integer seq in range, else REPLY_TO_UNKNOWN.
-    A frame over the size limit is answered REPLY_TO_UNKNOWN without calling this: it is never read."""
+    own included): its seq when the frame is valid JSON as the protocol reads it and an object with an integer
+    seq in range, else REPLY_TO_UNKNOWN. A frame over the size limit is answered REPLY_TO_UNKNOWN without
+    calling this: it is never read."""
+    try:
+        from_json(frame)   # the protocol's own JSON reader: what it cannot read has no seq
+    except ValueError:
+        return REPLY_TO_UNKNOWN
     return readable_seq(_read_json(frame), id_field)
 
 
@@ -872,7 +878,12 @@ def _path(loc: tuple[Any, ...]) -> str:
     # loc starts with the message type (the union's tag): ('TICK', 'positions', 2, 'volume').
     out = str(loc[0]) if loc else "message"
     for part in loc[1:]:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            # A key the frame made up (an extra field) is shown in JSON spelling and cut, like a value: the
+            # message stays short and holds no line break or control code of the frame's.
+            out += f".{part}" if part.isidentifier() and len(part) <= 40 else f".{_show(part, 40)}"
     return out
 
 

@@ -472,25 +472,27 @@ def test_an_error_answers_the_seq_when_it_is_an_integer_in_range(seq, reply_to):
 
 
 @pytest.mark.parametrize(("data", "code"), [
-    # Python's JSON reader reads these; pydantic's does not (nesting past its depth, a lone surrogate).
-    (b'{"type":"BYE","seq":5,"reason":' + b"[" * 300 + b"]" * 300 + b"}", "MALFORMED_JSON"),
-    (b'{"type":"BYE","seq":5,"reason":"\\ud800"}', "MALFORMED_JSON"),
+    (b'{"type":"BYE","seq":5,"reason":' + b"[" * 199 + b"]" * 199 + b"}", "INVALID_VALUE"),
     (b'{"type":"BYE","seq":5,"reason":"x","reason":' + b"9" * 4000 + b"}", "INVALID_VALUE"),
     (b'{"type":"BYE","seq":5,"reason":"x","z":NaN}', "EXTRA_FIELD"),
     (b'{"seq":5,"type":"BYE","seq":6,"reason":"x","x":1}', "EXTRA_FIELD"),   # a repeated key: the last counts
-], ids=["nested deep", "lone surrogate", "4000-digit number", "NaN literal", "repeated seq"])
+], ids=["nested 200 deep", "4000-digit number", "NaN literal", "repeated seq"])
 def test_an_error_answers_the_seq_of_any_frame_that_reads_as_an_object(data, code):
     error = refused(data)
     assert error.code == code
-    assert error.reply_to == (6 if b'"seq":6' in data else 5)
+    assert error.reply_to == p.frame_seq(data) == (6 if b'"seq":6' in data else 5)
 
 
 @pytest.mark.parametrize("data", [
     b"", b"\x00", b'{"type":"BYE","seq":5', b'{"type":"BYE","seq":5,"reason":"\xff"}',
-    b'\xef\xbb\xbf{"type":"BYE","seq":5,"reason":"x"}', b"[" * 100_000, b'{"type":"BYE","seq":5}{}',
+    b'\xef\xbb\xbf{"type":"BYE","seq":5,"reason":"x"}', b'{"type":"BYE","seq":5}{}',
     '{"type":"BYE","seq":5,"reason":"x"}'.encode("utf-16"), b'{"type":"BYE","seq":' + b"9" * 5000 + b',"reason":"x"}',
-], ids=["empty", "NUL", "cut short", "not UTF-8", "BOM", "nested past any reader", "two objects", "UTF-16",
-        "5000-digit seq"])
+    # Python's reader would read the next two, as deep as the stack of its caller allows: a seq that depends
+    # on where it is asked is no seq, so the protocol's reader decides.
+    b'{"type":"BYE","seq":5,"reason":' + b"[" * 300 + b"]" * 300 + b"}", b'{"type":"BYE","seq":5,"reason":"\\ud800"}',
+    b"[" * 100_000,
+], ids=["empty", "NUL", "cut short", "not UTF-8", "BOM", "two objects", "UTF-16", "5000-digit seq",
+        "nested 301 deep", "lone surrogate", "nested past any reader"])
 def test_a_frame_that_is_not_one_json_object_answers_minus_one(data):
     error = refused(data)
     assert error.code in ("MALFORMED_JSON", "NOT_AN_OBJECT") and error.reply_to == p.REPLY_TO_UNKNOWN
@@ -508,6 +510,12 @@ def test_an_error_message_describes_only_the_frame_itself():
     msg = example(p.Tick, positions=[dict(p.Position.example, ticket=2**63)])
     error = refused(frame(msg))
     assert error.message == f"TICK.positions[0].ticket: must be <= 9007199254740991, got {2**63}"
-    # A long value is cut, so no frame makes a long log line or ERROR out of its own content.
+    # A long value or a made-up key is cut and spelled as JSON, so no frame makes a long ERROR (or log line)
+    # out of its own content, nor one with a line break in it.
     error = refused(frame(example(p.Bye, reason=None, extra="x" * 10_000)))
     assert len(error.message) < 200
+    error = refused(frame(example(p.Bye, **{"k" * 10_000 + "\n2026-07-06 CRITICAL": 1})))
+    assert error.code == "EXTRA_FIELD" and len(error.message) < 200 and "\n" not in error.message
+    assert error.message.startswith('BYE."kkkk')
+    error = refused(frame(tick_with_position(**{"\x1b[2J": 1})))
+    assert error.message == 'TICK.positions[0]."\\u001b[2J": unexpected field (value 1)'
