@@ -291,7 +291,7 @@ def dealer(endpoint: str, identity: bytes) -> zmq.Socket:
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.IDENTITY, identity)
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.RCVTIMEO, 10_000)
+    sock.setsockopt(zmq.RCVTIMEO, 30_000)   # a loaded machine can stall a journal write for seconds
     sock.connect(endpoint)
     return sock
 
