@@ -60,6 +60,8 @@ cdef struct FieldRule:
     bint has_hi
     bint hi_strict
     double hi
+    long long int_lo         # the bounds of an integer field, compared as integers: a bound such as 2**53 - 1
+    long long int_hi         # is exact in a double, but the values beside it are not
     Py_ssize_t min_len       # characters of a string, items of the list
     Py_ssize_t max_len       # -1 = no limit
     bint null_as_empty
@@ -134,6 +136,8 @@ cdef class TickReader:
             r.has_hi = hi is not None
             r.hi = float(hi) if hi is not None else 0.0
             r.hi_strict = bool(hi_strict)
+            r.int_lo = lo if kind == K_INT and lo is not None else 0
+            r.int_hi = hi if kind == K_INT and hi is not None else 0
             r.min_len = min_len
             r.max_len = max_len
             r.null_as_empty = bool(null_as_empty)
@@ -236,6 +240,14 @@ cdef inline bint _within(double v, FieldRule *r) noexcept:
     return True
 
 
+cdef inline bint _int_within(long long v, FieldRule *r) noexcept:
+    if r.has_lo and (v <= r.int_lo if r.lo_strict else v < r.int_lo):
+        return False
+    if r.has_hi and (v >= r.int_hi if r.hi_strict else v > r.int_hi):
+        return False
+    return True
+
+
 cdef object _read_int(const char **cursor, const char *end, FieldRule *r):
     # JSON integer: -?(0|[1-9][0-9]*), no fraction or exponent (the models refuse 1.0 for an int, strictly).
     cdef const char *p = cursor[0]
@@ -259,9 +271,8 @@ cdef object _read_int(const char **cursor, const char *end, FieldRule *r):
         return None
     if negative:
         v = -v
-    # Bounds of int fields are whole numbers well inside 2**53, so the comparison in double is exact for them;
-    # a value so large that it is not exact is far beyond any bound and compares the same way.
-    if not _within(<double> v, r):
+    # At most 18 digits: the value is exact in a long long, and so is every bound (fastwire checks them).
+    if not _int_within(v, r):
         return None
     cursor[0] = p
     return v

@@ -32,6 +32,7 @@ cold caches (bench/README.md, "Node").
 from __future__ import annotations
 
 import logging
+import math
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import annotated_types
@@ -122,6 +123,11 @@ class UnknownRule(ValueError):
     """A field of Tick or Position has a type or constraint the compiled reader does not apply."""
 
 
+def _whole_int64(bound: Any) -> bool:
+    return (isinstance(bound, (int, float)) and not isinstance(bound, bool) and math.isfinite(bound)
+            and bound == int(bound) and wire.MIN_INT64 <= int(bound) <= wire.MAX_INT64)
+
+
 def _layout(model: type[wire.WireModel]) -> list[tuple]:
     """``model``'s fields, in order, as the compiled reader takes them (see ext/_tickwire.pyx)."""
     out = []
@@ -159,8 +165,11 @@ def _layout(model: type[wire.WireModel]) -> list[tuple]:
                 null_as_empty = True
             else:
                 raise UnknownRule(f"{model.__name__}.{name}: rule {rule!r}")
-        if kind == compiled.KIND_INT and any(b is not None and (b != int(b) or abs(b) > 2**52) for b in (lo, hi)):
-            raise UnknownRule(f"{model.__name__}.{name}: an integer bound that is not a small whole number")
+        if kind == compiled.KIND_INT:
+            # The compiled reader holds an integer field's bounds as signed 64-bit integers.
+            if not all(b is None or _whole_int64(b) for b in (lo, hi)):
+                raise UnknownRule(f"{model.__name__}.{name}: an integer bound that is not a 64-bit integer")
+            lo, hi = (None if b is None else int(b) for b in (lo, hi))
         out.append((name, kind, lo, lo_strict, hi, hi_strict, min_len, max_len, null_as_empty, choices))
     return out
 

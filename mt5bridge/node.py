@@ -221,8 +221,19 @@ class Node:
         return value if isinstance(value, str) else None
 
     def _refuse(self, identity: bytes, exc: wire.ProtocolError) -> bytes:
+        # Every refusal is counted and answered; the log hears of them at a bounded rate (RefusalLog).
         self.errors[exc.code] += 1
-        log.warning("refused a frame from %s: %s: %s", identity.decode("utf-8", "replace"), exc.code, exc.message)
+        refusals = self.__dict__.get("refusals")
+        if refusals is None:   # made with the first refusal: most bridges never refuse a frame
+            refusals = self.refusals = RefusalLog(self.cfg.bridge.log_refusals_every_s)
+        since, untold = refusals.note(identity, exc.code, self.clock())
+        if since is not None:
+            log.warning("refused a frame from %s: %s: %s%s", RefusalLog.printable(identity.decode("utf-8", "replace")),
+                        exc.code, RefusalLog.printable(exc.message),
+                        f" ({since} more refused for {exc.code} since this chart's last line)" if since else "")
+        if untold:
+            log.warning("refused %d more frames since the last lines of their charts and reasons, or from charts "
+                        "past the %d followed one by one", untold, refusals.max_pairs)
         return wire.encode(exc.to_reply())
 
     def _remember(self, reply: bytes, identity: bytes) -> bytes:
@@ -1106,3 +1117,54 @@ def _prague_day(day_key: int) -> str:
 
     return (date(1970, 1, 1) + timedelta(days=day_key)).isoformat()
 
+
+class RefusalLog:
+    """Decides which refused frames are logged, so that a flood of bad frames cannot fill the disk: at most one
+    line per chart and reason every ``every_s`` seconds, each saying how many were refused since that pair's
+    last line. Pairs are remembered while their window lasts and at most ``max_pairs`` at once (a sender that
+    changes its identity with every frame makes a new pair each time): the refusals of pairs forgotten before
+    their next line, and of pairs past the cap, are summed into one line every ``every_s``."""
+
+    def __init__(self, every_s: float, max_pairs: int = 1024) -> None:
+        self.every_s = every_s
+        self.max_pairs = max_pairs
+        self.pairs: dict[tuple[bytes, str], list] = {}   # (identity, code) -> [time of its last line, refused since]
+        self.untold = 0           # refusals no line has told yet, of pairs no longer (or never) remembered
+        self.next_sweep = 0.0
+
+    def note(self, identity: bytes, code: str, now: float) -> tuple[int | None, int]:
+        """Count one refusal of ``code`` from ``identity`` at ``now``. Returns (since, untold): ``since`` is None
+        when this refusal is not to be logged, else how many of this pair were refused since its last line;
+        ``untold`` refusals of other pairs are to be logged in one line when it is not 0."""
+        key = (identity, code)
+        entry = self.pairs.get(key)
+        since: int | None = None
+        if entry is not None:
+            if now - entry[0] >= self.every_s:
+                since, entry[0], entry[1] = entry[1], now, 0
+            else:
+                entry[1] += 1
+        untold = self.sweep(now) if now >= self.next_sweep else 0
+        if entry is None:
+            if len(self.pairs) < self.max_pairs:
+                self.pairs[key] = [now, 0]
+                since = 0
+            else:
+                self.untold += 1
+        return since, untold
+
+    def sweep(self, now: float) -> int:
+        """Forget the pairs whose window has passed; the refusals no line has told yet."""
+        for key in [k for k, (said_at, _) in self.pairs.items() if now - said_at >= self.every_s]:
+            self.untold += self.pairs.pop(key)[1]
+        untold, self.untold = self.untold, 0
+        self.next_sweep = now + self.every_s
+        return untold
+
+    @staticmethod
+    def printable(text: str, limit: int = 300) -> str:
+        """``text`` from a frame as it may go into a log line: no line breaks or terminal control codes (each
+        non-printable character is written as its escape), and cut at ``limit`` characters."""
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        return text if len(text) <= limit else text[: limit - 3] + "..."

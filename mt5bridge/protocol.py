@@ -31,7 +31,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, from_json
 
 PROTOCOL_VERSION = 2
 """Sent by the EA in HELLO and by the bridge in WELCOME; a HELLO with any other version is refused."""
@@ -56,7 +56,60 @@ MAX_UTC_OFFSET_S = 14 * 3600
 """Time zones run from UTC-12 to UTC+14; a server offset outside ±14 h is a broken clock or a unit mistake."""
 
 REPLY_TO_UNKNOWN = -1
-"""``reply_to`` of an ERROR for a frame whose ``seq`` could not be read."""
+"""``reply_to`` of an ERROR for a frame whose ``seq`` could not be read: the frame is too large to be read at all
+(FRAME_TOO_LARGE), is not valid JSON (MALFORMED_JSON: nested too deep and numbers too long count as not valid),
+is not an object, or its ``seq`` is missing, not an integer or out of range."""
+
+# --- Bounds of numbers --------------------------------------------------------------------------------------
+# Every number a message carries is bounded, so that no frame the protocol accepts can overflow what later
+# holds it: the journal (SQLite INTEGER, signed 64-bit), the engine's C integers and doubles, Python's date
+# arithmetic, and the EA's JSON library.
+
+MIN_TIME_MSC = 946_684_800_000
+"""2000-01-01 00:00 in ms since 1970: the earliest time (``time_msc``, ``open_time_msc``, bar times) a message may
+carry. MT5 keeps no trading history before it, and a smaller number is most likely seconds sent as milliseconds."""
+
+MAX_TIME_MSC = 4_102_444_800_000
+"""2100-01-01 00:00 in ms since 1970: the latest time a message may carry. Any time up to it, with a day or a
+server offset added, stays within what dates, the journal and the engine's 64-bit times can hold."""
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest sequence number, command id, ticket, deal, order, position id, login or count on the wire: every
+integer up to it is exact in a double, so a JSON reader that reads numbers as doubles keeps it."""
+
+MIN_INT64 = -(2**63)
+"""Smallest value of a signed 64-bit integer (an MQL5 ``long``; a SQLite INTEGER)."""
+
+MAX_INT64 = 2**63 - 1
+"""Largest value of a signed 64-bit integer: the bound of ``chart_id`` (ChartID() values exceed 2**53) and magic
+numbers, which MT5 hands out as ``long``."""
+
+MAX_INT32 = 2**31 - 1
+"""Largest value of an MQL5 ``int``: the bound of fields the EA holds in one (stops levels, timings)."""
+
+MAX_UINT32 = 2**32 - 1
+"""Largest value of an MQL5 ``uint``: the bound of ``retcode`` (MqlTradeResult.retcode is a uint)."""
+
+MAX_FILLING_MODES = 0xFF
+"""Bound of the ``filling_modes`` bitmask: MT5 defines bits 1 (FOK), 2 (IOC) and 4 (BOC); a byte leaves room for
+flags a later build adds, and anything larger is not a set of filling flags."""
+
+MAX_ROUND_TRIP_US = 3_600_000_000
+"""Bound of ``TICK.round_trip_us``: an hour. The EA only reports a round trip that met its deadline (seconds at
+most); a larger number is a broken clock."""
+
+MAX_PRICE = 1e12
+"""Ceiling on any price, stop, point or tick size. No instrument is quoted near it; the bound keeps price
+arithmetic (price × contract size × lots) far from overflowing a double."""
+
+MAX_MONEY = 1e12
+"""Ceiling on the magnitude of any amount of money (balance, equity, margin, profit, swap, commission, tick
+value): a trillion in the account currency, far beyond any trading account, and far from overflowing a double
+in the sums the limits are computed from."""
+
+MAX_QUANTITY = 1e12
+"""Ceiling on market volumes (tick and bar volumes), contract sizes and a symbol's largest volume in lots, which
+brokers set far above what is traded."""
 
 HOLD_COMMAND_ID = 0
 """``command_id`` of a HOLD: nothing to execute, so nothing to acknowledge."""
@@ -174,10 +227,10 @@ def _text(description: str, max_length: int | None = None) -> Any:
 
 FreeText = Annotated[str, BeforeValidator(_null_as_empty, json_schema_input_type=Union[str, None])]
 Version = Annotated[int, AfterValidator(_check_protocol_version)]
-Price = Annotated[float, Field(gt=0)]
-NonNegative = Annotated[float, Field(ge=0)]
+Price = Annotated[float, Field(gt=0, le=MAX_PRICE)]
+NonNegative = Annotated[float, Field(ge=0, le=MAX_QUANTITY)]
 Lots = Annotated[float, Field(gt=0, le=MAX_LOTS)]
-TimeMsc = Annotated[int, Field(ge=0)]
+TimeMsc = Annotated[int, Field(ge=MIN_TIME_MSC, le=MAX_TIME_MSC)]
 
 
 def _fix_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
@@ -223,7 +276,7 @@ class Request(WireModel):
     """A message from the EA; ``seq`` lets the bridge match its reply and recognise a re-sent request."""
 
     type: str
-    seq: int = Field(ge=0, description="Per-chart message number: increases with every message the EA sends.")
+    seq: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="Per-chart message number: increases with every message the EA sends.")
 
 
 class Hello(Request):
@@ -247,40 +300,40 @@ class Hello(Request):
         description="Protocol the EA speaks; must equal the bridge's.", json_schema_extra={"const": PROTOCOL_VERSION}
     )
     ea_version: str = Field(min_length=1, description="Version string of the EA build.")
-    login: int = Field(gt=0, description="Account number (ACCOUNT_LOGIN).")
+    login: int = Field(gt=0, le=MAX_SAFE_INTEGER, description="Account number (ACCOUNT_LOGIN).")
     server: str = Field(min_length=1, description="Trade server name (ACCOUNT_SERVER).")
     company: FreeText = _text("Broker name (ACCOUNT_COMPANY).")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="Account currency (ACCOUNT_CURRENCY); money fields are in it.")
     margin_mode: MarginMode = Field(description="ACCOUNT_MARGIN_MODE: positions per symbol are netted or hedged.")
     initial_balance: float | None = Field(
-        gt=0, description="Initial capital the prop-firm limits are measured against, as the trader set it in the "
+        gt=0, le=MAX_MONEY, description="Initial capital the prop-firm limits are measured against, as the trader set it in the "
         "EA's inputs; null when not set."
     )
     first_deposit: float | None = Field(
-        None, gt=0, description="The account's first deposit: the first balance deal in the account history "
+        None, gt=0, le=MAX_MONEY, description="The account's first deposit: the first balance deal in the account history "
         "(HistorySelect from 0); null when the history does not reach it. The bridge takes it as the initial "
         "balance when neither its configuration nor the EA's input gives one."
     )
     day_start_balance: float | None = Field(
-        None, description="The balance at the last midnight Europe/Prague: ACCOUNT_BALANCE minus the profit, swap "
+        None, ge=-MAX_MONEY, le=MAX_MONEY, description="The balance at the last midnight Europe/Prague: ACCOUNT_BALANCE minus the profit, swap "
         "and commission of every deal since then (balance deals included); null when the EA cannot tell. A bridge "
         "started mid-day measures the daily loss limit from it."
     )
-    balance: float = Field(description="ACCOUNT_BALANCE.")
-    equity: float = Field(description="ACCOUNT_EQUITY.")
+    balance: float = Field(ge=-MAX_MONEY, le=MAX_MONEY, description="ACCOUNT_BALANCE.")
+    equity: float = Field(ge=-MAX_MONEY, le=MAX_MONEY, description="ACCOUNT_EQUITY.")
     symbol: str = Field(min_length=1, description="The chart's symbol; every TICK from this chart is for it.")
     digits: int = Field(ge=0, le=10, description="SYMBOL_DIGITS: prices are rounded to this many decimals.")
-    point: float = Field(gt=0, description="SYMBOL_POINT: one price point.")
-    tick_size: float = Field(gt=0, description="SYMBOL_TRADE_TICK_SIZE: smallest price change.")
-    tick_value: float = Field(gt=0, description="SYMBOL_TRADE_TICK_VALUE: money per tick_size per lot.")
-    contract_size: float = Field(gt=0, description="SYMBOL_TRADE_CONTRACT_SIZE: units per lot.")
-    volume_min: float = Field(gt=0, description="SYMBOL_VOLUME_MIN in lots; at most volume_max.")
-    volume_step: float = Field(gt=0, description="SYMBOL_VOLUME_STEP in lots.")
-    volume_max: float = Field(gt=0, description="SYMBOL_VOLUME_MAX in lots.")
-    stops_level: int = Field(ge=0, description="SYMBOL_TRADE_STOPS_LEVEL: minimum SL/TP distance in points.")
-    freeze_level: int = Field(ge=0, description="SYMBOL_TRADE_FREEZE_LEVEL: no modification this close, in points.")
+    point: float = Field(gt=0, le=MAX_PRICE, description="SYMBOL_POINT: one price point.")
+    tick_size: float = Field(gt=0, le=MAX_PRICE, description="SYMBOL_TRADE_TICK_SIZE: smallest price change.")
+    tick_value: float = Field(gt=0, le=MAX_MONEY, description="SYMBOL_TRADE_TICK_VALUE: money per tick_size per lot.")
+    contract_size: float = Field(gt=0, le=MAX_QUANTITY, description="SYMBOL_TRADE_CONTRACT_SIZE: units per lot.")
+    volume_min: float = Field(gt=0, le=MAX_LOTS, description="SYMBOL_VOLUME_MIN in lots; at most volume_max.")
+    volume_step: float = Field(gt=0, le=MAX_LOTS, description="SYMBOL_VOLUME_STEP in lots.")
+    volume_max: float = Field(gt=0, le=MAX_QUANTITY, description="SYMBOL_VOLUME_MAX in lots.")
+    stops_level: int = Field(ge=0, le=MAX_INT32, description="SYMBOL_TRADE_STOPS_LEVEL: minimum SL/TP distance in points.")
+    freeze_level: int = Field(ge=0, le=MAX_INT32, description="SYMBOL_TRADE_FREEZE_LEVEL: no modification this close, in points.")
     filling_modes: int = Field(
-        ge=0, description="SYMBOL_FILLING_MODE bitmask: 1 = FOK, 2 = IOC allowed; 0 = only RETURN."
+        ge=0, le=MAX_FILLING_MODES, description="SYMBOL_FILLING_MODE bitmask: 1 = FOK, 2 = IOC allowed; 0 = only RETURN."
     )
     trade_mode: TradeMode = Field(description="SYMBOL_TRADE_MODE: which trades the symbol currently allows.")
     server_utc_offset_s: int = Field(
@@ -289,11 +342,11 @@ class Hello(Request):
         description="Trade server time minus UTC, in seconds; converts every time_msc to UTC.",
     )
     margin_per_lot: float = Field(
-        0.0, ge=0, description="OrderCalcMargin of one lot BUY at the ask, in the account currency; 0 = unknown "
+        0.0, ge=0, le=MAX_MONEY, description="OrderCalcMargin of one lot BUY at the ask, in the account currency; 0 = unknown "
         "(the bridge then estimates margin from the notional at 1:100)."
     )
-    magic: int = Field(ge=0, description="Magic number the EA puts on its orders.")
-    chart_id: int = Field(description="ChartID() of the chart the EA runs on.")
+    magic: int = Field(ge=0, le=MAX_INT64, description="Magic number the EA puts on its orders.")
+    chart_id: int = Field(ge=MIN_INT64, le=MAX_INT64, description="ChartID() of the chart the EA runs on.")
     time_msc: TimeMsc = Field(description="Server time in ms since 1970 when the HELLO was built.")
 
     @model_validator(mode="after")
@@ -316,8 +369,8 @@ class Warmup(Request):
 
     type: Literal["WARMUP"] = "WARMUP"
     timeframe: Timeframe = Field(description="Timeframe of the bars.")
-    chunk: int = Field(ge=0, description="Index of this chunk, from 0; less than chunks.")
-    chunks: int = Field(ge=1, description="Number of chunks of this timeframe.")
+    chunk: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="Index of this chunk, from 0; less than chunks.")
+    chunks: int = Field(ge=1, le=MAX_SAFE_INTEGER, description="Number of chunks of this timeframe.")
     time_msc: list[TimeMsc] = Field(
         max_length=MAX_WARMUP_BARS, description="Bar open times, server time in ms since 1970, strictly increasing."
     )
@@ -358,17 +411,23 @@ class Position(WireModel):
         "open_time_msc": 1783410000000, "comment": "mt5b:16",
     }  # fmt: skip
 
-    ticket: int = Field(gt=0, description="POSITION_TICKET.")
+    ticket: int = Field(gt=0, le=MAX_SAFE_INTEGER, description="POSITION_TICKET.")
     symbol: str = Field(min_length=1, description="POSITION_SYMBOL.")
     side: Side = Field(description="POSITION_TYPE.")
     volume: Lots = Field(description="POSITION_VOLUME in lots.")
-    open_price: float = Field(gt=0, description="POSITION_PRICE_OPEN.")
-    sl: float = Field(ge=0, description="POSITION_SL; 0 = none.")
-    tp: float = Field(ge=0, description="POSITION_TP; 0 = none.")
-    profit: float = Field(description="POSITION_PROFIT: floating profit in the account currency.")
-    swap: float = Field(description="POSITION_SWAP: accumulated swap in the account currency.")
-    commission: float = Field(description="Commission charged so far in the account currency (from its deals).")
-    magic: int = Field(ge=0, description="POSITION_MAGIC; 0 = opened by hand.")
+    open_price: float = Field(gt=0, le=MAX_PRICE, description="POSITION_PRICE_OPEN.")
+    sl: float = Field(ge=0, le=MAX_PRICE, description="POSITION_SL; 0 = none.")
+    tp: float = Field(ge=0, le=MAX_PRICE, description="POSITION_TP; 0 = none.")
+    profit: float = Field(
+        ge=-MAX_MONEY, le=MAX_MONEY, description="POSITION_PROFIT: floating profit in the account currency."
+    )
+    swap: float = Field(
+        ge=-MAX_MONEY, le=MAX_MONEY, description="POSITION_SWAP: accumulated swap in the account currency."
+    )
+    commission: float = Field(
+        ge=-MAX_MONEY, le=MAX_MONEY, description="Commission charged so far in the account currency (from its deals)."
+    )
+    magic: int = Field(ge=0, le=MAX_INT64, description="POSITION_MAGIC; 0 = opened by hand.")
     open_time_msc: TimeMsc = Field(description="POSITION_TIME_MSC: server time in ms since 1970.")
     comment: FreeText = _text("POSITION_COMMENT.", max_length=MAX_COMMENT_CHARS)
 
@@ -385,20 +444,23 @@ class Tick(Request):
 
     type: Literal["TICK"] = "TICK"
     time_msc: TimeMsc = Field(description="MqlTick.time_msc: server time in ms since 1970.")
-    bid: float = Field(gt=0, description="Bid price; at most ask.")
-    ask: float = Field(gt=0, description="Ask price.")
-    volume: float = Field(ge=0, description="MqlTick.volume_real; 0 where the feed has none.")
-    balance: float = Field(description="ACCOUNT_BALANCE.")
-    equity: float = Field(description="ACCOUNT_EQUITY: balance plus floating profit, swaps and commissions.")
-    margin: float = Field(description="ACCOUNT_MARGIN: margin in use.")
-    free_margin: float = Field(description="ACCOUNT_MARGIN_FREE.")
+    bid: float = Field(gt=0, le=MAX_PRICE, description="Bid price; at most ask.")
+    ask: float = Field(gt=0, le=MAX_PRICE, description="Ask price.")
+    volume: float = Field(ge=0, le=MAX_QUANTITY, description="MqlTick.volume_real; 0 where the feed has none.")
+    balance: float = Field(ge=-MAX_MONEY, le=MAX_MONEY, description="ACCOUNT_BALANCE.")
+    equity: float = Field(
+        ge=-MAX_MONEY, le=MAX_MONEY,
+        description="ACCOUNT_EQUITY: balance plus floating profit, swaps and commissions.",
+    )
+    margin: float = Field(ge=-MAX_MONEY, le=MAX_MONEY, description="ACCOUNT_MARGIN: margin in use.")
+    free_margin: float = Field(ge=-MAX_MONEY, le=MAX_MONEY, description="ACCOUNT_MARGIN_FREE.")
     positions: list[Position] = Field(
         max_length=MAX_POSITIONS,
         description="Every open position on the account, all symbols and magics, so the bridge sees the whole "
         "account's risk.",
     )
     round_trip_us: int = Field(
-        0, ge=0, description="The EA's own time from sending its previous TICK to holding the COMMAND for it, in "
+        0, ge=0, le=MAX_ROUND_TRIP_US, description="The EA's own time from sending its previous TICK to holding the COMMAND for it, in "
         "microseconds (GetMicrosecondCount); 0 = none yet, or that reply missed the deadline."
     )
 
@@ -426,18 +488,20 @@ class TradeResult(Request):
     }  # fmt: skip
 
     type: Literal["RESULT"] = "RESULT"
-    command_id: int = Field(gt=0, description="command_id of the COMMAND this reports on.")
+    command_id: int = Field(gt=0, le=MAX_SAFE_INTEGER, description="command_id of the COMMAND this reports on.")
     outcome: ResultOutcome = Field(description="What is known of the command's execution (see above).")
-    retcode: int = Field(description="MqlTradeResult.retcode (10009 = done, 10010 = done partially); for a "
+    retcode: int = Field(ge=0, le=MAX_UINT32, description="MqlTradeResult.retcode (10009 = done, 10010 = done partially); for a "
                          "command the EA refused itself, the retcode of the check that failed or 0.")
-    ticket: int = Field(ge=0, description="Position ticket opened or acted on; 0 = none.")
-    price: float = Field(ge=0, description="Fill price; 0 when nothing was filled.")
+    ticket: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="Position ticket opened or acted on; 0 = none.")
+    price: float = Field(ge=0, le=MAX_PRICE, description="Fill price; 0 when nothing was filled.")
     volume: float = Field(ge=0, le=MAX_LOTS, description="Lots filled; 0 when nothing was filled.")
     sl: float = Field(
-        0.0, ge=0, description="Stop loss in force on the position after the command; differs from the COMMAND's "
+        0.0, ge=0, le=MAX_PRICE, description="Stop loss in force on the position after the command; differs from the COMMAND's "
         "when the broker moved it (a minimum stop distance); 0 = none, or nothing was done."
     )
-    tp: float = Field(0.0, ge=0, description="Take profit in force on the position after the command; 0 = none.")
+    tp: float = Field(
+        0.0, ge=0, le=MAX_PRICE, description="Take profit in force on the position after the command; 0 = none."
+    )
     text: FreeText = _text("MqlTradeResult.comment or the EA's reason for refusing the command.")
     time_msc: TimeMsc = Field(description="Server time in ms since 1970 when the result was known.")
 
@@ -453,19 +517,19 @@ class Deal(Request):
     }  # fmt: skip
 
     type: Literal["DEAL"] = "DEAL"
-    deal: int = Field(gt=0, description="DEAL_TICKET.")
-    order: int = Field(ge=0, description="DEAL_ORDER; 0 = none.")
-    position_id: int = Field(ge=0, description="DEAL_POSITION_ID: the position the deal opened, changed or closed.")
+    deal: int = Field(gt=0, le=MAX_SAFE_INTEGER, description="DEAL_TICKET.")
+    order: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="DEAL_ORDER; 0 = none.")
+    position_id: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="DEAL_POSITION_ID: the position the deal opened, changed or closed.")
     symbol: str = Field(min_length=1, description="DEAL_SYMBOL.")
     side: Side = Field(description="DEAL_TYPE.")
     entry: DealEntry = Field(description="DEAL_ENTRY: opens, closes, reverses or closes by an opposite position.")
     reason: DealReason = Field(description="DEAL_REASON: who or what caused the deal.")
     volume: Lots = Field(description="DEAL_VOLUME in lots.")
-    price: float = Field(gt=0, description="DEAL_PRICE.")
-    profit: float = Field(description="DEAL_PROFIT in the account currency.")
-    swap: float = Field(description="DEAL_SWAP in the account currency.")
-    commission: float = Field(description="DEAL_COMMISSION in the account currency.")
-    magic: int = Field(ge=0, description="DEAL_MAGIC.")
+    price: float = Field(gt=0, le=MAX_PRICE, description="DEAL_PRICE.")
+    profit: float = Field(ge=-MAX_MONEY, le=MAX_MONEY, description="DEAL_PROFIT in the account currency.")
+    swap: float = Field(ge=-MAX_MONEY, le=MAX_MONEY, description="DEAL_SWAP in the account currency.")
+    commission: float = Field(ge=-MAX_MONEY, le=MAX_MONEY, description="DEAL_COMMISSION in the account currency.")
+    magic: int = Field(ge=0, le=MAX_INT64, description="DEAL_MAGIC.")
     time_msc: TimeMsc = Field(description="DEAL_TIME_MSC: server time in ms since 1970.")
     comment: FreeText = _text("DEAL_COMMENT.")
 
@@ -529,7 +593,10 @@ class Reply(WireModel):
 
     type: str
     reply_to: int = Field(
-        ge=REPLY_TO_UNKNOWN, description="seq of the request this answers; -1 when that seq could not be read."
+        ge=REPLY_TO_UNKNOWN,
+        le=MAX_SAFE_INTEGER,
+        description="seq of the request this answers; -1 when that seq could not be read (a frame too large to "
+        "be read, not a JSON object, or without an integer seq in range).",
     )
 
 
@@ -546,20 +613,21 @@ class Welcome(Reply):
     protocol_version: Version = Field(
         description="Protocol the bridge speaks.", json_schema_extra={"const": PROTOCOL_VERSION}
     )
-    deadline_ms: int = Field(gt=0, description="How long the EA waits for the COMMAND answering a TICK; then HOLD.")
-    heartbeat_ms: int = Field(gt=0, description="Send a HEARTBEAT after this long without sending anything.")
+    deadline_ms: int = Field(gt=0, le=MAX_INT32, description="How long the EA waits for the COMMAND answering a TICK; then HOLD.")
+    heartbeat_ms: int = Field(gt=0, le=MAX_INT32, description="Send a HEARTBEAT after this long without sending anything.")
     stale_after_ms: int = Field(
-        gt=0, description="The bridge treats the chart as gone after this long without a message; > heartbeat_ms."
+        gt=0, le=MAX_INT32, description="The bridge treats the chart as gone after this long without a message; > heartbeat_ms."
     )
     failsafe_silence_ms: int = Field(
-        gt=0, description="Nothing received from the bridge for this long while sending: the EA opens nothing new."
+        gt=0, le=MAX_INT32, description="Nothing received from the bridge for this long while sending: the EA opens nothing new."
     )
     equity_floor: float = Field(
         ge=0,
+        le=MAX_MONEY,
         description="Local equity guard the EA applies even when the bridge is unreachable: at or below this "
         "equity it closes its own positions and opens nothing new (for the Prague day it was sent on); 0 = off.",
     )
-    max_requests_per_minute: int = Field(gt=0, description="Trade requests the EA may send to the server per minute.")
+    max_requests_per_minute: int = Field(gt=0, le=MAX_INT32, description="Trade requests the EA may send to the server per minute.")
     journal_id: str = Field(
         pattern=r"^[0-9a-f]{32}$",
         description="Identity of the bridge's journal, made when the journal was created. Command ids are unique "
@@ -588,7 +656,7 @@ class Command(Reply):
     }  # fmt: skip
 
     type: Literal["COMMAND"] = "COMMAND"
-    command_id: int = Field(ge=0, description="Unique per command, > 0; 0 for HOLD.")
+    command_id: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="Unique per command, > 0; 0 for HOLD.")
     action: Action = Field(
         description="HOLD nothing; OPEN a new position; ADD to an existing one (scale-in); CLOSE a position, all "
         "or part; MODIFY a position's SL/TP; CLOSE_ALL every open position on the account, whoever opened it (the "
@@ -599,9 +667,9 @@ class Command(Reply):
     volume: float = Field(
         ge=0, le=MAX_LOTS, description="Lots: to open or add (> 0), to close (0 = the whole position); else 0."
     )
-    sl: float = Field(ge=0, description="Stop-loss price; 0 = none.")
-    tp: float = Field(ge=0, description="Take-profit price; 0 = none.")
-    ticket: int = Field(ge=0, description="Position to CLOSE, MODIFY or ADD to; 0 = none.")
+    sl: float = Field(ge=0, le=MAX_PRICE, description="Stop-loss price; 0 = none.")
+    tp: float = Field(ge=0, le=MAX_PRICE, description="Take-profit price; 0 = none.")
+    ticket: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="Position to CLOSE, MODIFY or ADD to; 0 = none.")
     reason_code: str = Field(
         pattern=r"^[A-Z][A-Z0-9_]*$", description="Machine code of the decision, e.g. ENTRY_SIGNAL, DAILY_LIMIT_HEADROOM."
     )
@@ -710,15 +778,13 @@ def _translate(exc: ValidationError, frame: bytes, id_field: str) -> ProtocolErr
     errors = exc.errors(include_url=False)
     first = errors[0]
     if first["type"] == "json_invalid":
+        # Not read, so no seq: what another reader might make of it (Python's reads a nesting pydantic's
+        # refuses as deep as the caller's stack allows) would make the answer depend on where it is asked.
         return ProtocolError("MALFORMED_JSON", f"not valid JSON: {first['ctx']['error']}")
-    try:
-        raw = json.loads(frame)
-    except (ValueError, RecursionError):  # pydantic read what json cannot: treat the frame as unreadable
-        raw = None
+    raw = _read_json(frame)
+    reply_to = readable_seq(raw, id_field)
     if not isinstance(raw, dict):
         return ProtocolError("NOT_AN_OBJECT", f"message must be a JSON object, got {_json_kind(raw)}")
-    seq = raw.get(id_field)
-    reply_to = seq if type(seq) is int and seq >= REPLY_TO_UNKNOWN else REPLY_TO_UNKNOWN
     kind = raw.get("type")
     # A newer EA's HELLO may differ everywhere; the version is the one problem worth reporting then.
     if kind == "HELLO" and "protocol_version" in raw and raw["protocol_version"] != PROTOCOL_VERSION:
@@ -731,6 +797,38 @@ def _translate(exc: ValidationError, frame: bytes, id_field: str) -> ProtocolErr
     if len(errors) > 1:
         text += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return ProtocolError(code, text, reply_to)
+
+
+_UNREADABLE = object()
+
+
+def _read_json(frame: bytes) -> Any:
+    """The frame as Python's JSON reader reads strict UTF-8 text (a repeated key keeps its last value, as
+    pydantic's does); ``_UNREADABLE`` when it cannot."""
+    try:
+        return json.loads(frame.decode("utf-8"))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep, a number too long
+        return _UNREADABLE
+
+
+def readable_seq(raw: Any, id_field: str = "seq") -> int:
+    """The ``seq`` (or ``id_field``) of a frame already read as JSON when it is an integer in range, for the
+    ``reply_to`` of its ERROR; else REPLY_TO_UNKNOWN. A seq out of range is not read: echoing a number the
+    EA cannot hold (2**64, say) would only move the problem to its side."""
+    value = raw.get(id_field) if isinstance(raw, dict) else None
+    return value if type(value) is int and REPLY_TO_UNKNOWN <= value <= MAX_SAFE_INTEGER else REPLY_TO_UNKNOWN
+
+
+def frame_seq(frame: bytes, id_field: str = "seq") -> int:
+    """The ``reply_to`` of an ERROR answering ``frame``, whatever went wrong with it (a fault of the bridge's
+    own included): its seq when the frame is valid JSON as the protocol reads it and an object with an integer
+    seq in range, else REPLY_TO_UNKNOWN. A frame over the size limit is answered REPLY_TO_UNKNOWN without
+    calling this: it is never read."""
+    try:
+        from_json(frame)   # the protocol's own JSON reader: what it cannot read has no seq
+    except ValueError:
+        return REPLY_TO_UNKNOWN
+    return readable_seq(_read_json(frame), id_field)
 
 
 def _describe(err: Any) -> tuple[ErrorCode, str]:
@@ -790,7 +888,12 @@ def _path(loc: tuple[Any, ...]) -> str:
     # loc starts with the message type (the union's tag): ('TICK', 'positions', 2, 'volume').
     out = str(loc[0]) if loc else "message"
     for part in loc[1:]:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            # A key the frame made up (an extra field) is shown in JSON spelling and cut, like a value: the
+            # message stays short and holds no line break or control code of the frame's.
+            out += f".{part}" if part.isidentifier() and len(part) <= 40 else f".{_show(part, 40)}"
     return out
 
 
@@ -807,6 +910,8 @@ def _show(value: Any, limit: int = 60) -> str:
 
 
 def _json_kind(value: Any) -> str:
+    if value is _UNREADABLE:   # pydantic read what Python's JSON reader cannot
+        return "a value that cannot be read"
     if isinstance(value, list):
         return "an array"
     if value is None:

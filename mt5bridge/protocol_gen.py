@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -61,7 +62,23 @@ def render_schema() -> str:
 # --- Markdown reference -------------------------------------------------------------------------------------
 
 
+# Bounds read better by what they are than as the digits: 2^53 − 1 says "JSON-safe", 2100-01-01 says "a time".
+_NAMED_BOUNDS = {
+    p.MIN_TIME_MSC: f"{p.MIN_TIME_MSC} (2000-01-01)",
+    p.MAX_TIME_MSC: f"{p.MAX_TIME_MSC} (2100-01-01)",
+    p.MAX_SAFE_INTEGER: "2^53 − 1",
+    p.MIN_INT64: "−2^63",
+    p.MAX_INT64: "2^63 − 1",
+    p.MAX_INT32: "2^31 − 1",
+    p.MAX_UINT32: "2^32 − 1",
+}
+
+
 def _num(value: Any) -> str:
+    if type(value) is int and value in _NAMED_BOUNDS:
+        return _NAMED_BOUNDS[value]
+    if isinstance(value, float) and abs(value) >= 1e9 and abs(value) == 10 ** round(math.log10(abs(value))):
+        return f"{'−' if value < 0 else ''}10^{round(math.log10(abs(value)))}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return json.dumps(value)
@@ -160,8 +177,12 @@ _OVERVIEW = """\
 - The bridge binds a ZeroMQ ROUTER; the EA on each chart connects a DEALER. One message per frame.
 - A message is one UTF-8 JSON object whose `type` names it. Objects are flat: only `TICK.positions` holds
   objects (flat ones), and `WARMUP` carries parallel arrays, one value per bar.
-- Every EA → bridge message carries `seq`; every bridge → EA message carries `reply_to`, the `seq` it answers
-  (`-1` when that `seq` could not be read).
+- Every EA → bridge message carries `seq`; every bridge → EA message carries `reply_to`, the `seq` it answers.
+  An ERROR's `reply_to` is `-1` only when that `seq` could not be read: the frame was too large to be read at
+  all (`FRAME_TOO_LARGE`), is not a JSON object, or has no integer `seq` within its range.
+- Every number has a range (in the tables below) that the bridge's journal (SQLite, 64-bit integers), its
+  compiled engine and its date arithmetic hold: times lie between 2000-01-01 and 2100-01-01, sequence numbers,
+  ids, tickets and counts below 2^53 (exact in any JSON reader), money and prices within ±10^12.
 - Times (`*_msc`) are trade-server time in milliseconds since 1970, as MT5 reports them. The bridge converts
   them to UTC with `HELLO.server_utc_offset_s`; trading logic never reads the bridge's own clock.
 - Prices are in the symbol's quote currency, rounded to its `digits`; volumes are in lots; money is in the

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import sqlite3
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from mt5bridge import fastwire
 from mt5bridge import protocol as wire
+from mt5bridge import protocol_gen
 from mt5bridge.config import Config
 from mt5bridge.journal import Journal
 from mt5bridge.node import Node
@@ -68,6 +70,18 @@ def tick(**changes: Any) -> dict[str, Any]:
     return msg
 
 
+# Every bound of the TICK's fields met exactly, from below and from above.
+LOW_EDGES = tick(seq=0, time_msc=wire.MIN_TIME_MSC, bid=5e-324, ask=5e-324, volume=0.0, balance=-wire.MAX_MONEY,
+                 round_trip_us=0, positions=[dict(wire.Position.example, ticket=1, volume=5e-324, open_price=5e-324,
+                                                  sl=0.0, tp=0.0, profit=-wire.MAX_MONEY, magic=0,
+                                                  open_time_msc=wire.MIN_TIME_MSC)])
+HIGH_EDGES = tick(seq=wire.MAX_SAFE_INTEGER, time_msc=wire.MAX_TIME_MSC, bid=wire.MAX_PRICE, ask=wire.MAX_PRICE,
+                  volume=wire.MAX_QUANTITY, balance=wire.MAX_MONEY, round_trip_us=wire.MAX_ROUND_TRIP_US,
+                  positions=[dict(wire.Position.example, ticket=wire.MAX_SAFE_INTEGER, volume=wire.MAX_LOTS,
+                                  open_price=wire.MAX_PRICE, sl=wire.MAX_PRICE, tp=wire.MAX_PRICE,
+                                  swap=wire.MAX_MONEY, magic=10**18 - 1, open_time_msc=wire.MAX_TIME_MSC)])
+
+
 def compact(msg: Any) -> bytes:
     return json.dumps(msg, separators=(",", ":")).encode()
 
@@ -89,11 +103,13 @@ def test_the_reader_knows_every_rule_of_the_current_models():
     {k: v for k, v in tick().items() if k != "round_trip_us"},     # the model's default, 0
     tick(bid=1, ask=2, volume=0, balance=100000, positions=[dict(wire.Position.example, sl=0, profit=-3)]),
     tick(bid=1.1, ask=1.1),                                          # bid may equal ask
-    tick(volume=-0.0, balance=-5.5, equity=1e308, margin=-1e308, free_margin=5e-324),
-    tick(seq=0, time_msc=0, round_trip_us=2**63, positions=[dict(wire.Position.example, volume=wire.MAX_LOTS)]),
+    tick(volume=-0.0, balance=-5.5, equity=wire.MAX_MONEY, margin=-wire.MAX_MONEY, free_margin=5e-324),
+    LOW_EDGES,
+    HIGH_EDGES,
+    tick(positions=[dict(wire.Position.example, magic=wire.MAX_INT64)]),
     tick(positions=[dict(wire.Position.example, symbol="Ü", comment="€" * 31)]),
 ], ids=["example", "no positions", "null comments", "no round trip", "integers for floats", "bid equals ask",
-        "edges of finite", "edges of ranges", "non-ASCII text"])
+        "edges of money", "low edges of ranges", "high edges of ranges", "19-digit magic", "non-ASCII text"])
 def test_a_valid_tick_is_read_as_the_models_read_it(msg):
     for frame in (compact(msg), json.dumps(msg).encode(), json.dumps(msg, ensure_ascii=False, indent=1).encode()):
         assert_same_answer(frame)
@@ -172,6 +188,120 @@ def test_a_rule_the_reader_does_not_know_switches_it_off(monkeypatch):
     assert fastwire.ENABLED and fastwire.read_tick(compact(tick()), BIG) is not None
 
 
+# --- the bounds: every number at, just inside and just outside each bound, and far beyond ----------------------
+
+SCHEMA = protocol_gen.schema()["$defs"]    # the bounds as the published schema states them
+# Numbers no field takes: past signed and unsigned 64-bit, past a double, below the smallest double.
+HUGE_TOKENS = ["9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+               "18446744073709551615", "18446744073709551616", "1" + "0" * 30, "1" + "0" * 400, "1e308",
+               "1.7976931348623157e308", "1e309", "-1e309", "1e-400", "-1.7976931348623157e308", "2e12", "1e19"]
+
+
+def _numeric_schema(model: str, name: str) -> dict[str, Any]:
+    prop = SCHEMA[model]["properties"][name]
+    return next((alt for alt in prop.get("anyOf", [prop]) if alt.get("type") != "null"), prop)
+
+
+def bounds(model: str, name: str) -> tuple[str, list[tuple[float, bool]]]:
+    """A numeric field's JSON type and its bounds as (value, inclusive) pairs, from the published schema."""
+    prop = _numeric_schema(model, name)
+    found = [(prop[key], key in ("minimum", "maximum"))
+             for key in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum") if key in prop]
+    return prop["type"], found
+
+
+def edge_values(model: str, name: str) -> list[int | float]:
+    """Each bound of the field, the values one unit beside it and, for a float, the doubles next to it."""
+    kind, found = bounds(model, name)
+    out: list[int | float] = []
+    for value, _ in found:
+        if kind == "integer":
+            out += [int(value) - 1, int(value), int(value) + 1]
+        else:
+            value = float(value)
+            out += [value - 1, math.nextafter(value, -math.inf), value, math.nextafter(value, math.inf), value + 1]
+    return out
+
+
+def edge_tokens(model: str, name: str) -> list[str]:
+    """The edge values as JSON number tokens, each float also spelled as an integer and with an exponent where
+    it can be, so that every path of a reader's number parsing meets the bound."""
+    tokens = []
+    for value in edge_values(model, name):
+        tokens.append(json.dumps(value))
+        if isinstance(value, float):
+            tokens.append(f"{value:.17e}")
+            if value.is_integer() and abs(value) < 1e20:
+                tokens.append(str(int(value)))
+    return list(dict.fromkeys(tokens))
+
+
+def within(model: str, name: str, token: str) -> bool:
+    """Whether the number ``token`` meets the field's bounds and type, by the schema, read as Python reads it."""
+    kind, found = bounds(model, name)
+    value = json.loads(token)
+    if kind == "integer" and not isinstance(value, int):
+        return False
+    if kind == "number":
+        value = float(value) if isinstance(value, int) and abs(value) < 2**1000 else value
+        if not isinstance(value, float) or not math.isfinite(value):
+            return False
+    prop = _numeric_schema(model, name)
+    return (("minimum" not in prop or value >= prop["minimum"])
+            and ("exclusiveMinimum" not in prop or value > prop["exclusiveMinimum"])
+            and ("maximum" not in prop or value <= prop["maximum"])
+            and ("exclusiveMaximum" not in prop or value < prop["exclusiveMaximum"]))
+
+
+def near_bounds(model: str, name: str) -> st.SearchStrategy:
+    """Values of the field: any in its range, or one at or beside a bound."""
+    kind, _ = bounds(model, name)
+    prop = _numeric_schema(model, name)
+    lo = prop.get("minimum", prop.get("exclusiveMinimum"))
+    hi = prop.get("maximum", prop.get("exclusiveMaximum"))
+    inside = (st.integers(min_value=lo, max_value=hi) if kind == "integer"
+              else st.floats(min_value=lo, max_value=hi, exclude_min="exclusiveMinimum" in prop))
+    return st.one_of(inside, st.sampled_from(edge_values(model, name)))
+
+
+NUMERIC = [(model, name) for model in ("Tick", "Position") for name, prop in SCHEMA[model]["properties"].items()
+           if prop.get("type") in ("integer", "number")]
+
+
+def test_every_numeric_field_of_a_tick_and_a_position_is_bounded_on_both_sides():
+    # Unbounded numbers are what overflowed the journal and the engine: a field without both bounds is a hole.
+    assert len(NUMERIC) == 20
+    for model, name in NUMERIC:
+        kind, found = bounds(model, name)
+        assert len(found) == 2, f"{model}.{name} is not bounded on both sides: {found}"
+
+
+def frame_with_token(model: str, name: str, token: str, layout: str) -> bytes:
+    """The example TICK with one number written as ``token``: in the EA's layout, or spaced (for pydantic)."""
+    msg = tick()
+    target = msg if model == "Tick" else msg["positions"][0]
+    target[name] = "@@token@@"
+    text = as_the_ea_writes(msg).decode() if layout == "usual" else json.dumps(msg)
+    return text.replace('"@@token@@"', token).encode()
+
+
+@pytest.mark.parametrize(("model", "name"), NUMERIC, ids=[f"{m}.{n}" for m, n in NUMERIC])
+def test_both_readers_hold_every_bound_exactly(model, name):
+    for token in [*edge_tokens(model, name), *HUGE_TOKENS]:
+        expected_valid = within(model, name, token)
+        if name == "ask":   # the example's bid must stay at or below it
+            expected_valid = expected_valid and json.loads(token) >= tick()["bid"]
+        if name == "bid":
+            expected_valid = expected_valid and json.loads(token) <= tick()["ask"]
+        for layout in ("usual", "spaced"):
+            frame = frame_with_token(model, name, token, layout)
+            assert (models_read(frame) is not None) == expected_valid, (token, layout)
+            assert_same_answer(frame)
+            got = assert_compiled_agrees(frame)
+            if layout == "usual" and expected_valid and len(token.lstrip("-")) <= 18:
+                assert got is not None, f"a valid {name} of the usual layout fell back to pydantic: {token}"
+
+
 # --- generated frames -----------------------------------------------------------------------------------------
 
 ODD_VALUES = st.one_of(
@@ -179,6 +309,7 @@ ODD_VALUES = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from([0, 0.0, -0.0, 5e-324, 1e-320, 1.0, 1.1, 100000.0, 100000.00000000001, 1e308, 2**53 + 1,
                      2**63, 2**64, -1, -1.0, "", "BUY", "SELL", "TICK", "x" * 31, "x" * 32, "€" * 31, [], {}]),
+    st.sampled_from(sorted({v for model, name in NUMERIC for v in edge_values(model, name)})),
     st.text(max_size=40),
     st.lists(st.integers(), max_size=2),
 )
@@ -189,36 +320,36 @@ TICK_FIELDS = [f for f in wire.Tick.model_fields]
 @st.composite
 def positions(draw) -> dict[str, Any]:
     return {
-        "ticket": draw(st.integers(min_value=1, max_value=2**63)),
+        "ticket": draw(near_bounds("Position", "ticket")),
         "symbol": draw(st.sampled_from(["EURUSD", "XAUUSD", "GER40.cash"])),
         "side": draw(st.sampled_from(["BUY", "SELL"])),
-        "volume": draw(st.floats(min_value=0.01, max_value=wire.MAX_LOTS)),
-        "open_price": draw(st.floats(min_value=1e-5, max_value=1e6)),
-        "sl": draw(st.sampled_from([0.0, 0, 1.08205])),
-        "tp": draw(st.floats(min_value=0, max_value=1e6)),
-        "profit": draw(st.floats(min_value=-1e9, max_value=1e9)),
+        "volume": draw(st.one_of(st.floats(min_value=0.01, max_value=wire.MAX_LOTS), near_bounds("Position", "volume"))),
+        "open_price": draw(st.one_of(st.floats(min_value=1e-5, max_value=1e6), near_bounds("Position", "open_price"))),
+        "sl": draw(st.sampled_from([0.0, 0, 1.08205, wire.MAX_PRICE, -1.0])),
+        "tp": draw(near_bounds("Position", "tp")),
+        "profit": draw(near_bounds("Position", "profit")),
         "swap": draw(st.floats(min_value=-1e6, max_value=1e6)),
-        "commission": draw(st.sampled_from([0.0, -5.0, -5])),
-        "magic": draw(st.integers(min_value=0, max_value=2**63)),
-        "open_time_msc": draw(st.integers(min_value=0, max_value=2**62)),
+        "commission": draw(st.sampled_from([0.0, -5.0, -5, -wire.MAX_MONEY, math.nextafter(-wire.MAX_MONEY, -2e12)])),
+        "magic": draw(near_bounds("Position", "magic")),
+        "open_time_msc": draw(near_bounds("Position", "open_time_msc")),
         "comment": draw(st.one_of(st.none(), st.text(max_size=33))),
     }
 
 
 @st.composite
 def tick_frames(draw) -> bytes:
-    bid = draw(st.floats(min_value=1e-5, max_value=1e6))
+    bid = draw(st.one_of(st.floats(min_value=1e-5, max_value=1e6), near_bounds("Tick", "bid")))
     msg: dict[str, Any] = {
-        "type": "TICK", "seq": draw(st.integers(min_value=0, max_value=2**64)),
-        "time_msc": draw(st.integers(min_value=0, max_value=2**62)), "bid": bid,
+        "type": "TICK", "seq": draw(near_bounds("Tick", "seq")),
+        "time_msc": draw(near_bounds("Tick", "time_msc")), "bid": bid,
         "ask": draw(st.sampled_from([bid, bid + 0.0001, bid * 2, bid - 0.0001])),
-        "volume": draw(st.sampled_from([0.0, 0, 3.5])),
-        "balance": draw(st.floats(allow_nan=False, allow_infinity=False)),
-        "equity": draw(st.floats(min_value=-1e12, max_value=1e12)),
+        "volume": draw(st.sampled_from([0.0, 0, 3.5, wire.MAX_QUANTITY, wire.MAX_QUANTITY + 1])),
+        "balance": draw(st.one_of(st.floats(allow_nan=False, allow_infinity=False), near_bounds("Tick", "balance"))),
+        "equity": draw(near_bounds("Tick", "equity")),
         "margin": draw(st.floats(min_value=0, max_value=1e9)),
         "free_margin": draw(st.floats(min_value=-1e9, max_value=1e9)),
         "positions": draw(st.lists(positions(), max_size=3)),
-        "round_trip_us": draw(st.integers(min_value=0, max_value=10**6)),
+        "round_trip_us": draw(near_bounds("Tick", "round_trip_us")),
     }
     # Break it, a little or a lot: a field of the tick or of a position takes an odd value, goes, or gains a
     # neighbour; the whole is written compact or spaced, in any key order, escaped or not.
@@ -327,7 +458,8 @@ NUMBER_TOKENS = st.one_of(
                      "1E400", "-1e-400", "123456789012345678", "1234567890123456789", "9007199254740993",
                      "0.1000000000000000055511151231257827", "1.0000000000000002", "5e-324", "2.4703282292062328e-324",
                      "1.7976931348623157e308", "1.7976931348623159e308", "100000.00000000001", "100000", "true",
-                     "null", '"1"']),
+                     "null", '"1"', *HUGE_TOKENS]),
+    st.sampled_from(sorted({t for model, name in NUMERIC for t in edge_tokens(model, name)})),
 )
 TICK_NUMBERS = [name for name in TICK_FIELDS if name not in ("type", "positions")]
 POSITION_NUMBERS = [name for name in POSITION_FIELDS if name not in ("symbol", "side", "comment")]
@@ -368,11 +500,12 @@ def test_the_compiled_reader_is_on():
     tick(positions=[dict(wire.Position.example, ticket=k, comment=None if k % 2 else "x" * 31) for k in range(1, 6)]),
     tick(bid=1, ask=2, volume=0, balance=100000, positions=[dict(wire.Position.example, sl=0, profit=-3)]),
     tick(bid=1.1, ask=1.1),
-    tick(volume=-0.0, balance=-5.5, equity=1e308, margin=-1e308, free_margin=5e-324),
-    tick(seq=0, time_msc=0, positions=[dict(wire.Position.example, volume=wire.MAX_LOTS)]),
+    tick(volume=-0.0, balance=-5.5, equity=wire.MAX_MONEY, margin=-wire.MAX_MONEY, free_margin=5e-324),
+    LOW_EDGES,
+    HIGH_EDGES,     # every integer of at most 18 digits: the C reader's own
     tick(positions=[wire.Position.example] * wire.MAX_POSITIONS),
-], ids=["example", "no positions", "null comments", "integers for floats", "bid equals ask", "edges of finite",
-        "edges of ranges", "500 positions"])
+], ids=["example", "no positions", "null comments", "integers for floats", "bid equals ask", "edges of money",
+        "low edges of ranges", "high edges of ranges", "500 positions"])
 def test_the_usual_layout_is_read_in_c_as_the_models_read_it(msg):
     frame = as_the_ea_writes(msg)
     assert assert_compiled_agrees(frame) is not None, "the usual layout fell back to pydantic"
@@ -385,7 +518,7 @@ def test_the_usual_layout_is_read_in_c_as_the_models_read_it(msg):
     compact(tick(positions=[dict(wire.Position.example, symbol="Ü")])),   # an escape
     json.dumps(tick(positions=[dict(wire.Position.example, comment="€")]), ensure_ascii=False,
                separators=(",", ":")).encode(),                      # raw UTF-8
-    compact(tick(seq=2**63)),                                        # 19 digits
+    compact(tick(positions=[dict(wire.Position.example, magic=wire.MAX_INT64)])),   # 19 digits
 ], ids=["spaced", "default left out", "reordered", "escaped text", "UTF-8 text", "19-digit integer"])
 def test_any_other_layout_is_left_to_pydantic_and_still_read(frame):
     assert fastwire._read_usual(frame) is None

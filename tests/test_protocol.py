@@ -374,3 +374,148 @@ def test_welcome_of_another_protocol_version_is_refused():
 def test_every_error_code_is_described():
     assert tuple(p.ERROR_CODES) == p.enum_values(p.ErrorCode)
     assert all(p.ERROR_CODES.values())
+
+
+# --- bounds of numbers --------------------------------------------------------------------------------------
+
+
+def _numeric_fields(model: type[p.WireModel]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, schema of one value) of every numeric field of a model, a list's items and a nullable one's
+    number included."""
+    out = []
+    for name, prop in gen.schema()["$defs"][model.__name__]["properties"].items():
+        prop = prop.get("items", prop)
+        prop = next((alt for alt in prop.get("anyOf", [prop]) if alt.get("type") != "null"), prop)
+        if prop.get("type") in ("integer", "number"):
+            out.append((name, prop))
+    return out
+
+
+def test_every_number_the_protocol_accepts_fits_the_journal_the_engine_and_date_arithmetic():
+    import datetime
+
+    for model in (*ALL_MESSAGES, *p.NESTED_MODELS):
+        for name, prop in _numeric_fields(model):
+            where = f"{model.__name__}.{name}"
+            if name == "protocol_version":
+                assert prop["const"] == p.PROTOCOL_VERSION
+                continue
+            low = prop.get("minimum", prop.get("exclusiveMinimum"))
+            high = prop.get("maximum", prop.get("exclusiveMaximum"))
+            assert low is not None and high is not None, f"{where} is not bounded on both sides"
+            if prop["type"] == "integer":
+                # SQLite's INTEGER and the engine's long long are signed 64-bit.
+                assert -(2**63) <= low and high <= 2**63 - 1, where
+                if name not in ("chart_id", "magic"):   # the two that MT5 hands out as any 64-bit value
+                    assert high <= p.MAX_SAFE_INTEGER, f"{where} may exceed 2**53: not exact in a double"
+            else:
+                assert -1e12 <= low and high <= 1e12, f"{where} may overflow the arithmetic done on it"
+            if name.endswith("time_msc"):
+                assert (low, high) == (p.MIN_TIME_MSC, p.MAX_TIME_MSC), where
+    # The window's ends, a day and the widest server offset beyond them, are dates Python can make.
+    for ms in (p.MIN_TIME_MSC - 86_400_000 - p.MAX_UTC_OFFSET_S * 1000, p.MAX_TIME_MSC + 86_400_000 + p.MAX_UTC_OFFSET_S * 1000):
+        datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    assert datetime.datetime.fromtimestamp(p.MIN_TIME_MSC / 1000, datetime.timezone.utc).year == 2000
+    assert datetime.datetime.fromtimestamp(p.MAX_TIME_MSC / 1000, datetime.timezone.utc).year == 2100
+
+
+def test_a_tick_dated_far_ahead_is_refused_at_the_door():
+    # 2**62 ms passed the protocol once and overflowed the journal later, outside the per-frame guard.
+    error = refused(frame(example(p.Tick, time_msc=2**62)))
+    assert (error.code, error.reply_to) == ("INVALID_VALUE", 42)
+    assert error.message == f"TICK.time_msc: must be <= {p.MAX_TIME_MSC}, got {2**62}"
+    error = refused(frame(example(p.Tick, time_msc=1_783_416_645)))   # seconds, not milliseconds
+    assert error.message == f"TICK.time_msc: must be >= {p.MIN_TIME_MSC}, got 1783416645"
+
+
+EA_NUMBERS = [(model, name) for model in p.EA_MESSAGES for name, _ in _numeric_fields(model) if name != "seq"]
+
+
+@pytest.mark.parametrize(("model", "name"), EA_NUMBERS, ids=[f"{p.message_type(m)}.{n}" for m, n in EA_NUMBERS])
+def test_a_number_beyond_any_range_is_refused_by_name_and_answers_the_seq(model, name):
+    msg = example(model)
+    for value in (2**53, 2**63, 2**64, -(2**63) - 1, 10**30, 1e300, -1e300):
+        changed = copy.deepcopy(msg)
+        if isinstance(msg[name], list):
+            changed[name] = [value] * len(msg[name])
+        else:
+            changed[name] = value
+        if name in ("chart_id", "magic") and value == 2**53:
+            assert p.parse_request(frame(changed), BIG)   # 64-bit values: 2**53 is one
+            continue
+        error = refused(frame(changed))
+        expected = "PROTOCOL_VERSION" if name == "protocol_version" else "INVALID_VALUE"
+        assert error.code == expected, (value, error.message)
+        assert error.message.startswith(f"{p.message_type(model)}.{name}"), (value, error.message)
+        assert error.reply_to == msg["seq"], value
+
+
+def test_a_position_beyond_any_range_is_refused_by_name():
+    for name, _ in _numeric_fields(p.Position):
+        for value in (2**63, -(2**63) - 1, 1e300):
+            error = refused(frame(tick_with_position(**{name: value})))
+            assert error.code == "INVALID_VALUE" and error.reply_to == 42
+            assert error.message.startswith(f"TICK.positions[0].{name}:"), error.message
+
+
+# --- reply_to of an ERROR -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seq", "reply_to"), [
+    (0, 0), (p.MAX_SAFE_INTEGER, p.MAX_SAFE_INTEGER), (p.MAX_SAFE_INTEGER + 1, -1), (2**63, -1), (2**64, -1),
+    (-1, -1), (-5, -1), (7.0, -1), (True, -1), ("7", -1), (None, -1),
+], ids=["0", "2**53-1", "2**53", "2**63", "2**64", "-1", "-5", "float", "bool", "string", "null"])
+def test_an_error_answers_the_seq_when_it_is_an_integer_in_range(seq, reply_to):
+    error = refused(frame(example(p.Tick, seq=seq, bid=2.0)))   # bid above ask, and seq what it is
+    assert error.reply_to == reply_to
+    assert p.frame_seq(frame(example(p.Tick, seq=seq))) == reply_to
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    (b'{"type":"BYE","seq":5,"reason":' + b"[" * 199 + b"]" * 199 + b"}", "INVALID_VALUE"),
+    (b'{"type":"BYE","seq":5,"reason":"x","reason":' + b"9" * 4000 + b"}", "INVALID_VALUE"),
+    (b'{"type":"BYE","seq":5,"reason":"x","z":NaN}', "EXTRA_FIELD"),
+    (b'{"seq":5,"type":"BYE","seq":6,"reason":"x","x":1}', "EXTRA_FIELD"),   # a repeated key: the last counts
+], ids=["nested 200 deep", "4000-digit number", "NaN literal", "repeated seq"])
+def test_an_error_answers_the_seq_of_any_frame_that_reads_as_an_object(data, code):
+    error = refused(data)
+    assert error.code == code
+    assert error.reply_to == p.frame_seq(data) == (6 if b'"seq":6' in data else 5)
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"\x00", b'{"type":"BYE","seq":5', b'{"type":"BYE","seq":5,"reason":"\xff"}',
+    b'\xef\xbb\xbf{"type":"BYE","seq":5,"reason":"x"}', b'{"type":"BYE","seq":5}{}',
+    '{"type":"BYE","seq":5,"reason":"x"}'.encode("utf-16"), b'{"type":"BYE","seq":' + b"9" * 5000 + b',"reason":"x"}',
+    # Python's reader would read the next two, as deep as the stack of its caller allows: a seq that depends
+    # on where it is asked is no seq, so the protocol's reader decides.
+    b'{"type":"BYE","seq":5,"reason":' + b"[" * 300 + b"]" * 300 + b"}", b'{"type":"BYE","seq":5,"reason":"\\ud800"}',
+    b"[" * 100_000,
+], ids=["empty", "NUL", "cut short", "not UTF-8", "BOM", "two objects", "UTF-16", "5000-digit seq",
+        "nested 301 deep", "lone surrogate", "nested past any reader"])
+def test_a_frame_that_is_not_one_json_object_answers_minus_one(data):
+    error = refused(data)
+    assert error.code in ("MALFORMED_JSON", "NOT_AN_OBJECT") and error.reply_to == p.REPLY_TO_UNKNOWN
+    assert p.frame_seq(data) == p.REPLY_TO_UNKNOWN
+
+
+def test_a_frame_too_large_is_never_read_so_it_answers_minus_one():
+    data = frame(example(p.Tick, seq=77))
+    error = refused(data, max_bytes=len(data) - 1)
+    assert (error.code, error.reply_to) == ("FRAME_TOO_LARGE", p.REPLY_TO_UNKNOWN)
+
+
+def test_an_error_message_describes_only_the_frame_itself():
+    # Every part of a protocol refusal comes from the frame: the field's path, the value seen, the rule.
+    msg = example(p.Tick, positions=[dict(p.Position.example, ticket=2**63)])
+    error = refused(frame(msg))
+    assert error.message == f"TICK.positions[0].ticket: must be <= 9007199254740991, got {2**63}"
+    # A long value or a made-up key is cut and spelled as JSON, so no frame makes a long ERROR (or log line)
+    # out of its own content, nor one with a line break in it.
+    error = refused(frame(example(p.Bye, reason=None, extra="x" * 10_000)))
+    assert len(error.message) < 200
+    error = refused(frame(example(p.Bye, **{"k" * 10_000 + "\n2026-07-06 CRITICAL": 1})))
+    assert error.code == "EXTRA_FIELD" and len(error.message) < 200 and "\n" not in error.message
+    assert error.message.startswith('BYE."kkkk')
+    error = refused(frame(tick_with_position(**{"\x1b[2J": 1})))
+    assert error.message == 'TICK.positions[0]."\\u001b[2J": unexpected field (value 1)'
