@@ -31,6 +31,7 @@ from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engi
 from mt5bridge.engine import TIMEFRAME_SECONDS, FeatureEngine
 from mt5bridge.fastwire import hold_reply, read_tick, tick_values
 from mt5bridge.journal import JournalError
+from mt5bridge.ratelog import RateLog, printable
 from mt5bridge.reasons import CODES, WORDS
 
 log = logging.getLogger("mt5bridge.node")
@@ -151,6 +152,9 @@ class Node:
         self._backlog: list[tuple[Any, tuple, dict]] = []
         self._backlog_lost = 0
         self._ahead_ms = cfg.bridge.max_time_ahead_ms
+        # Lines about refused frames, and about messages that change nothing, reach the log at a bounded rate.
+        self.refusals = RateLog(cfg.bridge.log_refusals_every_s)
+        self.notices = RateLog(cfg.bridge.log_refusals_every_s)
         self.accounts: dict[str, Account] = {}
         self.charts: dict[bytes, Chart] = {}
         self.errors: Counter[str] = Counter()
@@ -181,7 +185,9 @@ class Node:
             chart.last_seen = now
         try:
             if msg.type == "HELLO":
-                return self._remember(self._hello(identity, msg, now), identity)
+                # Not kept as the chart's last reply: only a TICK is answered again as a re-send, so a TICK that
+                # happens to carry the HELLO's seq is not answered with the WELCOME.
+                return self._hello(identity, msg, now)
             if chart is None:
                 raise wire.ProtocolError("NOT_INTRODUCED", f"{msg.type} before HELLO from this chart", msg.seq)
             if msg.type == "WARMUP":
@@ -195,7 +201,8 @@ class Node:
             elif msg.type == "CLOCK":
                 self._clock(chart, msg)
             elif msg.type == "BYE":
-                log.info("chart %s closed: %s", chart.label, msg.reason or "no reason given")
+                self._notice(identity, "BYE", logging.INFO, "chart %s closed: %s", chart.label,
+                             msg.reason or "no reason given")
                 # Gone from the identities served, so a TICK after BYE is NOT_INTRODUCED; shown as closed in
                 # status until it is forgotten.
                 self._retire(chart, keep_in_status=True)
@@ -221,24 +228,18 @@ class Node:
         return value if isinstance(value, str) else None
 
     def _refuse(self, identity: bytes, exc: wire.ProtocolError) -> bytes:
-        # Every refusal is counted and answered; the log hears of them at a bounded rate (RefusalLog).
+        # Every refusal is counted and answered; the log hears of them at a bounded rate (RateLog).
         self.errors[exc.code] += 1
-        refusals = self.__dict__.get("refusals")
-        if refusals is None:   # made with the first refusal: most bridges never refuse a frame
-            refusals = self.refusals = RefusalLog(self.cfg.bridge.log_refusals_every_s)
+        refusals = self.refusals
         since, untold = refusals.note(identity, exc.code, self.clock())
         if since is not None:
-            log.warning("refused a frame from %s: %s: %s%s", RefusalLog.printable(identity.decode("utf-8", "replace")),
-                        exc.code, RefusalLog.printable(exc.message),
+            log.warning("refused a frame from %s: %s: %s%s", printable(identity.decode("utf-8", "replace")),
+                        exc.code, printable(exc.message),
                         f" ({since} more refused for {exc.code} since this chart's last line)" if since else "")
         if untold:
             log.warning("refused %d more frames since the last lines of their charts and reasons, or from charts "
                         "past the %d followed one by one", untold, refusals.max_pairs)
         return wire.encode(exc.to_reply())
-
-    def _remember(self, reply: bytes, identity: bytes) -> bytes:
-        self.charts[identity].last_reply = reply
-        return reply
 
     # ---- HELLO ---------------------------------------------------------------------------------------------
 
@@ -719,7 +720,8 @@ class Node:
             tp=msg.tp)  # fmt: skip
         if outcome != "recorded":
             # The EA re-sends a RESULT it has not seen acknowledged after a reconnect: a duplicate is normal.
-            log.info("chart %s: RESULT for command %d ignored (%s)", chart.label, msg.command_id, outcome)
+            self._notice(chart.identity, "RESULT ignored", logging.INFO, "chart %s: RESULT for command %d ignored (%s)",
+                         chart.label, msg.command_id, outcome)
             return
         if msg.outcome in UNSETTLED_OUTCOMES:
             # Never sent again: it stays in flight, its risk counted, until its position or its absence settles
@@ -858,8 +860,17 @@ class Node:
                      msg.time_msc - chart.offset_ms, msg.kind, msg.detail)
         # The EA acted without the bridge: the trader must hear of it even when all is well again.
         level = logging.INFO if msg.kind == "BRIDGE_BACK" else logging.ERROR
-        log.log(level, "chart %s (%s): EA failsafe %s: %s", chart.label, chart.symbol, msg.kind,
-                msg.detail or "no detail given")
+        self._notice(chart.identity, f"FAILSAFE {msg.kind}", level, "chart %s (%s): EA failsafe %s: %s", chart.label,
+                     chart.symbol, msg.kind, msg.detail or "no detail given")
+
+    def _notice(self, identity: bytes, kind: str, level: int, text: str, *args: Any) -> None:
+        """A line about something a chart said, at most one per chart and kind per bridge.log_refusals_every_s
+        (every such message is still journaled or counted): a chart repeating it cannot fill the disk."""
+        since, untold = self.notices.note(identity, kind, self.clock())
+        if since is not None:
+            log.log(level, text + (f" ({since} more like it since the last line)" if since else ""), *args)
+        if untold:
+            log.warning("%d more messages of charts past the last lines of their kind not logged", untold)
 
     # ---- housekeeping and the operator -----------------------------------------------------------------------
 
@@ -1116,55 +1127,3 @@ def _prague_day(day_key: int) -> str:
     from datetime import date, timedelta
 
     return (date(1970, 1, 1) + timedelta(days=day_key)).isoformat()
-
-
-class RefusalLog:
-    """Decides which refused frames are logged, so that a flood of bad frames cannot fill the disk: at most one
-    line per chart and reason every ``every_s`` seconds, each saying how many were refused since that pair's
-    last line. Pairs are remembered while their window lasts and at most ``max_pairs`` at once (a sender that
-    changes its identity with every frame makes a new pair each time): the refusals of pairs forgotten before
-    their next line, and of pairs past the cap, are summed into one line every ``every_s``."""
-
-    def __init__(self, every_s: float, max_pairs: int = 1024) -> None:
-        self.every_s = every_s
-        self.max_pairs = max_pairs
-        self.pairs: dict[tuple[bytes, str], list] = {}   # (identity, code) -> [time of its last line, refused since]
-        self.untold = 0           # refusals no line has told yet, of pairs no longer (or never) remembered
-        self.next_sweep = 0.0
-
-    def note(self, identity: bytes, code: str, now: float) -> tuple[int | None, int]:
-        """Count one refusal of ``code`` from ``identity`` at ``now``. Returns (since, untold): ``since`` is None
-        when this refusal is not to be logged, else how many of this pair were refused since its last line;
-        ``untold`` refusals of other pairs are to be logged in one line when it is not 0."""
-        key = (identity, code)
-        entry = self.pairs.get(key)
-        since: int | None = None
-        if entry is not None:
-            if now - entry[0] >= self.every_s:
-                since, entry[0], entry[1] = entry[1], now, 0
-            else:
-                entry[1] += 1
-        untold = self.sweep(now) if now >= self.next_sweep else 0
-        if entry is None:
-            if len(self.pairs) < self.max_pairs:
-                self.pairs[key] = [now, 0]
-                since = 0
-            else:
-                self.untold += 1
-        return since, untold
-
-    def sweep(self, now: float) -> int:
-        """Forget the pairs whose window has passed; the refusals no line has told yet."""
-        for key in [k for k, (said_at, _) in self.pairs.items() if now - said_at >= self.every_s]:
-            self.untold += self.pairs.pop(key)[1]
-        untold, self.untold = self.untold, 0
-        self.next_sweep = now + self.every_s
-        return untold
-
-    @staticmethod
-    def printable(text: str, limit: int = 300) -> str:
-        """``text`` from a frame as it may go into a log line: no line breaks or terminal control codes (each
-        non-printable character is written as its escape), and cut at ``limit`` characters."""
-        if not text.isprintable():
-            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-        return text if len(text) <= limit else text[: limit - 3] + "..."

