@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from mt5bridge import settlement
+
 __all__ = ["Journal", "JournalError", "APPLICATION_ID", "EXPIRY_OUTCOMES", "MIGRATIONS"]
 
 APPLICATION_ID = 0x4D543542
@@ -49,13 +51,6 @@ APPLICATION_ID = 0x4D543542
 EXPIRY_OUTCOMES = ("filled_seen", "not_seen")
 """How a command that never got a RESULT was settled against the positions: its position showed up in the book
 (``filled_seen``), or it did not (``not_seen``)."""
-
-CLOSE_REASONS = ("STOP_LOSS", "TAKE_PROFIT", "TRAILING_STOP", "BREAKEVEN", "TIME_EXIT", "EXIT_SCORE", "PARTIAL_TP",
-                 "FLATTEN", "ENGINE_EXIT", "MANUAL", "STOP_OUT", "EA_FAILSAFE", "EXPERT", "OTHER")
-"""Why a settled trade closed (``closed_trades.close_reason``), from its last closing deal: its stop (hit as set,
-at breakeven, or trailed), its take profit, an engine exit by rule (time, exit score, the rest of a partial
-close, a flatten; ``ENGINE_EXIT:<code>`` for any other rule), the trader's hand, a stop-out, the EA's own
-failsafe, another EA (``EXPERT``) or anything else."""
 
 RESULT_OUTCOMES = ("DONE", "PARTIAL", "PLACED", "REFUSED", "UNKNOWN")
 """What a RESULT can say of a command (the protocol's ``RESULT.outcome``)."""
@@ -1049,10 +1044,11 @@ class Journal:
         return new
 
     def settle_trade(self, account: str, ticket: int) -> dict | None:
-        """Settle a position from the broker's deals: once the deals of ``ticket`` (its position id) close all the
-        volume they opened, the account's closed trade of that ticket takes the realized money (profit, swap and
-        commission of every deal, partial closes included), the volume really traded, the exit price, R from the
-        realized money, MFE and MAE that include the exit fill, and why it closed (``CLOSE_REASONS``).
+        """Settle a position from the broker's deals (``mt5bridge.settlement``): once the deals of ``ticket`` (its
+        position id) close all the volume they opened, the account's closed trade of that ticket takes the
+        realized money (profit, swap and commission of every deal, partial closes included), the volume really
+        traded, the exit price, R from the realized money, MFE and MAE that include the exit fill, and why it
+        closed (``settlement.CLOSE_REASONS``).
 
         Returns ``{"realized", "close_reason", "trade"}`` (``trade`` False while no closed trade of the ticket is
         recorded yet: it is settled when it is), or None while the deals do not close the position."""
@@ -1060,67 +1056,29 @@ class Journal:
         ticket = _int("ticket", ticket)
         deals = self._read("SELECT * FROM deals WHERE account = ? AND position_id = ? ORDER BY time_msc, deal",
                            (acc, ticket))
-        outs = [d for d in deals if d["entry"] in ("OUT", "OUT_BY", "INOUT")]
-        if not outs:
+        money = settlement.realized(deals)
+        if money is None:
             return None
-        opened = sum(d["volume"] for d in deals if d["entry"] in ("IN", "INOUT"))
-        closed = sum(d["volume"] for d in outs)
-        if closed < opened - 1e-9:
-            return None   # partly closed: settled when the rest goes
-        gross = sum(d["profit"] for d in deals)
-        swap = sum(d["swap"] for d in deals)
-        commission = sum(d["commission"] for d in deals)
-        realized = gross + swap + commission
-        last = outs[-1]
         with self._lock:
             rows = self._read("SELECT * FROM closed_trades WHERE account = ? AND ticket = ?", (acc, ticket))
-            reason = self._close_reason(last, dict(rows[0]) if rows else None)
             if not rows:
-                return {"realized": realized, "close_reason": reason, "trade": False}
-            t = rows[0]
-            risk, r_dist = t["risk_money"] or 0.0, t["r_dist"] or 0.0
-            r = realized / risk if risk > 0 else t["r_multiple"]
-            mfe, mae = t["mfe_r"], t["mae_r"]
-            if r_dist > 0:
-                # The exit fill is the last excursion: a stop filled through its price is a loss beyond -1 R.
-                exit_r = (1.0 if t["side"] == "BUY" else -1.0) * (last["price"] - t["open_price"]) / r_dist
-                mfe, mae = max(mfe, exit_r), min(mae, exit_r)
+                last = [d for d in deals if d["entry"] in ("OUT", "OUT_BY", "INOUT")][-1]
+                reason = settlement.close_reason(last, None, self._reason_code_of)
+                return {"realized": money["realized"], "close_reason": reason, "trade": False}
+            s = settlement.settle(dict(rows[0]), deals, self._reason_code_of)
             self._write(
                 f"settle trade {ticket}",
                 "UPDATE closed_trades SET profit = ?, gross_profit = ?, swap = ?, commission = ?, volume = ?, "
                 "close_price = ?, close_reason = ?, settled = 1, r_multiple = ?, mfe_r = ?, mae_r = ? "
                 "WHERE account = ? AND ticket = ?",
-                (realized, gross, swap, commission, max(opened, closed), last["price"], reason, r, mfe, mae, acc,
-                 ticket),
+                (s["profit"], s["gross_profit"], s["swap"], s["commission"], s["volume"], s["close_price"],
+                 s["close_reason"], s["r_multiple"], s["mfe_r"], s["mae_r"], acc, ticket),
             )
-        return {"realized": realized, "close_reason": reason, "trade": True}
+        return {"realized": s["profit"], "close_reason": s["close_reason"], "trade": True}
 
-    def _close_reason(self, deal: sqlite3.Row, trade: dict | None) -> str:
-        """Why a position closed, from its last closing deal (and, for the engine's own, its command)."""
-        why = deal["reason"]
-        if why == "TP":
-            return "TAKE_PROFIT"
-        if why == "SO":
-            return "STOP_OUT"
-        if why in ("CLIENT", "MOBILE", "WEB"):
-            return "MANUAL"
-        if why == "SL":
-            if trade is not None and trade["stage"] == "TRAILING":
-                return "TRAILING_STOP"
-            r_dist = (trade or {}).get("r_dist") or 0.0
-            if trade is not None and r_dist > 0 and abs(deal["price"] - trade["open_price"]) < 0.1 * r_dist:
-                return "BREAKEVEN"
-            return "STOP_LOSS"
-        comment = deal["comment"] or ""
-        if comment.startswith("mt5b:"):
-            try:
-                command_id = int(comment[5:])
-            except ValueError:
-                return "EA_FAILSAFE"   # the EA's own closes carry words, not a command id ("mt5b:equity guard")
-            rows = self._read("SELECT reason_code FROM commands WHERE command_id = ?", (command_id,))
-            code = rows[0][0] if rows else ""
-            return _ENGINE_CLOSE_REASONS.get(code, f"ENGINE_EXIT:{code}" if code else "ENGINE_EXIT")
-        return "OTHER" if why != "EXPERT" else "EXPERT"
+    def _reason_code_of(self, command_id: int) -> str:
+        rows = self._read("SELECT reason_code FROM commands WHERE command_id = ?", (command_id,))
+        return rows[0][0] if rows else ""
 
     def closed_trades(self, account: str | None = None) -> list[dict]:
         """Closed trades, of one account or all, in the order they closed; features as numpy float64 arrays
@@ -1203,11 +1161,6 @@ _DECISION_KEYS = ("action", "side", "volume", "price", "sl", "tp", "ticket", "co
                   "cap", "score", "confidence", "risk_money", "worst_case_loss", "headroom")
 _POSITION_KEYS = ("ticket", "symbol", "side", "volume", "open_price", "sl", "tp", "profit", "swap", "commission",
                   "magic", "open_time_msc", "comment")
-_ENGINE_CLOSE_REASONS = {
-    "TIME_EXIT": "TIME_EXIT", "EXIT_SCORE": "EXIT_SCORE", "PARTIAL_TP": "PARTIAL_TP", "FLATTEN": "FLATTEN",
-    "CIRCUIT_BREAKER_FLATTEN": "FLATTEN", "WEEKEND_FLAT": "FLATTEN", "DAILY_LIMIT_HALT": "FLATTEN",
-    "OVERALL_LIMIT_HALT": "FLATTEN", "OPERATOR_HALT": "FLATTEN",
-}
 _TRADE_KEYS = ("ticket", "symbol", "side", "volume", "open_price", "open_time_ms", "close_time_ms", "profit",
                "r_multiple", "mfe_r", "mae_r", "managed", "stage", "adds", "features_at_entry", "features_at_exit")
 _EXPORT_FIELDS = ("account", "ticket", "symbol", "side", "volume", "open_price", "open_time_ms", "open_time_utc",

@@ -22,12 +22,13 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from mt5bridge import protocol as wire
+from mt5bridge import settlement
 from mt5bridge.config import Config
 from mt5bridge.decision import ACTION_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.engine import FeatureEngine, ReplayLoop
@@ -270,6 +271,8 @@ class Replay:
         self.trading_days: set[int] = set()
         self._opened: dict[int, DealRecord] = {}   # open position id -> the deal that opened it
         self._realized: Counter[int] = Counter()   # open position id -> profit, commission, swap of its deals
+        self._deals: dict[int, list[dict]] = {}      # open position id -> its deals, to settle its trade from
+        self._reason_codes: dict[int, str] = {}      # command id -> its reason code, for a trade's close reason
         self._done = False
 
     @staticmethod
@@ -363,6 +366,7 @@ class Replay:
         done = self.broker.execute(command, magic=self.magic)
         filled = done.retcode in FILLED_RETCODES
         self.engine.on_result(command.command_id, filled, done.ticket)
+        self._reason_codes[command.command_id] = command.reason_code
         self.commands.append({
             "time_ms": time_ms, "command_id": command.command_id, "action": command.action,
             "symbol": command.symbol, "side": command.side, "volume": command.volume, "price": d["price"],
@@ -385,6 +389,7 @@ class Replay:
             if deal.entry == "IN":
                 self._opened[deal.position_id] = deal
             self._realized[deal.position_id] += deal.profit + deal.commission + deal.swap
+            self._deals.setdefault(deal.position_id, []).append(asdict(deal))
         rows = [(p.ticket, self._sym_index[p.symbol], 1 if p.side == "BUY" else -1, p.volume, p.open_price, p.sl,
                  p.tp, p.profit + p.swap + p.commission, p.open_time_msc, p.magic)
                 for p in self.broker.positions.values()]
@@ -398,7 +403,11 @@ class Replay:
             sync_book(self.engine, time_ms, rows + last)
         sync_book(self.engine, time_ms, rows)
         for trade in self.engine.closed_trades:
-            self.trades.append({k: v for k, v in trade.items() if not k.startswith("features")})
+            record = {k: v for k, v in trade.items() if not k.startswith("features")}
+            # Settled from its deals by the rule the live journal uses: the same fills, the same record.
+            settled = settlement.settle(record, self._deals.pop(trade["ticket"], []), self._reason_code_of)
+            record.update(settled or {"settled": False})
+            self.trades.append(record)
         self.engine.closed_trades.clear()
         positions = list(self.broker.positions.values())
         self.loop.set_book(
@@ -413,6 +422,9 @@ class Replay:
             np.array([self.specs[p.symbol].money_per_price for p in positions], dtype=np.float64),
         )  # fmt: skip
         self.loop.sample_now()
+
+    def _reason_code_of(self, command_id: int) -> str:
+        return self._reason_codes.get(command_id, "")
 
     def _result(self) -> ReplayResult:
         t = self._arrays[1]

@@ -98,3 +98,39 @@ def test_a_fill_whose_result_never_comes_is_settled_by_its_deal(running, tmp_pat
     acct = _account(r)
     assert cmd["command_id"] not in [c["command_id"] for c in acct["in_flight"]]
     assert [p["ticket"] for p in acct["positions"]] == [6001]
+
+
+def test_live_and_replay_settle_the_same_fills_into_the_same_closed_trades(tmp_path):
+    from dataclasses import asdict
+
+    from desk import config_for_signals
+    from mt5bridge.journal import Journal
+    from mt5bridge.replay import Replay, synthetic_markets
+
+    result = Replay(config_for_signals(), synthetic_markets(["EURUSD", "XAUUSD"], days=20, seed=11),
+                    model=always("BUY", tmp_path)).run()
+    closed = [t for t in result.trades if t["settled"]]
+    assert len(closed) >= 3 and len(closed) == len(result.trades)
+    reasons = {c["command_id"]: c["reason_code"] for c in result.commands}
+    account = "1510234567"
+    # The same fills through the live journal: its commands, the broker's deals, the engine's trades.
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        for c in result.commands:
+            journal.record_command(
+                command_id=c["command_id"], account=account, chart="EURUSD", symbol=c["symbol"], seq=1,
+                time_ms=c["time_ms"], action=c["action"], side=c["side"], volume=c["volume"], price=c["price"],
+                sl=c["sl"], tp=c["tp"], ticket=c["ticket"], reason_code=reasons[c["command_id"]], reason="r",
+                payload=b"{}")
+        for deal in result.deals:
+            journal.record_deal(account, asdict(deal))
+        for trade in result.trades:
+            journal.record_closed_trade(account, dict(trade, features_at_entry=None, features_at_exit=None))
+            assert journal.settle_trade(account, trade["ticket"])["trade"]
+        live = {t["ticket"]: t for t in journal.closed_trades(account)}
+    for replayed in result.trades:
+        journaled = live[replayed["ticket"]]
+        for key in ("profit", "gross_profit", "swap", "commission", "volume", "close_price", "close_reason",
+                    "r_multiple", "mfe_r", "mae_r"):
+            assert journaled[key] == replayed[key], (replayed["ticket"], key)
+    assert {t["close_reason"] for t in result.trades} <= {"STOP_LOSS", "TAKE_PROFIT", "TRAILING_STOP", "BREAKEVEN",
+                                                          "TIME_EXIT", "EXIT_SCORE", "PARTIAL_TP", "FLATTEN"}
