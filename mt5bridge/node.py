@@ -365,6 +365,12 @@ class Node:
         label = identity.decode("utf-8", "replace")
         previous = self.charts.get(identity)
         if previous is not None:
+            if (previous.account, previous.symbol, previous.chart_id) != (acct.login, hello.symbol, hello.chart_id):
+                # Not the same EA coming back: another connection took this identity over (zmq hands it to the
+                # newest), and the chart it served is gone with it.
+                log.warning("chart identity %s taken over: it was account %s %s (chart %d), it is now account %s %s "
+                            "(chart %d%s)", label, previous.account, previous.symbol, previous.chart_id, acct.login,
+                            hello.symbol, hello.chart_id, _peer_words(self.frame_property("Peer-Address")))
             self._retire(previous)
         # The same terminal chart under a new identity (the EA reconnected as someone new): the old one is
         # retired rather than left as a stale ghost.
@@ -1079,6 +1085,10 @@ class Node:
             log.critical("shutting down with the journal unavailable (%s): %d records and the latest state of %d "
                          "accounts could not be written", self.journal_down, len(self._backlog),
                          sum(a.unsaved_ms is not None for a in self.accounts.values()))
+
+
+def _peer_words(peer: str | None) -> str:
+    return f", from {peer}" if peer else ""
 
 
 def _command_of(comment: str) -> int:

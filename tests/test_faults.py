@@ -362,3 +362,19 @@ def test_charts_and_accounts_are_forgotten_and_capped(running, tmp_path):
     assert len(node.charts) == 0 and len(node.accounts) == 0
     # A forgotten account comes back from the journal with the next HELLO.
     assert Chart(cfg.bridge.endpoint, identity=b"back").hello(login=1510000002)["type"] == "WELCOME"
+
+
+def test_an_identity_taken_over_by_another_connection_is_a_warning_naming_both(running, caplog):
+    r = running()
+    first = Chart(r.cfg.bridge.endpoint, identity=b"shared-identity")
+    first.hello(login=1510000001, chart_id=11)
+    first.tick(1_783_400_000_000, 1.0851)
+    # Another terminal's EA connects under the same identity: zmq hands the identity to it.
+    second = Chart(r.cfg.bridge.endpoint, identity=b"shared-identity")
+    assert second.hello(login=1510000002, symbol="GBPUSD", chart_id=22)["type"] == "WELCOME"
+    [line] = [m for m in caplog.messages if "taken over" in m]
+    assert "1510000001 EURUSD (chart 11)" in line and "1510000002 GBPUSD (chart 22" in line
+    # The same EA coming back (same account, symbol and chart) is a reconnect, not a takeover.
+    again = Chart(r.cfg.bridge.endpoint, identity=b"shared-identity")
+    again.hello(login=1510000002, symbol="GBPUSD", chart_id=22)
+    assert len([m for m in caplog.messages if "taken over" in m]) == 1
