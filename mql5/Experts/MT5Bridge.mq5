@@ -62,8 +62,8 @@ input int    InpTesterUtcOffsetH    = 2;       // Broker's server time minus UTC
 input bool   InpTesterUsSummerTime  = true;    // +1 hour while the US is on summer time (FTMO's servers)
 input group "Security (bridge on another machine)"
 input string InpCurveServerKey      = "";      // Bridge's CURVE public key (mt5bridge keygen); empty = none
-input string InpCurvePublicKey      = "";      // This EA's CURVE public key (empty = a new pair per connection)
-input string InpCurveSecretKey      = "";      // This EA's CURVE secret key
+input string InpCurvePublicKey      = "";      // This EA's CURVE public key, from mt5bridge keygen --client (with InpCurveServerKey)
+input string InpCurveSecretKey      = "";      // This EA's CURVE secret key, from mt5bridge keygen --client
 input group "Log"
 input ENUM_BRIDGE_LOG InpLogLevel   = BRIDGE_LOG_INFO; // Detail in the Experts log
 
@@ -150,6 +150,9 @@ bool CheckInputs(string &problem)
       problem="InpCurveServerKey must be the 40-character key printed by mt5bridge keygen";
    else if((InpCurvePublicKey=="")!=(InpCurveSecretKey==""))
       problem="give both InpCurvePublicKey and InpCurveSecretKey, or neither";
+   else if(InpCurveServerKey!="" && InpCurvePublicKey=="")
+      problem="with InpCurveServerKey, give InpCurvePublicKey and InpCurveSecretKey: the pair that "
+              "mt5bridge keygen --client NAME printed (the bridge lets in only the client keys it lists)";
    else if(InpCurvePublicKey!="" && (StringLen(InpCurvePublicKey)!=ZMQ_Z85_KEY_CHARS ||
                                      StringLen(InpCurveSecretKey)!=ZMQ_Z85_KEY_CHARS))
       problem="CURVE keys are 40 characters each";
@@ -606,7 +609,7 @@ int OnInit(void)
       ZmqCString("curve",capability);
       if(zmq_has(capability)!=1)
         {
-         Complain("InpCurveServerKey is set but this libzmq.dll has no CURVE support: use a build with libsodium");
+         Complain("InpCurveServerKey is set but this libzmq.dll has no CURVE support: use the one mql5/dll/build-libzmq.sh builds (CURVE built in)");
          return(INIT_FAILED);
         }
      }
