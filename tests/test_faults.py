@@ -20,10 +20,8 @@ import pytest
 from conftest import package_process
 from desk import always
 from mt5bridge import protocol as wire
-from mt5bridge.access import control_token_path
-from mt5bridge.config import load_config
 from mt5bridge.synthetic import generate_ticks
-from test_bridge import (TOKENS, SERVER_OFFSET_MS, Chart, _wait_for, bridge_config, control_request, free_port,  # noqa: F401
+from test_bridge import (SERVER_OFFSET_MS, Chart, _bridge_process, bridge_config, control_request, free_port,  # noqa: F401
                          running, signal_config)
 
 SIGNAL_ENTRY = ('min_score = 0\nrequire_warm = false\nrequire_h1_ema200_alignment = false\nsessions = []\n'
@@ -44,19 +42,9 @@ def _config(tmp_path: Path, journal: Path, **bridge) -> tuple[Path, str, str]:
     return path, ea, control
 
 
-@contextlib.contextmanager
 def _bridge(config: Path, control: str, model: str | None = None):
-    args = ["serve", "--config", str(config)] + (["--model", model] if model else [])
-    cmd, env, cwd = package_process(args, config.parent)
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for(control)
-        TOKENS[control] = control_token_path(load_config(config), config).read_text().strip()
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
+    """A bridge process on ``config``, trading with ``model`` when one is given."""
+    return _bridge_process(config, control, *(["--model", model] if model else []))
 
 
 def _warm(chart: Chart, **hello) -> tuple[int, float]:
