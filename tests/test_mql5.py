@@ -9,8 +9,8 @@
 3. Conformance: every key the EA writes or reads is a field of that message in docs/protocol.schema.json,
    every required field is written, and no protocol string is retyped outside Protocol.mqh
    (tests/mql5/conformance.py).
-4. Behaviour: the EA's pure includes (JSON, messages, Prague clock, trade arithmetic) are compiled and run; the
-   frames they build go through the bridge's own parser, and Prague midnight is held against zoneinfo.
+4. Behaviour: the EA's pure includes (JSON, messages, Prague clock, trade arithmetic, deal re-send) are compiled
+   and run; the frames they build go through the bridge's own parser, and Prague midnight is held against zoneinfo.
 5. Mutations: broken copies of the EA make the matching check fail, so no check passes vacuously.
 
 g++ must be installed (it is on CI); without it the compile checks fail rather than skip.
@@ -575,7 +575,8 @@ UNDONE = [
     (INCLUDES / "Session.mqh", "      m_deal_seq[i]=DEAL_UNSENT;\n   // a re-send cut short",
      "   // a re-send cut short", "Disconnect does not contain 'DEAL_UNSENT'"),
     # a DEAL forgotten as soon as it is sent, as before
-    (INCLUDES / "Session.mqh", "         if(SendFrame(frame,seq,MT5B_MSG_DEAL,0,false))\n            m_deal_seq[i]=seq;\n"
+    (INCLUDES / "Session.mqh",
+     "         if(SendFrame(frame,seq,MT5B_MSG_DEAL,0,false))\n            m_deal_seq[i]=seq;\n"
      "         else\n            stopped=true;   // the rest on the next call\n",
      "         if(SendFrame(frame,seq,MT5B_MSG_DEAL,0,false))\n            continue;\n"
      "         stopped=true;\n", "Flush does not contain 'm_deal_seq[i]=seq'"),
