@@ -507,7 +507,13 @@ class TradeResult(Request):
 
 
 class Deal(Request):
-    """A deal on the account (OnTradeTransaction), including fills the EA did not ask for: SL, TP, stop-out."""
+    """A deal on the account (OnTradeTransaction), including fills the EA did not ask for: SL, TP, stop-out.
+
+    The same deal may come more than once: the EA keeps a DEAL until the bridge has answered a later message on the
+    same connection and sends it again after the next WELCOME (one refused as NOT_INTRODUCED by a restarted bridge
+    included), and after every WELCOME it sends its symbol's deals again from the account history. The bridge takes
+    a deal it already has (same account and ``deal``) as a duplicate and ignores it.
+    """
 
     example: ClassVar[dict[str, Any]] = {
         "type": "DEAL", "seq": 44, "deal": 98765432, "order": 123456790, "position_id": 123456790,

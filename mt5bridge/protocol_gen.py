@@ -245,6 +245,16 @@ a new session: the EA closes its socket (LINGER 0, so nothing queued for a bridg
 one), opens a new one with the same identity and starts with HELLO; the bridge answers with WELCOME and the chart
 warms up again. What the EA queued meanwhile (FAILSAFE, RESULT, DEAL) follows the warm-up.
 
+**No DEAL is lost across a restart.** After a bridge restart the EA's socket may reconnect on its own before the
+chart says HELLO again; the restarted bridge refuses what comes in that window with `NOT_INTRODUCED`, and frames
+a dying connection held are gone. So the EA keeps every DEAL, as every RESULT, until the bridge has answered a
+later message on the same connection, and sends whatever was not acknowledged (a refused one included) again
+after the next WELCOME. After every WELCOME it also sends its symbol's deals again from the account history,
+from 5 minutes before the point the bridge is known to have every deal before (its last complete re-send that
+was acknowledged), never more than 72 hours back and at most the newest 2000, a few per timer event after the
+warm-up. A client takes a DEAL whose account and `deal` it already has as a duplicate and ignores it; it must not
+count on deals arriving in time order.
+
 **Warm-up.** Every bar feature is defined once its timeframe has 200 closed bars (the EMA200 and the features
 built on it need the most; see docs/features.md), so WARMUP must carry at least 200 closed bars of each of M1,
 M5, M15 and H1, oldest first, the forming bar left out. Send more: EMAs are seeded as TA-Lib seeds them, so a

@@ -9,8 +9,8 @@
 3. Conformance: every key the EA writes or reads is a field of that message in docs/protocol.schema.json,
    every required field is written, and no protocol string is retyped outside Protocol.mqh
    (tests/mql5/conformance.py).
-4. Behaviour: the EA's pure includes (JSON, messages, Prague clock, trade arithmetic) are compiled and run; the
-   frames they build go through the bridge's own parser, and Prague midnight is held against zoneinfo.
+4. Behaviour: the EA's pure includes (JSON, messages, Prague clock, trade arithmetic, deal re-send) are compiled
+   and run; the frames they build go through the bridge's own parser, and Prague midnight is held against zoneinfo.
 5. Mutations: broken copies of the EA make the matching check fail, so no check passes vacuously.
 
 g++ must be installed (it is on CI); without it the compile checks fail rather than skip.
@@ -61,7 +61,7 @@ def test_the_ea_and_its_includes_are_all_there():
     names = {p.relative_to(MQL5).as_posix() for p in sources()}
     assert MAIN.as_posix() in names
     for include in ("Protocol", "Json", "Messages", "Zmq", "Session", "Execution", "ExecutedIds", "EquityGuard",
-                    "PragueClock", "TradeMath", "Terminal", "Log"):
+                    "PragueClock", "TradeMath", "Terminal", "Log", "DealResend"):
         assert f"Include/MT5Bridge/{include}.mqh" in names
 
 
@@ -395,6 +395,15 @@ MATH = [
     ("number -6.9 2", "-6.9"), ("number nan 2", "0"), ("number inf 5", "0"), ("number 123456789.5 0", "123456790"),
     # at most 3 requests in any minute: one more goes only when the oldest is a full minute old
     ("rate 3 0 1000 2000 3000 59999 60000 60001 61000", "11100101"),
+    # the re-send after a WELCOME: from the trusted point less 5 minutes, never more than 72 hours back
+    ("resendfrom 0 1700000000000", "1699740800000"),
+    ("resendfrom 1699999000000 1700000000000", "1699998700000"),
+    ("resendfrom 1600000000000 1700000000000", "1699740800000"),
+    # ... the deals at or after that point, the newest when there are more than the cap, in the history's order
+    ("resendpick 100 5 50 99 100 101 150", "2 3 4"),
+    ("resendpick 100 2 50 100 101 150", "2 3"),
+    ("resendpick 100 5 50 99", "-"),
+    ("resendpick 100 0 100 101", "-"),
     # server minus UTC to the whole hour, and whether the PC clock agrees with it (within 120 s)
     ("offset 1700010805 1700000000", "10800 1"), ("offset 1700000000 1700010900", "-10800 1"),
     ("offset 1700007900 1700000000", "7200 0"), ("offset 1700000000 1700000000", "0 1"),
@@ -560,8 +569,24 @@ UNDONE = [
     (INCLUDES / "Session.mqh", "   if(m_warmup_next<WARMUP_FRAMES)\n     {\n      WarmupStep();",
      "   if(m_warmup_next<WARMUP_FRAMES)\n     {\n      m_warmup_next=WARMUP_FRAMES;", "Service does not contain 'WarmupStep()'"),
     (MAIN, "   long offset=g_clock.Offset();", "   long offset=0;", "GuardOnce does not contain 'g_clock.Offset()'"),
-    (INCLUDES / "Session.mqh", "      m_result_seq[i]=RESULT_UNSENT;\n   int wait=backoff_ms;",
-     "   int wait=backoff_ms;", "Disconnect does not contain 'RESULT_UNSENT'"),
+    (INCLUDES / "Session.mqh", "      m_result_seq[i]=RESULT_UNSENT;\n   // ... and every unacknowledged DEAL",
+     "   // ... and every unacknowledged DEAL", "Disconnect does not contain 'RESULT_UNSENT'"),
+    # a DEAL refused as NOT_INTRODUCED (or lost with the connection) dropped again instead of sent after WELCOME
+    (INCLUDES / "Session.mqh", "      m_deal_seq[i]=DEAL_UNSENT;\n   // a re-send cut short",
+     "   // a re-send cut short", "Disconnect does not contain 'DEAL_UNSENT'"),
+    # a DEAL forgotten as soon as it is sent, as before
+    (INCLUDES / "Session.mqh",
+     "         if(SendFrame(frame,seq,MT5B_MSG_DEAL,0,false))\n            m_deal_seq[i]=seq;\n"
+     "         else\n            stopped=true;   // the rest on the next call\n",
+     "         if(SendFrame(frame,seq,MT5B_MSG_DEAL,0,false))\n            continue;\n"
+     "         stopped=true;\n", "Flush does not contain 'm_deal_seq[i]=seq'"),
+    # no re-send of the history after a WELCOME
+    (INCLUDES / "Session.mqh", "   m_resend_due=true;\n", "", "ApplyWelcome does not contain 'm_resend_due=true'"),
+    (INCLUDES / "Session.mqh", "   if(m_resend_due || m_resend_next<m_resend_count)\n      ResendStep();\n", "",
+     "Service does not contain 'ResendStep()'"),
+    # the whole history at once, unbounded
+    (INCLUDES / "Session.mqh", "   int count=PickDealsToResend(times,n,from_msc,RESEND_MAX_DEALS,picked);",
+     "   int count=0;", "ReadResendHistory does not contain 'PickDealsToResend('"),
     (INCLUDES / "Zmq.mqh", "BytesOption(ZMQ_CURVE_SERVERKEY,server_key,ZMQ_Z85_KEY_CHARS+1)",
      "BytesOption(ZMQ_CURVE_SERVERKEY,server_key,ZMQ_Z85_KEY_CHARS)", "Open contains 'ZMQ_Z85_KEY_CHARS)'"),
     (INCLUDES / "Execution.mqh", "      if(!FillingAsCTrade(", "      if(!FillingAsCTrade_(", "SendOnce does not contain"),
@@ -594,6 +619,11 @@ HARNESS_UNDONE = {
     "empty side as SELL": (INCLUDES / "TradeMath.mqh", "   if(side==MT5B_SIDE_SELL)\n", "   if(side!=MT5B_SIDE_BUY)\n",
                            "side -", "refused"),
     "unclamped WELCOME": (INCLUDES / "Messages.mqh", "   m.deadline_ms=deadline;\n", "", None, None),
+    "re-send without its cap": (INCLUDES / "DealResend.mqh", "   if(n<=limit)\n      return(n);\n",
+                                "   return(n);\n", "resendpick 100 2 50 100 101 150", "2 3"),
+    "re-send from the start of time": (INCLUDES / "DealResend.mqh", "   if(trusted_msc<=0)\n      return(oldest);\n",
+                                       "   if(trusted_msc<=0)\n      return(0);\n", "resendfrom 0 1700000000000",
+                                       "1699740800000"),
     "NaN written as 0 unnoticed": (INCLUDES / "Json.mqh", "   if(!MathIsValidNumber(value))\n      m_bad_numbers++;\n",
                                    "", "written nan", "1"),
 }

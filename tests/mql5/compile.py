@@ -67,7 +67,8 @@ def first_errors(messages: str, limit: int = 15) -> str:
 
 
 RUNTIME = Path(__file__).resolve().parent / "runtime"
-PURE_INCLUDES = ("Protocol.mqh", "Json.mqh", "Messages.mqh", "PragueClock.mqh", "TradeMath.mqh")
+PURE_INCLUDES = ("Protocol.mqh", "Json.mqh", "Messages.mqh", "PragueClock.mqh", "TradeMath.mqh",
+                 "DealResend.mqh")
 
 
 def build_harness(mql5_root: Path, work: Path) -> Path:

@@ -285,6 +285,15 @@ REQUIRED = [
     ("QueueResult", "FiniteResult(", "a RESULT never carries NaN or infinity as 0"),
     ("Disconnect", "RESULT_UNSENT", "a RESULT not acknowledged is sent again after a reconnect"),
     ("Classify", "Acknowledge(", "a RESULT is dropped only once the bridge has read it"),
+    ("Acknowledge", "m_deal_seq[i]<=reply_to", "a DEAL is dropped only once the bridge has read it"),
+    ("Flush", "m_deal_seq[i]=seq", "a DEAL sent is kept until acknowledged, not dropped once sent"),
+    ("Disconnect", "DEAL_UNSENT", "a DEAL not acknowledged (NOT_INTRODUCED, a lost connection) goes again after "
+     "the next WELCOME"),
+    ("ApplyWelcome", "m_resend_due=true", "after every WELCOME the deals since the trusted point are sent again"),
+    ("Service", "ResendStep()", "the deals go again step by step after a WELCOME, the equity guard between steps"),
+    ("ReadResendHistory", "ResendFromMsc(", "the re-send starts at the trusted point, never further back than allowed"),
+    ("ReadResendHistory", "PickDealsToResend(", "the re-send is bounded in count, so a reconnect cannot flood"),
+    ("ReadResendHistory", "HistorySelect(", "the deals sent again come from the account history"),
     ("OnTick", "MT5B_MAX_POSITIONS", "the EA says when the TICK's position cap hides positions"),
     ("Open", "ZMQ_Z85_KEY_CHARS+1", "CURVE keys go to zmq_setsockopt with their terminating zero"),
 ]
@@ -292,6 +301,8 @@ FORBIDDEN = [
     ("SeenOnAccount", "Sleep(", "the look at the account after an unknown answer never waits"),
     ("WarmupStep", "Sleep(", "waiting for history is a later timer event, never a Sleep"),
     ("SendWarmup", "Sleep(", "waiting for history is a later timer event, never a Sleep"),
+    ("ResendStep", "Sleep(", "the re-send after a WELCOME never waits"),
+    ("ReadResendHistory", "Sleep(", "the re-send after a WELCOME never waits"),
     ("Open", "ZMQ_Z85_KEY_CHARS)", "a CURVE key without its terminating zero (40 bytes) is not what zmq_setsockopt reads"),
 ]
 

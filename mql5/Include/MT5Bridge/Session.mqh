@@ -11,7 +11,14 @@
 //| are read in order): a socket closed with LINGER 0 may drop what  |
 //| it had queued, so whatever was not acknowledged is sent again    |
 //| after the next WELCOME (the bridge takes a RESULT it already has |
-//| as a duplicate).                                                 |
+//| as a duplicate). A DEAL is kept the same way, and one refused    |
+//| as NOT_INTRODUCED (a restarted bridge, reached by the socket's   |
+//| own reconnect before this chart said HELLO again) goes again     |
+//| after the next WELCOME instead of being dropped. After every     |
+//| WELCOME the chart also sends its symbol's deals again from the   |
+//| account history since the point the bridge is known to have all  |
+//| deals before (DealResend.mqh), a few per timer event; the bridge |
+//| ignores a deal it already has.                                   |
 //|                                                                  |
 //| States: OFFLINE (no socket, waiting for the next attempt),       |
 //| HELLO_SENT (waiting for WELCOME), READY (welcomed and warmed up).|
@@ -26,6 +33,7 @@
 #include "Messages.mqh"
 #include "Zmq.mqh"
 #include "Terminal.mqh"
+#include "DealResend.mqh"
 #include "Log.mqh"
 
 #define STATE_OFFLINE      0
@@ -53,6 +61,9 @@
 //--- where a RESULT stands: not sent yet, or sent as this seq and not yet acknowledged
 #define RESULT_UNSENT      (-1)
 #define RESULT_AFTER_RECONNECT (-2)  // the bridge could not take it now (INTERNAL_ERROR): again after reconnect
+//--- where a DEAL stands, the same way
+#define DEAL_UNSENT        (-1)
+#define DEAL_AFTER_RECONNECT (-2)
 #define BYE_LINGER_MS      500
 #define SENT_MEMORY        64
 
@@ -118,7 +129,16 @@ private:
    long              m_result_seq[];       // RESULT_UNSENT, RESULT_AFTER_RECONNECT or the seq it was sent as
    int               m_result_count;
    SDealInfo         m_deals[];
+   long              m_deal_seq[];         // DEAL_UNSENT, DEAL_AFTER_RECONNECT or the seq it was sent as
    int               m_deal_count;
+   //--- the deals sent again after a WELCOME
+   long              m_deals_trusted_msc;  // the bridge has every deal of this symbol stamped before (0: unknown)
+   bool              m_resend_due;         // a WELCOME came: the history is to be read
+   ulong             m_resend_tickets[];   // what the history held, sent RESEND_DEALS_PER_STEP at a time
+   int               m_resend_count;
+   int               m_resend_next;
+   long              m_resend_read_msc;    // when the history was read
+   long              m_trust_candidate_msc;// becomes trusted once everything queued has been acknowledged
    SFailsafeInfo     m_failsafes[];
    int               m_failsafe_count;
    SCommand          m_late[];
@@ -138,6 +158,9 @@ private:
    bool              SendWarmup(const string name,MqlRates &rates[],const int copied,const int bars);
    void              Acknowledge(const long reply_to);
    void              ResultRefused(const long seq,const string code);
+   void              ResendStep(void);
+   void              ReadResendHistory(void);
+   bool              HasDeal(const long deal) const;
    void              TellClock(void);
    int               Classify(const string text,const long awaited_seq,const bool awaiting_welcome,
                               SCommand &command,SWelcome &welcome,SErrorReply &error);
@@ -235,6 +258,12 @@ CBridgeSession::CBridgeSession(void)
    m_late_replies=0;
    m_result_count=0;
    m_deal_count=0;
+   m_deals_trusted_msc=0;
+   m_resend_due=false;
+   m_resend_count=0;
+   m_resend_next=0;
+   m_resend_read_msc=0;
+   m_trust_candidate_msc=0;
    m_failsafe_count=0;
    m_late_count=0;
    for(int i=0; i<4; i++)
@@ -279,8 +308,16 @@ void CBridgeSession::Reset(const bool keep_outbox)
    m_late_count=0;
    for(int i=0; i<m_result_count; i++)
       m_result_seq[i]=RESULT_UNSENT;
+   for(int i=0; i<m_deal_count; i++)
+      m_deal_seq[i]=DEAL_UNSENT;
+   m_resend_due=false;
+   m_resend_count=0;
+   m_resend_next=0;
+   m_trust_candidate_msc=0;
    if(!keep_outbox)
      {
+      // another account's deals say nothing of this one's
+      m_deals_trusted_msc=0;
       for(int i=0; i<m_result_count; i++)
          LogWarning("RESULT of command "+IntegerToString(m_results[i].command_id)+" dropped: the account changed");
       m_result_count=0;
@@ -387,6 +424,14 @@ void CBridgeSession::Disconnect(const string why,const int backoff_ms)
    // LINGER 0 may have dropped what the socket still held: every unacknowledged RESULT goes again
    for(int i=0; i<m_result_count; i++)
       m_result_seq[i]=RESULT_UNSENT;
+   // ... and every unacknowledged DEAL, a NOT_INTRODUCED one included (the bridge restarted)
+   for(int i=0; i<m_deal_count; i++)
+      m_deal_seq[i]=DEAL_UNSENT;
+   // a re-send cut short proves nothing: the next WELCOME starts again from the trusted point
+   m_resend_due=false;
+   m_resend_count=0;
+   m_resend_next=0;
+   m_trust_candidate_msc=0;
    int wait=backoff_ms;
    if(wait<=0)
      {
@@ -663,6 +708,11 @@ void CBridgeSession::ApplyWelcome(SWelcome &w)
    m_last_tick_msc=0;
    m_warmup_next=0;
    m_warmup_tries=0;
+   // the previous connection's last DEALs may be lost: after the warm-up the history goes again
+   m_resend_due=true;
+   m_resend_count=0;
+   m_resend_next=0;
+   m_trust_candidate_msc=0;
    LogInfo("welcomed by the bridge at "+m_endpoint+" (journal "+m_journal_id+"): deadline "+
            IntegerToString(m_deadline_ms)+" ms, heartbeat "+IntegerToString(m_heartbeat_ms)+" ms, silence failsafe "+
            IntegerToString(m_silence_ms)+" ms, equity floor "+DoubleToString(m_equity_floor,2)+", at most "+
@@ -797,6 +847,22 @@ void CBridgeSession::Acknowledge(const long reply_to)
       keep++;
      }
    m_result_count=keep;
+   keep=0;
+   for(int i=0; i<m_deal_count; i++)
+     {
+      if(m_deal_seq[i]>=0 && m_deal_seq[i]<=reply_to)
+         continue;
+      m_deals[keep]=m_deals[i];
+      m_deal_seq[keep]=m_deal_seq[i];
+      keep++;
+     }
+   m_deal_count=keep;
+   // the re-send is through and the bridge has read all of it: deals before it are with the bridge
+   if(m_trust_candidate_msc>0 && !m_resend_due && m_resend_next>=m_resend_count && m_deal_count==0)
+     {
+      m_deals_trusted_msc=m_trust_candidate_msc;
+      m_trust_candidate_msc=0;
+     }
   }
 
 //--- a RESULT the bridge could not take for a fault of its own is sent again after the next reconnect
@@ -807,6 +873,98 @@ void CBridgeSession::ResultRefused(const long seq,const string code)
    for(int i=0; i<m_result_count; i++)
       if(m_result_seq[i]==seq)
          m_result_seq[i]=RESULT_AFTER_RECONNECT;
+   for(int i=0; i<m_deal_count; i++)
+      if(m_deal_seq[i]==seq)
+         m_deal_seq[i]=DEAL_AFTER_RECONNECT;
+  }
+
+//+------------------------------------------------------------------+
+//| One step of the re-send after a WELCOME: the first reads which   |
+//| deals of this symbol the history holds since the trusted point,  |
+//| each later one queues RESEND_DEALS_PER_STEP of them, so no timer |
+//| event is held long and the equity guard runs between them.       |
+//+------------------------------------------------------------------+
+void CBridgeSession::ResendStep(void)
+  {
+   if(m_resend_due)
+     {
+      m_resend_due=false;
+      ReadResendHistory();
+      return;
+     }
+   int queued=0;
+   while(m_resend_next<m_resend_count && queued<RESEND_DEALS_PER_STEP)
+     {
+      ulong ticket=m_resend_tickets[m_resend_next];
+      m_resend_next++;
+      if(HasDeal((long)ticket))
+         continue;
+      SDealInfo d;
+      string why="";
+      // CollectDeal selects the deal by ticket: another HistorySelect since the read does not matter
+      if(CollectDeal(ticket,d,why)!=1)
+        {
+         LogDebug("not sent again: "+why);
+         continue;
+        }
+      if(d.symbol!=m_symbol)
+         continue;
+      QueueDeal(d);
+      queued++;
+     }
+   if(m_resend_next>=m_resend_count && m_resend_count>0)
+      LogDebug(IntegerToString(m_resend_count)+" deal(s) of "+m_symbol+" sent again after the WELCOME");
+  }
+
+//--- the tickets of this symbol's deals since the trusted point, at most RESEND_MAX_DEALS of the newest
+void CBridgeSession::ReadResendHistory(void)
+  {
+   m_resend_count=0;
+   m_resend_next=0;
+   long now_msc=ServerTimeMsc();
+   long from_msc=ResendFromMsc(m_deals_trusted_msc,now_msc);
+   // to: a day ahead, so a deal stamped after TimeTradeServer()'s estimate is not missed
+   if(!HistorySelect((datetime)(from_msc/1000),(datetime)(now_msc/1000+86400)))
+     {
+      LogWarning("the deal history could not be read (error "+IntegerToString(GetLastError())+
+                 "): deals are not sent again after this WELCOME");
+      return;
+     }
+   int total=HistoryDealsTotal();
+   ulong tickets[];
+   long times[];
+   ArrayResize(tickets,total);
+   ArrayResize(times,total);
+   int n=0;
+   for(int i=0; i<total; i++)
+     {
+      ulong ticket=HistoryDealGetTicket(i);
+      if(ticket==0 || HistoryDealGetString(ticket,DEAL_SYMBOL)!=m_symbol)
+         continue;
+      tickets[n]=ticket;
+      times[n]=HistoryDealGetInteger(ticket,DEAL_TIME_MSC);
+      n++;
+     }
+   int picked[];
+   int count=PickDealsToResend(times,n,from_msc,RESEND_MAX_DEALS,picked);
+   if(count<n)
+      LogWarning(IntegerToString(n)+" deals of "+m_symbol+" since the last point the bridge is known to have; "+
+                 "the newest "+IntegerToString(count)+" are sent again");
+   ArrayResize(m_resend_tickets,count);
+   for(int k=0; k<count; k++)
+      m_resend_tickets[k]=tickets[picked[k]];
+   m_resend_count=count;
+   // trusted once this and everything queued with it has been acknowledged (Acknowledge)
+   m_trust_candidate_msc=now_msc;
+  }
+
+//--- a deal already waiting for the bridge is not queued twice
+bool CBridgeSession::HasDeal(const long deal) const
+  {
+   for(int i=0; i<m_deal_count; i++)
+      if(m_deals[i].deal==deal)
+         return(true);
+   return(false);
   }
 
 //+------------------------------------------------------------------+
@@ -928,6 +1086,8 @@ void CBridgeSession::Service(void)
       WarmupStep();
       return;
      }
+   if(m_resend_due || m_resend_next<m_resend_count)
+      ResendStep();
    TellClock();
    Flush();
    if(GetTickCount64()-m_last_sent_ms>=(ulong)m_heartbeat_ms)
@@ -1033,7 +1193,9 @@ void CBridgeSession::QueueDeal(const SDealInfo &d)
       return;
      }
    ArrayResize(m_deals,m_deal_count+1,64);
+   ArrayResize(m_deal_seq,m_deal_count+1,64);
    m_deals[m_deal_count]=d;
+   m_deal_seq[m_deal_count]=DEAL_UNSENT;
    m_deal_count++;
   }
 
@@ -1082,25 +1244,31 @@ void CBridgeSession::Flush(void)
          return;
       m_result_seq[i]=seq;
      }
-   sent=0;
-   while(sent<m_deal_count)
+   // DEALs too stay until acknowledged: a restarted bridge may refuse one as NOT_INTRODUCED
+   int keep=0;
+   bool stopped=false;
+   for(int i=0; i<m_deal_count; i++)
      {
-      long seq=NextSeq();
-      string frame=BuildDeal(m_writer,seq,m_deals[sent]);
-      if(m_writer.BadNumbers()>0)
+      if(!stopped && m_deal_seq[i]==DEAL_UNSENT)
         {
-         // never a 0 standing in for a NaN: the bridge settles from the positions instead
-         LogError("DEAL #"+IntegerToString(m_deals[sent].deal)+" not reported: a value is not a finite number");
-         sent++;
-         continue;
+         long seq=NextSeq();
+         string frame=BuildDeal(m_writer,seq,m_deals[i]);
+         if(m_writer.BadNumbers()>0)
+           {
+            // never a 0 standing in for a NaN: the bridge settles from the positions instead
+            LogError("DEAL #"+IntegerToString(m_deals[i].deal)+" not reported: a value is not a finite number");
+            continue;
+           }
+         if(SendFrame(frame,seq,MT5B_MSG_DEAL,0,false))
+            m_deal_seq[i]=seq;
+         else
+            stopped=true;   // the rest on the next call
         }
-      if(!SendFrame(frame,seq,MT5B_MSG_DEAL,0,false))
-         break;
-      sent++;
+      m_deals[keep]=m_deals[i];
+      m_deal_seq[keep]=m_deal_seq[i];
+      keep++;
      }
-   for(int i=sent; i<m_deal_count; i++)
-      m_deals[i-sent]=m_deals[i];
-   m_deal_count-=sent;
+   m_deal_count=keep;
   }
 
 //--- OnDeinit: a BYE if the bridge knows the chart, given a moment to leave

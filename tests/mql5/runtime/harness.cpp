@@ -8,6 +8,7 @@
 #include <MT5Bridge/Messages.mqh>
 #include <MT5Bridge/PragueClock.mqh>
 #include <MT5Bridge/TradeMath.mqh>
+#include <MT5Bridge/DealResend.mqh>
 
 #include <sstream>
 
@@ -402,6 +403,35 @@ static int Math()
             out+=ok ? "1" : "0";
            }
          std::cout<<out<<"\n";
+        }
+      else if(name=="resendfrom")
+        {
+         // trusted point, now (server ms): where the re-send after a WELCOME starts
+         long trusted,now;
+         in>>trusted>>now;
+         std::cout<<ResendFromMsc(trusted,now)<<"\n";
+        }
+      else if(name=="resendpick")
+        {
+         // resendpick FROM LIMIT t1 t2 ...: the indices of the deals sent again, space-separated, or "-"
+         long from;
+         int limit;
+         in>>from>>limit;
+         MqlArray<long> times;
+         long t;
+         int n=0;
+         while(in>>t)
+           {
+            ArrayResize(times,n+1,0);
+            times[n]=t;
+            n++;
+           }
+         MqlArray<int> picked;
+         int count=PickDealsToResend(times,n,from,limit,picked);
+         std::string out;
+         for(int k=0; k<count; k++)
+            out+=(k>0 ? " " : "")+std::to_string(picked[k]);
+         std::cout<<(count>0 ? out : "-")<<"\n";
         }
       else if(name=="offset")
         {
