@@ -991,6 +991,12 @@ class Journal:
                     self._positions.pop((acc, t), None)
         return gone
 
+    def position_seen(self, account: str, ticket: int) -> dict | None:
+        """The position as first seen (side, open price and time, magic) and last seen; None when never seen."""
+        rows = self._read("SELECT * FROM positions_seen WHERE account = ? AND ticket = ?",
+                          (_account(account), _int("ticket", ticket)))
+        return dict(rows[0]) if rows else None
+
     def open_positions(self, account: str) -> list[dict]:
         """Positions of the account as last seen and not known to be closed, oldest first."""
         rows = self._read(

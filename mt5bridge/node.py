@@ -656,6 +656,10 @@ class Node:
                                 time_ms=utc_ms)
             if gone:
                 log.warning("account %s: positions %s closed while the bridge was down", acct.login, gone)
+                for ticket in gone:   # their deals, journaled before the restart, settle them now
+                    settled = self._settle(acct, ticket)
+                    if settled is not None and not settled["trade"]:
+                        self._unseen_close(acct, ticket, settled["realized"])
             acct.book_reconciled = True
         own_magic = self.cfg.bridge.magic
         symbols = engine.symbols   # the engine's own list: it grows as shadows are added
@@ -773,57 +777,90 @@ class Node:
         if not self._record(False, self.journal.record_deal, acct.login, msg.model_dump()):
             return   # a deal already journaled (the EA re-sends): settled when it first came
         command_id = _command_of(msg.comment)
-        if msg.entry in ("IN", "INOUT") and command_id:
-            self._filled_by_deal(acct, command_id, msg.position_id)
+        changed = bool(command_id) and self._filled_by_deal(acct, command_id, msg.position_id)
         if msg.entry in ("OUT", "OUT_BY", "INOUT") and msg.position_id:
-            self._closed_by_deal(acct, msg.position_id)
+            changed = self._closed_by_deal(acct, msg.position_id) or changed
+        if changed:
+            # What the deal settled is saved with the engine's state at once: a bridge killed now must not
+            # come back with the command in flight, its stop counted against a flat account.
+            self._save(acct, self._tick_ms(acct))
 
-    def _filled_by_deal(self, acct: Account, command_id: int, position_id: int) -> None:
-        """An opening deal carrying a command's comment: the command was filled, whatever its RESULT says or
-        whether it comes (a timeout, a lost connection). Its risk stays counted until the book shows the
-        position, or the deals close it."""
+    def _filled_by_deal(self, acct: Account, command_id: int, position_id: int) -> bool:
+        """A deal carrying a command's comment (an entry's fill, or a close's): the command was carried out,
+        whatever its RESULT says or whether it comes (a timeout, a lost connection). An entry's risk stays
+        counted until the book shows the position, or the deals close it."""
         if command_id not in acct.sent and not any(c["command_id"] == command_id for c in acct.engine.in_flight):
-            return
+            return False
         acct.engine.on_result(command_id, True, position_id)
         acct.sent.pop(command_id, None)
         self._record(None, self.journal.expire_command, command_id, self._tick_ms(acct), "filled_seen")
+        return True
 
-    def _closed_by_deal(self, acct: Account, position_id: int) -> None:
-        """A closing deal: the closed trade takes the realized money from the deals. A position that opened and
-        closed between two ticks never reached the book: its command would stay in flight for good, its stop
-        counted against the headroom of a flat account; it is settled here."""
+    def _closed_by_deal(self, acct: Account, position_id: int) -> bool:
+        """A closing deal: the closed trade takes the realized money from the deals. A position no book of this
+        bridge saw close is settled here (see ``_unseen_close``)."""
         settled = self._settle(acct, position_id)
         if settled is None or settled["trade"]:
-            return
+            return settled is not None
         if any(p["ticket"] == position_id for p in acct.engine.positions):
-            return   # the book still holds it: the next tick's sync closes it and records the trade
+            return False   # the book still holds it: the next tick's sync closes it and records the trade
+        self._unseen_close(acct, position_id, settled["realized"])
+        return True
+
+    def _unseen_close(self, acct: Account, position_id: int, realized: float) -> None:
+        """A position closed where no book of this bridge saw it close: opened and closed between two ticks (the
+        trader's own too), or closed while the bridge was down or restarting. The command that opened it, if one
+        did, would stay in flight for good, its stop counted against the headroom of a flat account: it is
+        released; and the closed trade is made from the position's deals."""
         opened_by = self._opened_by(acct, position_id)
         for c in acct.engine.in_flight:
             if c.get("fill_ticket") == position_id or opened_by == c["command_id"]:
                 acct.engine.expire(c["command_id"])
                 acct.sent.pop(c["command_id"], None)
-        if opened_by and self.journal.command_account(opened_by) == acct.login:
-            self._unseen_trade(acct, position_id, opened_by, settled["realized"])
-            log.info("account %s: position %d of command %d opened and closed between two ticks: settled from "
-                     "its deals (%.2f)", acct.login, position_id, opened_by, settled["realized"])
+        if opened_by and self.journal.command_account(opened_by) != acct.login:
+            opened_by = 0
+        self._unseen_trade(acct, position_id, opened_by, realized)
+        log.info("account %s: position %d closed where no book saw it close: settled from its deals (%.2f)",
+                 acct.login, position_id, realized)
 
     def _unseen_trade(self, acct: Account, position_id: int, command_id: int, realized: float) -> None:
-        """The closed trade of a position the book never held, made from its deals and its command."""
+        """The closed trade of a position the book never saw close, made from its deals, its command (0: none,
+        the trader's own or older than the journal) and, where the deals do not say how it opened, the position
+        as the journal last saw it."""
         deals = [d for d in self._deals(acct) if d["position_id"] == position_id]
-        first = next((d for d in deals if d["entry"] in ("IN", "INOUT")), deals[0])
-        command = self.journal.command(command_id) or {}
-        risk = next((d["risk_money"] for d in self.journal.decisions(acct.login) if d["command_id"] == command_id),
-                    0.0)
+        if not deals:
+            return
+        first = next((d for d in deals if d["entry"] in ("IN", "INOUT")), None)
+        seen = None
+        if first is None:
+            try:
+                seen = self.journal.position_seen(acct.login, position_id)
+            except JournalError:
+                pass
         offset_ms = next(iter(acct.charts.values())).offset_ms if acct.charts else 0
-        r_dist = abs(first["price"] - command["sl"]) if command.get("sl") else 0.0
+        if first is not None:
+            side, open_price, open_ms, magic = first["side"], first["price"], first["time_msc"], first["magic"]
+        elif seen is not None:
+            side, open_price, open_ms, magic = seen["side"], seen["open_price"], seen["open_time_msc"], seen["magic"]
+        else:   # opened before anything of it was journaled: its first close says the rest
+            out = deals[0]
+            side = "SELL" if out["side"] == "BUY" else "BUY"
+            open_price, open_ms, magic = out["price"], out["time_msc"], out["magic"]
+        volume = sum(d["volume"] for d in deals if d["entry"] in ("IN", "INOUT"))
+        if not volume:
+            volume = seen["volume"] if seen else sum(d["volume"] for d in deals if d["entry"] in ("OUT", "OUT_BY"))
+        command = self.journal.command(command_id) if command_id else None
+        risk = next((d["risk_money"] for d in self.journal.decisions(acct.login) if d["command_id"] == command_id),
+                    0.0) if command_id else 0.0
         trade = {
-            "ticket": position_id, "symbol": first["symbol"], "side": first["side"],
-            "volume": sum(d["volume"] for d in deals if d["entry"] in ("IN", "INOUT")),
-            "open_price": first["price"], "open_time_ms": first["time_msc"] - offset_ms,
+            "ticket": position_id, "symbol": deals[0]["symbol"], "side": side,
+            "volume": volume,
+            "open_price": open_price, "open_time_ms": open_ms - offset_ms,
             "close_time_ms": deals[-1]["time_msc"] - offset_ms, "profit": realized,
-            "r_multiple": realized / risk if risk > 0 else 0.0, "mfe_r": 0.0, "mae_r": 0.0, "managed": True,
-            "stage": "OPEN", "adds": 0, "features_at_entry": None, "features_at_exit": None, "risk_money": risk,
-            "r_dist": r_dist,
+            "r_multiple": realized / risk if risk > 0 else 0.0, "mfe_r": 0.0, "mae_r": 0.0,
+            "managed": magic == self.cfg.bridge.magic, "stage": "OPEN", "adds": 0, "features_at_entry": None,
+            "features_at_exit": None, "risk_money": risk,
+            "r_dist": abs(open_price - command["sl"]) if command and command["sl"] else 0.0,
         }
         if self._record(False, self.journal.record_closed_trade, acct.login, trade):
             self._record(None, self.journal.settle_trade, acct.login, position_id)

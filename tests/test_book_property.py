@@ -630,8 +630,6 @@ def test_the_closed_trades_sum_to_the_balance_change():
     _run("money", unseen_manual=False)
 
 
-@pytest.mark.xfail(strict=True, reason="a position closed where no book sees it (the trader's own between two "
-                   "ticks, or any closed just before a restart) gets no closed trade: see the tests below")
 def test_the_closed_trades_sum_to_the_balance_change_around_restarts_and_unseen_trades():
     _run("money", shrink=False)
 
@@ -640,7 +638,7 @@ def test_no_open_or_add_lets_the_worst_case_cross_a_floor_less_the_buffer():
     _run("worst_case")
 
 
-# ---- the shortest sequences the search found for what does not hold yet -------------------------------------
+# ---- the shortest sequences the search found where the book once parted from the broker ----------------------
 
 
 def _world(start: str = "wednesday") -> World:
@@ -651,9 +649,6 @@ def _in_flight(w: World) -> list[int]:
     return [c["command_id"] for c in w.node.status()["accounts"][ACCOUNT]["in_flight"]]
 
 
-@pytest.mark.xfail(strict=True, reason="a position of the trader's own that the book never held (opened and closed "
-                   "between two ticks, or closed after a restart before the first TICK) is settled by no closed "
-                   "trade: Node._closed_by_deal makes one only for a position a command of the engine opened")
 @pytest.mark.parametrize("when", ["between two ticks", "after a restart, before the first tick"])
 def test_a_trade_of_the_traders_own_the_book_never_held_is_a_closed_trade(when):
     w = _world()
@@ -672,9 +667,6 @@ def test_a_trade_of_the_traders_own_the_book_never_held_is_a_closed_trade(when):
         w.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a position whose closing deals came while the book still held it is "
-                   "made a closed trade by the next TICK's sync; a restart before that TICK (clean or not) loses it: "
-                   "the new node's book never held it and Node._closed_by_deal has already run")
 @pytest.mark.parametrize("crash", [False, True], ids=["stopped", "killed"])
 def test_a_position_closed_just_before_a_restart_is_a_closed_trade(crash):
     w = _world()
@@ -690,9 +682,6 @@ def test_a_position_closed_just_before_a_restart_is_a_closed_trade(crash):
         w.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the settlement a DEAL makes (Node._closed_by_deal, _filled_by_deal) is not "
-                   "saved with the engine's state: a bridge killed after it restarts with the command in flight, "
-                   "filled, for good; its stop counted against the headroom of a flat account")
 def test_a_command_settled_by_its_deals_stays_settled_when_the_bridge_is_killed():
     w = _world()
     try:
@@ -707,9 +696,6 @@ def test_a_command_settled_by_its_deals_stays_settled_when_the_bridge_is_killed(
         w.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a CLOSE whose RESULT is lost is not settled by its own deal (comment "
-                   "mt5b:<id>): it stays in flight and pending until bridge.command_timeout_ms, and the symbol "
-                   "holds COMMAND_IN_FLIGHT meanwhile")
 def test_a_close_whose_result_is_lost_is_settled_by_its_deal():
     w = _world("friday")
     try:
