@@ -32,12 +32,18 @@ def _trades(r) -> list[dict]:
         return [dict(row) for row in db.execute("select * from closed_trades order by ticket")]
 
 
-def test_a_position_stopped_out_between_two_ticks_is_settled_from_its_deals(running, tmp_path):
+def _entered(running, tmp_path):
+    """A bridge whose engine opens at the first live tick: (bridge, chart, tick time, price, the OPEN)."""
     r = running(signal_config(tmp_path, bridge={"command_timeout_ms": 60_000}), model=always("BUY", tmp_path))
     chart = Chart(r.cfg.bridge.endpoint)
     t, price = _warm(chart)
     cmd = chart.tick(t, price)
     assert cmd["action"] == "OPEN"
+    return r, chart, t, price, cmd
+
+
+def test_a_position_stopped_out_between_two_ticks_is_settled_from_its_deals(running, tmp_path):
+    r, chart, t, price, cmd = _entered(running, tmp_path)
     comment = f"mt5b:{cmd['command_id']}"
     chart.send(_result(chart, cmd, 5001, t + 100))
     # Filled, then stopped out, all before the next tick: the book never shows the position.
@@ -78,11 +84,7 @@ def test_partial_closes_are_one_trade_with_the_realized_money_and_the_volume_tra
 
 
 def test_a_fill_whose_result_never_comes_is_settled_by_its_deal(running, tmp_path):
-    r = running(signal_config(tmp_path, bridge={"command_timeout_ms": 60_000}), model=always("BUY", tmp_path))
-    chart = Chart(r.cfg.bridge.endpoint)
-    t, price = _warm(chart)
-    cmd = chart.tick(t, price)
-    assert cmd["action"] == "OPEN"
+    r, chart, t, price, cmd = _entered(running, tmp_path)
     # The EA lost its connection: the RESULT says the outcome is unknown, and the deal says it was filled.
     chart.send(dict(_result(chart, cmd, 0, t + 50), outcome="UNKNOWN", retcode=10031, volume=0.0, price=0.0))
     _deal(chart, t + 80, deal=21, position=6001, entry="IN", reason="EXPERT", volume=cmd["volume"], price=price,
