@@ -291,11 +291,16 @@ class Node:
         acct.state = engine.state_code
         for pending in self.journal.pending_commands(login):
             acct.sent[pending["command_id"]] = self.clock()
-        for waiting in engine.in_flight:
-            if waiting["filled"]:   # a fill its book had not shown before the restart: timed again from now
-                acct.sent[waiting["command_id"]] = self.clock()
+        self._time_restored_fills(acct)
         self.accounts[login] = acct
         return acct
+
+    def _time_restored_fills(self, acct: Account) -> None:
+        """Fills whose book had not shown the position before a restart are timed again from now: released at
+        their timeout if the book never shows it (closed while the bridge was down, say)."""
+        for waiting in acct.engine.in_flight:
+            if waiting["filled"] and waiting["command_id"] not in acct.sent:
+                acct.sent[waiting["command_id"]] = self.clock()
 
     def _initial_balance(self, hello: wire.Hello, saved: dict | None) -> tuple[float, str]:
         """The initial balance the FTMO floors are measured from, and where it came from, in the order of trust:
@@ -362,6 +367,8 @@ class Node:
                 acct.synced = None   # its positions' stops now count: give the book them on the next tick
         else:
             sym = add_symbol(engine, self.cfg, hello.symbol, self._spec(hello), FeatureEngine(self.model))
+            # The engine puts back the restored commands of a symbol when the symbol is added.
+            self._time_restored_fills(acct)
         label = identity.decode("utf-8", "replace")
         previous = self.charts.get(identity)
         if previous is not None:
