@@ -291,7 +291,7 @@ class Bridge:
             # to the log only: they may name another account's command or chart.
             self._fault(f"a frame from {identity!r}", exc)
             self.node.errors["INTERNAL_ERROR"] += 1
-            reply = wire.encode(wire.ErrorReply(reply_to=_frame_seq(frame), code="INTERNAL_ERROR",
+            reply = wire.encode(wire.ErrorReply(reply_to=wire.frame_seq(frame), code="INTERNAL_ERROR",
                                                 message="the bridge failed on this frame; its log says why"))
         if reply is not None:
             router.send(identity, zmq.SNDMORE)
@@ -450,15 +450,6 @@ def _seq_and_type(frame: bytes) -> tuple[int, str | None]:
         return (seq if type(seq) is int and 0 <= seq < 2**53 else wire.REPLY_TO_UNKNOWN), msg.get("type")
     except (ValueError, AttributeError):
         return wire.REPLY_TO_UNKNOWN, None
-
-
-def _frame_seq(frame: bytes) -> int:
-    """The frame's seq when it has a readable one, for an ERROR that answers it; else -1."""
-    try:
-        seq = json.loads(frame).get("seq")
-    except Exception:
-        return wire.REPLY_TO_UNKNOWN
-    return seq if type(seq) is int and 0 <= seq < 2**53 else wire.REPLY_TO_UNKNOWN
 
 
 def _jsonable(value):
