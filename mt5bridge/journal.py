@@ -43,7 +43,7 @@ import numpy as np
 
 from mt5bridge import settlement
 
-__all__ = ["Journal", "JournalError", "APPLICATION_ID", "EXPIRY_OUTCOMES", "MIGRATIONS"]
+__all__ = ["Journal", "JournalError", "RecordRefused", "APPLICATION_ID", "EXPIRY_OUTCOMES", "MIGRATIONS"]
 
 APPLICATION_ID = 0x4D543542
 """``PRAGMA application_id`` of a journal ("MT5B"): tells a journal from any other SQLite file."""
@@ -67,6 +67,11 @@ _FEATURES_DTYPE = np.dtype("<f8")  # stored little-endian whatever the machine, 
 
 class JournalError(RuntimeError):
     """The journal cannot be opened, or refused a record; the message names the file and what to do."""
+
+
+class RecordRefused(JournalError):
+    """The journal refused the record itself (a command id it already holds, a row that breaks a constraint),
+    as opposed to failing to write it: trying again later would not help."""
 
 
 # --- schema ------------------------------------------------------------------------------------------------
@@ -582,7 +587,7 @@ class Journal:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 old = self.command(cid)
                 if old is not None:
-                    raise JournalError(
+                    raise RecordRefused(
                         f"command {cid} is already journaled ({old['action']} {old['symbol']} for account "
                         f"{old['account']}, chart {old['chart']} seq {old['seq']}); ids are never reused: take "
                         "next_command_id()"

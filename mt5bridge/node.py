@@ -30,7 +30,7 @@ from mt5bridge.config import Config, config_from_dict
 from mt5bridge.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.engine import TIMEFRAME_SECONDS, FeatureEngine
 from mt5bridge.fastwire import hold_reply, read_tick, tick_values
-from mt5bridge.journal import JournalError
+from mt5bridge.journal import JournalError, RecordRefused
 from mt5bridge.ratelog import RateLog, printable
 from mt5bridge.reasons import CODES, WORDS
 
@@ -1158,10 +1158,11 @@ def _safe_unjournaled(acct: Account, d: dict) -> bool:
 
 
 def _is_refusal(exc: JournalError) -> bool:
-    """The journal refused the record itself (a command id it already holds), as opposed to failing to write."""
+    """The journal refused the record itself (a command id it already holds, a constraint), as opposed to
+    failing to write it."""
     import sqlite3
 
-    return isinstance(exc.__cause__, sqlite3.IntegrityError) or "already journaled" in str(exc)
+    return isinstance(exc, RecordRefused) or isinstance(exc.__cause__, sqlite3.IntegrityError)
 
 
 def _json_str(text: str) -> bytes:
