@@ -703,6 +703,23 @@ class Journal:
         )
         return cur.rowcount == 1
 
+    def position_deals(self, account: str, position_id: int) -> list[dict]:
+        """The deals of one position of the account, in the order they happened."""
+        rows = self._read("SELECT * FROM deals WHERE account = ? AND position_id = ? ORDER BY time_msc, deal",
+                          (_account(account), _int("position_id", position_id)))
+        return [dict(r) for r in rows]
+
+    def has_deal_commented(self, account: str, comment: str) -> bool:
+        """Whether a deal of the account carries ``comment`` (a command's ``mt5b:<id>``)."""
+        return bool(self._read("SELECT 1 FROM deals WHERE account = ? AND comment = ? LIMIT 1",
+                               (_account(account), str(comment))))
+
+    def decision_risk(self, command_id: int) -> float:
+        """The money a command put at risk when it was decided (0 when unknown)."""
+        rows = self._read("SELECT risk_money FROM decisions WHERE command_id = ? LIMIT 1",
+                          (_int("command_id", command_id),))
+        return float(rows[0][0]) if rows and rows[0][0] is not None else 0.0
+
     def deals(self, account: str) -> list[dict]:
         """The account's deals, in the order they happened."""
         rows = self._read("SELECT * FROM deals WHERE account = ? ORDER BY time_msc, deal", (_account(account),))
@@ -1065,8 +1082,7 @@ class Journal:
         recorded yet: it is settled when it is), or None while the deals do not close the position."""
         acc = _account(account)
         ticket = _int("ticket", ticket)
-        deals = self._read("SELECT * FROM deals WHERE account = ? AND position_id = ? ORDER BY time_msc, deal",
-                           (acc, ticket))
+        deals = self.position_deals(acc, ticket)
         money = settlement.realized(deals)
         if money is None:
             return None

@@ -634,6 +634,9 @@ class Node:
 
     def _tick_ms(self, acct: Account) -> int:
         """The account's latest tick time (UTC ms), for a save outside the tick path; the wall clock before any."""
+        latest = max((c.last_tick_ms for c in acct.charts.values()), default=NO_TIME_MS)
+        if latest > NO_TIME_MS:
+            return latest
         return int(acct.engine.export_state()["account"]["now_ms"]) or int(self.wall() * 1000)
 
     def _state_to_save(self, acct: Account) -> dict:
@@ -717,8 +720,8 @@ class Node:
                 continue
             comment = f"{wire.COMMENT_PREFIX}{command_id}"
             # Its position in the book, or a deal of it (a position already closed again, a netting fill).
-            seen = any(p["comment"] == comment for p in positions) or any(
-                d["comment"] == comment for d in self._deals(acct))
+            seen = any(p["comment"] == comment for p in positions) or self._read(
+                False, self.journal.has_deal_commented, acct.login, comment)
             if command_id in in_flight:
                 acct.engine.expire(command_id)
             self._record(None, self.journal.expire_command, command_id, utc_ms, "filled_seen" if seen else "not_seen")
@@ -834,16 +837,11 @@ class Node:
         """The closed trade of a position the book never saw close, made from its deals, its command (0: none,
         the trader's own or older than the journal) and, where the deals do not say how it opened, the position
         as the journal last saw it."""
-        deals = [d for d in self._deals(acct) if d["position_id"] == position_id]
+        deals = self._read([], self.journal.position_deals, acct.login, position_id)
         if not deals:
             return
         first = next((d for d in deals if d["entry"] in ("IN", "INOUT")), None)
-        seen = None
-        if first is None:
-            try:
-                seen = self.journal.position_seen(acct.login, position_id)
-            except JournalError:
-                pass
+        seen = self._read(None, self.journal.position_seen, acct.login, position_id) if first is None else None
         offset_ms = next(iter(acct.charts.values())).offset_ms if acct.charts else 0
         if first is not None:
             side, open_price, open_ms, magic = first["side"], first["price"], first["time_msc"], first["magic"]
@@ -857,8 +855,7 @@ class Node:
         if not volume:
             volume = seen["volume"] if seen else sum(d["volume"] for d in deals if d["entry"] in ("OUT", "OUT_BY"))
         command = self.journal.command(command_id) if command_id else None
-        risk = next((d["risk_money"] for d in self.journal.decisions(acct.login) if d["command_id"] == command_id),
-                    0.0) if command_id else 0.0
+        risk = self.journal.decision_risk(command_id) if command_id else 0.0
         trade = {
             "ticket": position_id, "symbol": deals[0]["symbol"], "side": side,
             "volume": volume,
@@ -873,15 +870,18 @@ class Node:
             self._record(None, self.journal.settle_trade, acct.login, position_id)
             acct.engine.count_closed_trade(realized, risk)
 
-    def _deals(self, acct: Account) -> list[dict]:
+    @staticmethod
+    def _read(default: Any, read, *args: Any) -> Any:
+        """A journal read on a settlement path; ``default`` when the journal cannot be read: nothing is settled
+        from it now, and the command's timeout settles it later."""
         try:
-            return self.journal.deals(acct.login)
+            return read(*args)
         except JournalError:
-            return []   # a journal that cannot be read settles nothing now; the timeout settles it later
+            return default
 
     def _opened_by(self, acct: Account, position_id: int) -> int:
-        for d in self._deals(acct):
-            if d["position_id"] == position_id and d["entry"] in ("IN", "INOUT"):
+        for d in self._read([], self.journal.position_deals, acct.login, position_id):
+            if d["entry"] in ("IN", "INOUT"):
                 return _command_of(d["comment"])
         return 0
 
