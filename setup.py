@@ -50,7 +50,7 @@ if PROFILE:
 # cimports between modules whose sources sit outside the package directory.
 extensions = [
     Extension(
-        "mt5bridge._engine",
+        "mt5bridge.core._engine",
         ["ext/_engine.pyx"],
         include_dirs=[numpy.get_include(), "ext"],
         define_macros=macros,
@@ -59,7 +59,7 @@ extensions = [
     ),
     # The TICK reader builds Python objects and shares nothing with the engine: a module of its own.
     Extension(
-        "mt5bridge._tickwire",
+        "mt5bridge.bridge._tickwire",
         ["ext/_tickwire.pyx"],
         define_macros=macros,
         extra_compile_args=compile_args,

@@ -1,4 +1,4 @@
-"""Benchmark of the compiled feature engine (``mt5bridge._engine``): latency, throughput and memory.
+"""Benchmark of the compiled feature engine (``mt5bridge.core._engine``): latency, throughput and memory.
 
 Run from the repository root, with the engine built in place::
 
@@ -70,8 +70,8 @@ import numpy as np
 
 # The installed package is measured (pip install .), never a source tree beside this script.
 
-from mt5bridge.engine import FeatureEngine
-from mt5bridge.model import load_model
+from mt5bridge.core.engine import FeatureEngine
+from mt5bridge.core.model import load_model
 
 GOALS = {"ns_per_tick_p50": 1000, "ns_per_bar_close_p50": 5000, "talipp_ratio": 50,
          "decision_over_features_ns_p50": 2000}
@@ -510,7 +510,7 @@ def bench_decision(model, warm: Series, measured: Series) -> dict:
     """A decision on top of the features: the account engine's on_tick (features, FTMO guard, the book's
     worst case, exits and the entry filters and sizing) against the feature engine's alone, same ticks."""
     from mt5bridge.config import Config
-    from mt5bridge.decision import add_symbol, build_engine
+    from mt5bridge.core.decision import add_symbol, build_engine
 
     seg = measured.slice(0, TICK_SAMPLES)
     spec = dict(point=1e-5, tick_size=1e-5, tick_value=1.0, contract_size=100_000, volume_min=0.01,

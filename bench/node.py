@@ -38,11 +38,11 @@ import numpy as np
 
 # The installed package is measured (pip install .), never a source tree beside this script.
 
-from mt5bridge import fastwire
-from mt5bridge import protocol as wire
+from mt5bridge.bridge import fastwire
+from mt5bridge.bridge import protocol as wire
 from mt5bridge.config import Config
-from mt5bridge.journal import Journal
-from mt5bridge.node import Node
+from mt5bridge.bridge.journal import Journal
+from mt5bridge.bridge.node import Node
 
 SERVER_OFFSET_MS = 3 * 3_600_000
 START_MS = 1_783_400_000_000

@@ -6,7 +6,7 @@ Run from the repository root, with the engine built in place::
     python bench/replay.py --json     # only the JSON line
     python bench/replay.py --days 90 --seed 3
 
-Input: the deterministic synthetic EURUSD of ``mt5bridge.synthetic`` (``--days`` of it, ``--seed``), with the
+Input: the deterministic synthetic EURUSD of ``mt5bridge.market.synthetic`` (``--days`` of it, ``--seed``), with the
 default configuration, so the engine trades as it would out of the box (entries, exits, stops hit by the
 broker, FTMO accounting on every tick). The first 14 days warm the features (untimed, as in `replay`).
 
@@ -36,8 +36,8 @@ import time
 # The installed package is measured (pip install .), never a source tree beside this script.
 
 from mt5bridge.config import Config
-from mt5bridge.engine import FeatureEngine
-from mt5bridge.replay import Replay, synthetic_markets
+from mt5bridge.core.engine import FeatureEngine
+from mt5bridge.workbench.replay import Replay, synthetic_markets
 
 
 def main() -> int:

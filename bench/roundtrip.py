@@ -40,8 +40,8 @@ import zmq
 
 # The installed package is measured (pip install .), never a source tree beside this script.
 
-from mt5bridge import protocol as wire
-from mt5bridge.server import control_request
+from mt5bridge.bridge import protocol as wire
+from mt5bridge.bridge.server import control_request
 
 SERVER_OFFSET_MS = 3 * 3_600_000
 START_MS = 1_783_400_000_000

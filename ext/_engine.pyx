@@ -54,9 +54,9 @@ cdef class FeatureEngine:
     cdef readonly str model_name
 
     def __init__(self, model=None):
-        """``model``: a model file path, a loaded ``mt5bridge.model.DirectionModel``, or None for the default."""
-        from mt5bridge.catalog import TIMEFRAME_BLOCK
-        from mt5bridge.model import load_model
+        """``model``: a model file path, a loaded ``mt5bridge.core.model.DirectionModel``, or None for the default."""
+        from mt5bridge.core.catalog import TIMEFRAME_BLOCK
+        from mt5bridge.core.model import load_model
 
         loaded = load_model(model)
         self._load_model(loaded.arrays())

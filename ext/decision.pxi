@@ -115,7 +115,7 @@ cdef class DecisionEngine:
     cdef double last_close_risk
 
     def __init__(self, dict params, long long magic, long long first_command_id=1):
-        """``params``: the flat engine parameters (``mt5bridge.decision.engine_params``)."""
+        """``params``: the flat engine parameters (``mt5bridge.config.engine_params``)."""
         self._set_params(params)
         self.magic = magic
         self.next_id = first_command_id
@@ -1256,7 +1256,7 @@ cdef class DecisionEngine:
     @property
     def decision(self):
         """The last tick's decision as a dict (names, not codes)."""
-        from mt5bridge.reasons import CODES, WORDS
+        from mt5bridge.core.reasons import CODES, WORDS
         cdef Decision d = self.dec
         return {
             "action": ACTION_NAMES[d.action], "symbol": self.symbols[d.sym] if d.sym < self.n_syms else "",
@@ -1271,7 +1271,7 @@ cdef class DecisionEngine:
     @property
     def account(self):
         """The FTMO picture: floors, headroom, state, objectives."""
-        from mt5bridge.reasons import CODES
+        from mt5bridge.core.reasons import CODES
         cdef Account* a = &self.acct
         if a.started:
             self.over_close = self._weekend_close_near(a.now_ms)

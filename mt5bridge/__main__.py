@@ -1,5 +1,5 @@
 import sys
 
-from mt5bridge.cli import main
+from mt5bridge.cli.entry import main
 
 sys.exit(main())

@@ -18,7 +18,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def eurusd_ticks():
     """Twelve days of synthetic EURUSD ticks (about 800k), the same on every run."""
-    from mt5bridge.synthetic import generate_ticks
+    from mt5bridge.market.synthetic import generate_ticks
 
     return generate_ticks("EURUSD", days=12, seed=7)
 

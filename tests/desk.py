@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 import numpy as np
 
 from mt5bridge.config import Config
-from mt5bridge.decision import add_symbol, build_engine
-from mt5bridge.engine import FeatureEngine
-from mt5bridge.model import load_model, model_to_json
-from mt5bridge.synthetic import generate_ticks
+from mt5bridge.core.decision import add_symbol, build_engine
+from mt5bridge.market.news import blackout_calendar
+from mt5bridge.core.engine import FeatureEngine
+from mt5bridge.core.model import load_model, model_to_json
+from mt5bridge.market.synthetic import generate_ticks
 
 MAGIC = 20261121
 
@@ -94,7 +95,7 @@ class Desk:
     margin_per_lot: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.engine = build_engine(self.cfg, MAGIC)
+        self.engine = build_engine(self.cfg, MAGIC, news=blackout_calendar(self.cfg))
 
     def add(self, symbol: str, **spec_changes) -> int:
         spec = dict(SPECS[symbol], **spec_changes)

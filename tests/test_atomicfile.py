@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mt5bridge.atomicfile import replaced_when_complete, write_text
+from mt5bridge.common.atomicfile import replaced_when_complete, write_text
 
 
 def test_a_failure_half_way_leaves_the_old_file_and_no_part_file(tmp_path):

@@ -36,13 +36,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
     run_state_machine_as_test
 
 from desk import always
-from mt5bridge import protocol as wire
+from mt5bridge.bridge import protocol as wire
 from mt5bridge.config import Config
-from mt5bridge.journal import Journal
-from mt5bridge.node import Node
+from mt5bridge.bridge.journal import Journal
+from mt5bridge.bridge.node import Node
 from mt5bridge.simulator import (RETCODE_CONNECTION, DealRecord, Execution, SimulatedBroker, build_warmup_bars,
                                  result_outcome, synthetic_spec)
-from mt5bridge.synthetic import generate_ticks
+from mt5bridge.market.synthetic import generate_ticks
 
 EXAMPLES = int(os.environ.get("MT5BRIDGE_PROPERTY_EXAMPLES", "30"))
 STEPS = int(os.environ.get("MT5BRIDGE_PROPERTY_STEPS", "40"))

@@ -20,13 +20,13 @@ import zmq
 
 from conftest import package_process
 from desk import always
-from mt5bridge import protocol as wire
-from mt5bridge.access import control_token_path
+from mt5bridge.bridge import protocol as wire
+from mt5bridge.bridge.access import control_token_path
 from mt5bridge.config import Config, load_config
-from mt5bridge.journal import JournalError
-from mt5bridge.server import Bridge, BridgeError
-from mt5bridge.server import control_request as ask_bridge
-from mt5bridge.synthetic import generate_ticks
+from mt5bridge.bridge.journal import JournalError
+from mt5bridge.bridge.server import Bridge, BridgeError
+from mt5bridge.bridge.server import control_request as ask_bridge
+from mt5bridge.market.synthetic import generate_ticks
 
 SERVER_OFFSET_MS = 3 * 3_600_000
 
@@ -437,7 +437,7 @@ def test_a_command_without_result_is_reconciled_not_resent(running, tmp_path):
 def test_curve_keys_let_a_remote_endpoint_serve_only_clients_that_know_the_key(tmp_path):
     import zmq.auth
 
-    from mt5bridge.cli import main
+    from mt5bridge.cli.entry import main
 
     assert main(["keygen", "--out", str(tmp_path / "keys")]) == 0
     assert main(["keygen", "--client", "desk", "--out", str(tmp_path / "keys")]) == 0
@@ -468,7 +468,7 @@ def test_curve_keys_let_a_remote_endpoint_serve_only_clients_that_know_the_key(t
 
 
 def test_status_and_halt_work_from_the_journal_when_the_bridge_is_down(tmp_path, capsys):
-    from mt5bridge.cli import main
+    from mt5bridge.cli.entry import main
 
     config, ea, control = _process_config(tmp_path)
     with _bridge_process(config, control) as proc:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mt5bridge._engine import london_offset_minutes, new_york_offset_minutes, prague_offset_minutes
+from mt5bridge.core._engine import london_offset_minutes, new_york_offset_minutes, prague_offset_minutes
 
 CASES = [
     (prague_offset_minutes, "Europe/Prague"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from mt5bridge import catalog
-from mt5bridge.catalog import FEATURE_COUNT, FEATURES, GROUPS, INDICATOR_NAMES
+from mt5bridge.core import catalog
+from mt5bridge.core.catalog import FEATURE_COUNT, FEATURES, GROUPS, INDICATOR_NAMES
 
 
 def test_exactly_147_uniquely_named_features_in_every_group():
@@ -32,4 +32,4 @@ def test_generated_files_are_fresh(repo_root):
     for path, render in (("ext/catalog.pxi", catalog.render_pxi), ("docs/features.md", catalog.render_markdown)):
         if (repo_root / path).read_text(encoding="utf-8") != render():
             stale.append(path)
-    assert not stale, f"stale: {stale}; regenerate with `python -m mt5bridge.catalog --write`"
+    assert not stale, f"stale: {stale}; regenerate with `python -m mt5bridge.core.catalog --write`"

@@ -7,6 +7,7 @@ import argparse
 import logging
 import math
 import re
+from typing import get_args
 
 import pytest
 from pydantic import BaseModel, ValidationError
@@ -17,7 +18,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from mt5bridge import config as c
-from mt5bridge.check_config_cmd import register, run
+from mt5bridge.config import docs as config_docs
+from mt5bridge.config import problems, schema
+from mt5bridge.cli.check_config import register, run
 from mt5bridge.config import (
     Config,
     ConfigError,
@@ -116,9 +119,9 @@ def _models(model: type[BaseModel], seen: set) -> list[type[BaseModel]]:
     seen.add(model)
     found = [model]
     for field in model.model_fields.values():
-        annotation, _ = c._unwrap(field.annotation)
+        annotation, _ = problems._unwrap(field.annotation)
         for candidate in (annotation, *getattr(annotation, "__args__", ())):
-            candidate, _ = c._unwrap(candidate)
+            candidate, _ = problems._unwrap(candidate)
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
                 found += _models(candidate, seen)
     return found
@@ -383,7 +386,7 @@ def test_a_correlation_pair_given_replaces_the_shipped_one_in_either_order():
     ],
 )
 def test_an_unlisted_symbol_is_guessed_from_its_name_and_said_so(name, asset_class, currencies, caplog):
-    c._warned_guesses.discard(name)
+    schema._warned_guesses.discard(name)
     cfg = Config()
     with caplog.at_level(logging.WARNING, logger="mt5bridge.config"):
         assert symbol_class(cfg, name) == asset_class
@@ -443,9 +446,9 @@ def test_engine_params_is_flat_and_numeric(repo_root):
 
 
 def test_consensus_mask_bits_are_the_engines_consensus_codes():
-    engine = pytest.importorskip("mt5bridge._engine")
+    engine = pytest.importorskip("mt5bridge.core._engine")
     names = list(engine.CONSENSUS_NAMES)
-    for i, name in enumerate(c.get_args(c.Consensus)):
+    for i, name in enumerate(get_args(c.Consensus)):
         assert names.index(name) == i
 
 
@@ -523,14 +526,14 @@ def test_check_config_refuses_unreadable_and_broken_files(tmp_path, capsys, cont
 def test_docs_are_current(repo_root):
     # The checkout's file: the package under test may be installed elsewhere than the repository.
     docs = repo_root / "docs" / "config.md"
-    assert docs.exists(), f"docs/config.md is missing: run {c.DOCS_COMMAND}"
-    rendered = c.render_docs(repo_root / "config")
-    assert docs.read_text(encoding="utf-8") == rendered, f"docs/config.md is stale: run {c.DOCS_COMMAND}"
+    assert docs.exists(), f"docs/config.md is missing: run {config_docs.DOCS_COMMAND}"
+    rendered = config_docs.render_docs(repo_root / "config")
+    assert docs.read_text(encoding="utf-8") == rendered, f"docs/config.md is stale: run {config_docs.DOCS_COMMAND}"
 
 
 def test_docs_cover_every_setting(repo_root):
-    text = c.render_docs(repo_root / "config")
-    assert "\r" not in text and text == c.render_docs(repo_root / "config")
+    text = config_docs.render_docs(repo_root / "config")
+    assert "\r" not in text and text == config_docs.render_docs(repo_root / "config")
     for key in flat_keys(tomllib.loads(effective_toml(Config()))):
         section, _, name = key.rpartition(".")
         if section.startswith(("symbols.", "sizing.correlation")):
@@ -546,7 +549,7 @@ def test_a_currency_news_cannot_be_matched_to_is_refused_not_dropped(tmp_path):
         load_config(path)
     assert "symbols.USDINR.currencies" in str(err.value) and "'INR' is not a currency news can be matched to" in str(
         err.value)
-    from mt5bridge.decision import currency_mask
+    from mt5bridge.core.decision import currency_mask
 
     with pytest.raises(ValueError, match="'INR' has no news bit"):
         currency_mask(["USD", "INR"])

@@ -39,7 +39,7 @@ import pytest
 
 from desk import always
 from mt5bridge.config import effective_toml
-from mt5bridge.journal import Journal
+from mt5bridge.bridge.journal import Journal
 from mt5bridge.simulator import COMMENT_PREFIX, SimulatedTerminal
 from test_bridge import _bridge_process, control_request, signal_config
 

@@ -257,7 +257,7 @@ def test_news_for_another_currency_does_not_block(tmp_path):
 
 
 def test_a_missing_news_calendar_stops_the_start(tmp_path):
-    from mt5bridge.news import NewsCalendarError
+    from mt5bridge.market.news import NewsCalendarError
 
     cfg = config_for_signals(account={"phase": "funded"}, ftmo={"profit_target_pct": 0.0, "min_trading_days": 0},
                              funded={"news_blackout": True, "news_file": str(tmp_path / "absent.csv")})
@@ -279,10 +279,10 @@ def test_flat_before_the_weekend_closes_everything_and_opens_nothing(tmp_path):
 
 
 def test_reason_codes_in_the_engine_are_fresh(repo_root):
-    from mt5bridge.reasons import render_pxi
+    from mt5bridge.core.reasons import render_pxi
 
     assert (repo_root / "ext" / "reasons.pxi").read_text(encoding="utf-8") == render_pxi(), (
-        "stale: run `python -m mt5bridge.reasons --write`")
+        "stale: run `python -m mt5bridge.core.reasons --write`")
 
 
 def test_internal_weekly_stop_lasts_until_the_prague_week_rolls():

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, package_process
-from mt5bridge import protocol as wire
+from mt5bridge.bridge import protocol as wire
 
 DLL_DIR = ROOT / "mql5" / "dll"
 BUILD_SCRIPT = DLL_DIR / "build-libzmq.sh"
@@ -224,7 +224,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def bridge_process(tmp_path: Path, endpoint: str, extra: str = ""):
     """A real `mt5bridge serve` on ``endpoint``, once its control socket answers; stopped at the end."""
-    from mt5bridge.server import control_request
+    from mt5bridge.bridge.server import control_request
 
     control = f"tcp://127.0.0.1:{free_port()}"
     config = tmp_path / "bridge.toml"
@@ -279,7 +279,7 @@ def test_the_eas_calls_through_the_dll_reach_a_real_bridge(terminal, tmp_path):
 def test_with_curve_the_dll_talks_to_the_bridge_only_with_its_key(terminal, tmp_path):
     import zmq.auth
 
-    from mt5bridge.cli import main
+    from mt5bridge.cli.entry import main
 
     keys = tmp_path / "keys"
     assert main(["keygen", "--out", str(keys)]) == 0
@@ -310,7 +310,7 @@ def test_with_curve_the_dll_talks_to_the_bridge_only_with_its_key(terminal, tmp_
 def ea_package(tmp_path, monkeypatch, capsys):
     """`mt5bridge ea-package ARGS` of the package under test (as built or installed, so its own copy of the EA
     sources), run in an empty folder: (exit status, what it wrote to stderr)."""
-    from mt5bridge.cli import main
+    from mt5bridge.cli.entry import main
 
     monkeypatch.chdir(tmp_path)
 

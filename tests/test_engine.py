@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import aggregate_bars
-from mt5bridge.catalog import FEATURE_COUNT, FEATURE_NAMES, GROUPS, TIMEFRAME_BLOCK, TIMEFRAMES
-from mt5bridge.engine import CONSENSUS_NAMES, TIMEFRAME_SECONDS, FeatureEngine
+from mt5bridge.core.catalog import FEATURE_COUNT, FEATURE_NAMES, GROUPS, TIMEFRAME_BLOCK, TIMEFRAMES
+from mt5bridge.core.engine import CONSENSUS_NAMES, TIMEFRAME_SECONDS, FeatureEngine
 
 M1, M5, M15, H1 = range(4)
 

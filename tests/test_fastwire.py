@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mt5bridge import fastwire
-from mt5bridge import protocol as wire
-from mt5bridge import protocol_gen
+from mt5bridge.bridge import fastwire
+from mt5bridge.bridge import protocol as wire
+from mt5bridge.bridge import protocol_gen
 from mt5bridge.config import Config
-from mt5bridge.journal import Journal
-from mt5bridge.node import Node
+from mt5bridge.bridge.journal import Journal
+from mt5bridge.bridge.node import Node
 from test_protocol import BAD_FRAMES
 
 BIG = 10 * wire.MAX_FRAME_BYTES
@@ -386,7 +386,7 @@ def test_generated_frames_get_the_same_answer_from_both_readers(frame):
 
 def run_node(tmp_path: Path, frames: list[bytes], fast: bool, monkeypatch,
              full_sync: bool = False) -> tuple[list[bytes], dict, list]:
-    import mt5bridge.node as node_module
+    import mt5bridge.bridge.node as node_module
 
     folder = tmp_path / ("fast" if fast else "models") / ("full" if full_sync else "usual")
     folder.mkdir(parents=True)

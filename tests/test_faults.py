@@ -19,8 +19,8 @@ import pytest
 
 from conftest import package_process
 from desk import always
-from mt5bridge import protocol as wire
-from mt5bridge.synthetic import generate_ticks
+from mt5bridge.bridge import protocol as wire
+from mt5bridge.market.synthetic import generate_ticks
 from test_bridge import (SERVER_OFFSET_MS, Chart, _bridge_process, bridge_config, control_request, free_port,  # noqa: F401
                          running, signal_config)
 
@@ -135,7 +135,7 @@ def test_a_full_disk_opens_no_new_risk_keeps_serving_and_resumes_by_itself(tmp_p
 
 
 def test_a_bridge_does_not_start_on_a_journal_it_cannot_write(tmp_path, small_disk):
-    from mt5bridge.journal import Journal
+    from mt5bridge.bridge.journal import Journal
 
     Journal(small_disk / "journal.sqlite").close()
     filler = _fill(small_disk)

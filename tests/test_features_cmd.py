@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from mt5bridge.catalog import FEATURE_NAMES, INDICATOR_NAMES
-from mt5bridge.cli import build_parser, main
-from mt5bridge.features_cmd import run
+from mt5bridge.core.catalog import FEATURE_NAMES, INDICATOR_NAMES
+from mt5bridge.cli.entry import build_parser, main
+from mt5bridge.cli.features import run
 
 TICK_HEADER = "<DATE>\t<TIME>\t<BID>\t<ASK>\t<LAST>\t<VOLUME>\t<FLAGS>"
 BASE_COLUMNS = ["time", *FEATURE_NAMES, "score", "direction", "confidence", "consensus"]
@@ -18,7 +18,7 @@ BASE_COLUMNS = ["time", *FEATURE_NAMES, "score", "direction", "confidence", "con
 
 def needs_engine():
     # The engine is part of the product: a missing build must fail these tests, not skip them.
-    import mt5bridge._engine  # noqa: F401
+    import mt5bridge.core._engine  # noqa: F401
 
 
 def write_m5_bars(path, n: int, start: datetime, seed: int = 7) -> list[datetime]:
@@ -137,7 +137,7 @@ def test_bad_utc_offset_returns_2(tmp_path, capsys):
 def test_engine_not_built_returns_1(tmp_path, capsys, monkeypatch):
     src = tmp_path / "bars.csv"
     write_m5_bars(src, 3, datetime(2024, 1, 2))
-    monkeypatch.setitem(sys.modules, "mt5bridge.engine", None)  # makes `import mt5bridge.engine` fail
+    monkeypatch.setitem(sys.modules, "mt5bridge.core.engine", None)  # makes `import mt5bridge.core.engine` fail
     code, err = run_cli(capsys, "--input", src, "--out", tmp_path / "o.csv")
     assert code == 1
     assert err.startswith("mt5bridge features: error: ")

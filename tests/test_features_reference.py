@@ -3,7 +3,7 @@
 A seeded synthetic EURUSD tick series (40 days, weekends and random gaps without ticks, trending and ranging
 stretches, flat and zero-volume stretches that drive the zero-denominator cases) is turned into bars here with
 numpy. Every per-timeframe feature, every raw indicator and every multi-timeframe feature is then recomputed
-from the definitions in ``mt5bridge/catalog.py`` with TA-Lib's batch functions and numpy, and compared with
+from the definitions in ``mt5bridge/core/catalog.py`` with TA-Lib's batch functions and numpy, and compared with
 what the compiled engine writes, row by row, on every timeframe.
 
 Where the catalog leaves a degenerate case to "TA-Lib's functions", TA-Lib's value is the reference: RSI, STOCH,
@@ -16,14 +16,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mt5bridge.catalog import (
+from mt5bridge.core.catalog import (
     FEATURE_INDEX,
     INDICATOR_NAMES,
     INDICATORS_PER_TIMEFRAME,
     TIMEFRAME_BLOCK,
     TIMEFRAMES,
 )
-from mt5bridge.engine import FeatureEngine
+from mt5bridge.core.engine import FeatureEngine
 
 talib = pytest.importorskip("talib")
 

@@ -34,13 +34,13 @@ from hypothesis import strategies as st
 from pydantic_core import from_json
 
 from conftest import aggregate_bars, package_process
-from mt5bridge import protocol as wire
-from mt5bridge import protocol_gen
+from mt5bridge.bridge import protocol as wire
+from mt5bridge.bridge import protocol_gen
 from mt5bridge.config import Config
-from mt5bridge.journal import Journal
-from mt5bridge.node import Node
-from mt5bridge.ratelog import RateLog
-from mt5bridge.synthetic import generate_ticks
+from mt5bridge.bridge.journal import Journal
+from mt5bridge.bridge.node import Node
+from mt5bridge.bridge.ratelog import RateLog
+from mt5bridge.market.synthetic import generate_ticks
 from test_bridge import TOKENS, control_request, free_port
 
 FRAMES = int(os.environ.get("MT5BRIDGE_FUZZ_FRAMES", "8000"))
@@ -572,7 +572,7 @@ def node_with_log(tmp_path, caplog):
     journal = Journal(tmp_path / "journal.sqlite")
     cfg = Config.model_validate({"bridge": {"journal": str(tmp_path / "journal.sqlite"), "log_refusals_every_s": 10}})
     node = Node(cfg, journal, clock=clock)
-    caplog.set_level(logging.WARNING, logger="mt5bridge.node")
+    caplog.set_level(logging.WARNING, logger="mt5bridge.bridge.node")
     yield node, clock, caplog
     node.close()
     journal.close()
@@ -625,7 +625,7 @@ def test_a_sender_changing_its_identity_with_every_frame_cannot_fill_the_log(nod
 
 def test_a_refusal_line_cannot_forge_another_line_or_reach_the_terminal(node_with_log):
     node, clock, caplog = node_with_log
-    forged = "\n2026-07-06 12:00:00 CRITICAL mt5bridge.node: account 1 HALTED\x1b[2J\u2028"
+    forged = "\n2026-07-06 12:00:00 CRITICAL mt5bridge.bridge.node: account 1 HALTED\x1b[2J\u2028"
     node.handle(("chart" + forged).encode(), json.dumps(dict(wire.Tick.example, **{"x" + forged: 1})).encode())
     [line] = _refusal_lines(caplog)
     assert line.isprintable(), line

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from conftest import aggregate_bars
 
-from mt5bridge.cli import build_parser, main
-from mt5bridge.history_cmd import prague_midnight_utc_ms
-from mt5bridge.journal import Journal
-from mt5bridge.marketdata import Bars, Ticks, read_market_file
-from mt5bridge.protocol import Hello
-from mt5bridge.symbolspec import OPTIONAL_KEYS, SPEC_KEYS, SpecFileError, read_spec_file, write_spec
+from mt5bridge.cli.entry import build_parser, main
+from mt5bridge.mt5.history import prague_midnight_utc_ms
+from mt5bridge.bridge.journal import Journal
+from mt5bridge.market.readers import Bars, Ticks, read_market_file
+from mt5bridge.bridge.protocol import Hello
+from mt5bridge.market.symbolspec import OPTIONAL_KEYS, SPEC_KEYS, SpecFileError, read_spec_file, write_spec
 
 FAKE = Path(__file__).resolve().parent / "fake_mt5"
 HOUR_MS = 3_600_000
@@ -48,7 +48,7 @@ def run(argv: list[str], **kwargs) -> int:
 
 @pytest.fixture(scope="module")
 def market() -> Ticks:
-    from mt5bridge.synthetic import generate_ticks
+    from mt5bridge.market.synthetic import generate_ticks
 
     return generate_ticks("EURUSD", days=3, seed=4)  # 2024-01-08 (Monday) 00:00 UTC onwards
 
@@ -141,7 +141,7 @@ def test_bars_export_and_spec_file_for_replay(mt5, market, tmp_path, capsys):
     assert both["XAUUSD"]["spread_points"] == 25.0  # bars without spreads: the terminal's own
     assert "--server-utc-offset not given" in capsys.readouterr().err
 
-    from mt5bridge.replay import load_specs
+    from mt5bridge.workbench.replay import load_specs
 
     assert load_specs(spec)["EURUSD"]["tick_value"] == 1.0  # the replay takes the file as written
 

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import mt5bridge
-from mt5bridge import journal as journal_mod
-from mt5bridge.catalog import FEATURE_NAMES
-from mt5bridge.journal import APPLICATION_ID, Journal, JournalError
+from mt5bridge.bridge import journal as journal_mod
+from mt5bridge.core.catalog import FEATURE_NAMES
+from mt5bridge.bridge.journal import APPLICATION_ID, Journal, JournalError
 
 PACKAGE_PARENT = str(Path(mt5bridge.__file__).resolve().parents[1])
 needs_sigkill = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kill -9 needs a POSIX system")
@@ -102,7 +102,7 @@ _CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
     import numpy as np
-    from mt5bridge.journal import Journal
+    from mt5bridge.bridge.journal import Journal
 
     j = Journal(sys.argv[1])
     for cid in (1, 2, 3):
@@ -167,7 +167,7 @@ def test_a_bridge_killed_with_kill_9_loses_nothing_it_journaled(path):
 _WRITER = textwrap.dedent(
     """
     import sys
-    from mt5bridge.journal import Journal
+    from mt5bridge.bridge.journal import Journal
 
     j = Journal(sys.argv[1])
     cid = j.next_command_id()
@@ -499,7 +499,7 @@ def test_trades_export_to_csv_with_entry_and_exit_features(path, tmp_path):
 
 
 def _export_parser() -> argparse.ArgumentParser:
-    from mt5bridge import export_trades_cmd
+    from mt5bridge.cli import export_trades as export_trades_cmd
 
     parser = argparse.ArgumentParser(prog="mt5bridge")
     export_trades_cmd.register(parser.add_subparsers(dest="command"))

@@ -140,7 +140,7 @@ def _clock_model(tmp_path) -> str:
     """A model that reads BUY in the morning (UTC) and SELL in the evening: a direction that reverses on cue."""
     import json
 
-    from mt5bridge.model import load_model, model_to_json
+    from mt5bridge.core.model import load_model, model_to_json
 
     model = json.loads(model_to_json(load_model()))
     for sub in model["submodels"].values():

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from mt5bridge.marketdata import (
+from mt5bridge.market.readers import (
     Bars,
     MarketDataError,
     Ticks,

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from mt5bridge.engine import FeatureEngine
-from mt5bridge.model import ModelError, load_model, model_to_json
+from mt5bridge.core.engine import FeatureEngine
+from mt5bridge.core.model import ModelError, load_model, model_to_json
 
 
 def write(tmp_path, data) -> str:
@@ -70,8 +70,8 @@ def test_broken_json_names_line_and_column(tmp_path):
 
 
 def test_the_model_file_allows_no_more_score_terms_than_the_engine_holds():
-    from mt5bridge import _engine
-    from mt5bridge.model import MAX_SCORE_TERMS
+    from mt5bridge.core import _engine
+    from mt5bridge.core.model import MAX_SCORE_TERMS
 
     # The engine's term arrays are C arrays of a fixed size: the file's limit must be that size.
     assert MAX_SCORE_TERMS == _engine.SCORE_TERMS_CAPACITY

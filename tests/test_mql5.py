@@ -32,7 +32,7 @@ from mql5.prepass import prepass
 from mql5.syntax import syntax_errors, syntax_errors_in
 
 from mql5 import conformance, rules
-from mt5bridge import protocol as wire
+from mt5bridge.bridge import protocol as wire
 
 ROOT = Path(__file__).resolve().parents[1]
 MQL5 = ROOT / "mql5"

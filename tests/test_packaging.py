@@ -26,8 +26,8 @@ def test_ci_runs_the_readmes_test_command(repo_root):
 
 # A checkout built before the TICK reader existed has the engine but not the reader.
 @pytest.mark.parametrize(("module", "importer", "named"), [
-    ("mt5bridge._engine", "mt5bridge.engine", "compiled engine"),
-    ("mt5bridge._tickwire", "mt5bridge.node", "compiled TICK reader"),
+    ("mt5bridge.core._engine", "mt5bridge.core.engine", "compiled engine"),
+    ("mt5bridge.bridge._tickwire", "mt5bridge.bridge.node", "compiled TICK reader"),
 ])
 def test_a_missing_compiled_module_fails_with_how_to_build_it(module, importer, named, tmp_path):
     from conftest import package_process
@@ -59,7 +59,7 @@ def test_the_console_script_lists_its_commands(tmp_path):
 
 
 def test_every_command_reports_a_bad_config_with_key_value_and_range(tmp_path, capsys):
-    from mt5bridge.cli import main
+    from mt5bridge.cli.entry import main
 
     bad = tmp_path / "bad.toml"
     bad.write_text("[entry]\nmin_score = 500\n", encoding="utf-8")

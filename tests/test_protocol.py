@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mt5bridge import protocol as p
-from mt5bridge import protocol_gen as gen
+from mt5bridge.bridge import protocol as p
+from mt5bridge.bridge import protocol_gen as gen
 
 ALL_MESSAGES = (*p.EA_MESSAGES, *p.BRIDGE_MESSAGES)
 BIG = 10 * p.MAX_FRAME_BYTES  # room for the oversized-but-legal frames some cases build

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from desk import always, config_for_signals
-from mt5bridge.cli import main
+from mt5bridge.cli.entry import main
 from mt5bridge.config import Config
-from mt5bridge.replay import Replay, ReplayError, load_markets, load_specs, symbol_from_name, synthetic_markets
-from mt5bridge.report import build_report, dumps, render_html
-from mt5bridge.synthetic import generate_ticks
+from mt5bridge.workbench.replay import Replay, ReplayError, load_markets, load_specs, symbol_from_name, synthetic_markets
+from mt5bridge.workbench.report import build_report, dumps, render_html
+from mt5bridge.market.synthetic import generate_ticks
 
 MIN = 60_000
 START = "2024-01-08T00:00:00Z"   # a Monday

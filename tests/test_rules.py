@@ -25,7 +25,7 @@ def first_entry(tmp_path, model="BUY", days=2, **sections):
 
 
 def feature(desk, name, sym=0):
-    from mt5bridge.catalog import FEATURE_NAMES
+    from mt5bridge.core.catalog import FEATURE_NAMES
 
     return float(desk.engine.feature_engine(sym).features[FEATURE_NAMES.index(name)])
 
@@ -93,7 +93,7 @@ def test_an_entry_refuses_a_spread_above_entry_max_spread_typical_ratio_times_it
 
 
 def test_an_entry_refuses_an_m15_atr_above_entry_max_atr_pct_of_price(tmp_path):
-    from mt5bridge.catalog import INDICATOR_NAMES
+    from mt5bridge.core.catalog import INDICATOR_NAMES
 
     d, desk = first_entry(tmp_path)
     assert d["action"] == "OPEN"
@@ -111,7 +111,7 @@ def test_an_entry_goes_only_the_way_of_the_h1_ema_200(tmp_path):
                 fill=False)
     desk.add("EURUSD")
     t, price = desk.warm("EURUSD", days=12, start="2024-01-08T00:00:00Z")
-    from mt5bridge.catalog import FEATURE_NAMES
+    from mt5bridge.core.catalog import FEATURE_NAMES
 
     above = feature(desk, "h1_ema_200_dist")
     assert desk.engine.feature_engine(0).warm[FEATURE_NAMES.index("h1_ema_200_dist")] and above != 0
@@ -441,7 +441,7 @@ def one_step(**sections):
     """The shipped 1-Step preset, with the entry filters opened for a chosen signal."""
     from pathlib import Path
 
-    from mt5bridge.config import tomllib   # the standard library's, or tomli on Python 3.10
+    from mt5bridge.config.loading import tomllib   # the standard library's, or tomli on Python 3.10
 
     preset = tomllib.loads((Path(__file__).resolve().parents[1] / "config" / "one_step.toml").read_text())
     for name, values in sections.items():

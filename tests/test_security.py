@@ -19,10 +19,10 @@ import pytest
 import zmq
 import zmq.auth
 
-from mt5bridge import protocol as wire
-from mt5bridge.cli import main
-from mt5bridge.server import Bridge, BridgeError
-from mt5bridge.server import control_request as ask_bridge
+from mt5bridge.bridge import protocol as wire
+from mt5bridge.cli.entry import main
+from mt5bridge.bridge.server import Bridge, BridgeError
+from mt5bridge.bridge.server import control_request as ask_bridge
 from test_bridge import (SERVER_OFFSET_MS, Chart, Running, _bridge_process, _process_config, _write_config,
                          bridge_config, free_port, running)  # noqa: F401 (running: the fixture)
 
@@ -291,7 +291,7 @@ def test_frames_built_to_forge_log_lines_or_send_escape_codes_leave_one_line_eac
 
 
 def test_a_traceback_keeps_its_lines_but_an_exception_message_cannot_start_one():
-    from mt5bridge.logsafe import SafeFormatter
+    from mt5bridge.bridge.logsafe import SafeFormatter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

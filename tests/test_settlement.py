@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 
 from desk import always
-from mt5bridge import protocol as wire
+from mt5bridge.bridge import protocol as wire
 from test_bridge import SERVER_OFFSET_MS, Chart, control_request, running, signal_config  # noqa: F401
 from test_faults import _result, _warm
 
@@ -106,8 +106,8 @@ def test_live_and_replay_settle_the_same_fills_into_the_same_closed_trades(tmp_p
     from dataclasses import asdict
 
     from desk import config_for_signals
-    from mt5bridge.journal import Journal
-    from mt5bridge.replay import Replay, synthetic_markets
+    from mt5bridge.bridge.journal import Journal
+    from mt5bridge.workbench.replay import Replay, synthetic_markets
 
     result = Replay(config_for_signals(), synthetic_markets(["EURUSD", "XAUUSD"], days=20, seed=11),
                     model=always("BUY", tmp_path)).run()

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import zmq
 
-from mt5bridge import protocol as wire
-from mt5bridge import simulate_cmd
-from mt5bridge.marketdata import Bars, Ticks
+from mt5bridge.bridge import protocol as wire
+from mt5bridge.cli import simulate as simulate_cmd
+from mt5bridge.market.readers import Bars, Ticks
 from mt5bridge.simulator import (
     RETCODE_DONE,
     RETCODE_INVALID_STOPS,
@@ -31,7 +31,7 @@ from mt5bridge.simulator import (
     synthetic_seed,
     synthetic_spec,
 )
-from mt5bridge.synthetic import generate_ticks
+from mt5bridge.market.synthetic import generate_ticks
 
 OFFSET_MS = 7_200_000
 WITHHOLD = "withhold"  # a script's answer: send this tick's reply only after the next tick arrives

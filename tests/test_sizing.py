@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from desk import Desk, always, config_for_signals
-from mt5bridge.synthetic import generate_ticks
+from mt5bridge.market.synthetic import generate_ticks
 
 MIN = 60_000
 
@@ -123,7 +123,7 @@ def test_a_manual_position_without_a_stop_is_assumed_stopped_three_atr_away(tmp_
     t, price = desk.warm("EURUSD", days=2)
     desk.open_manual("EURUSD", 1, 1.0, price, sl=0.0, t=t, magic=0)
     desk.tick("EURUSD", t + MIN, price, execute=False)
-    from mt5bridge.catalog import INDICATOR_NAMES
+    from mt5bridge.core.catalog import INDICATOR_NAMES
 
     atr = desk.engine.feature_engine(0).indicators[INDICATOR_NAMES.index("m15_atr_14")]
     # three M15 ATRs, plus the 10 % slippage allowance, on one lot at 100,000 per unit of price

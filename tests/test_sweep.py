@@ -8,10 +8,10 @@ import csv
 import pytest
 
 from desk import always, config_for_signals
-from mt5bridge.cli import main
+from mt5bridge.cli.entry import main
 from mt5bridge.config import Config, load_config
-from mt5bridge.replay import load_markets, synthetic_markets
-from mt5bridge.sweep import SweepError, best_config, plan_from_dict, rank, run_sweep, split_markets
+from mt5bridge.workbench.replay import load_markets, synthetic_markets
+from mt5bridge.workbench.sweep import SweepError, best_config, plan_from_dict, rank, run_sweep, split_markets
 from test_replay import gap_bars
 
 

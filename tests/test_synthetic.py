@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mt5bridge.synthetic import MS_PER_DAY, MS_PER_HOUR, PROFILES, REGIMES, generate_market, generate_ticks
+from mt5bridge.market.synthetic import MS_PER_DAY, MS_PER_HOUR, PROFILES, REGIMES, generate_market, generate_ticks
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import aggregate_bars
 
-from mt5bridge.cli import main
-from mt5bridge.marketdata import Bars, Ticks
-from mt5bridge.model import SUBMODELS, load_model, model_to_json
-from mt5bridge.train import (
+from mt5bridge.cli.entry import main
+from mt5bridge.market.readers import Bars, Ticks
+from mt5bridge.core.model import SUBMODELS, load_model, model_to_json
+from mt5bridge.workbench.train import (
     TrainError,
     fit_logistic,
     market_rows,
@@ -25,7 +25,7 @@ M15 = 900
 
 @pytest.fixture(scope="module")
 def ticks() -> Ticks:
-    from mt5bridge.synthetic import generate_ticks
+    from mt5bridge.market.synthetic import generate_ticks
 
     return generate_ticks("EURUSD", days=DAYS, seed=11)
 
@@ -89,7 +89,7 @@ def test_standardization_is_measured_on_the_training_part_only(ticks, fitted):
     train_rows = s["row"][~s["validation"]]
     std = fitted.model.standardize
     for name in ("h1_ema_200_dist", "m15_rsi_14", "m5_bb_pctb_20_2"):
-        from mt5bridge.catalog import FEATURE_INDEX
+        from mt5bridge.core.catalog import FEATURE_INDEX
 
         values = rows.features[train_rows, FEATURE_INDEX[name]]
         assert std.center[name] == pytest.approx(values.mean(), rel=1e-12)
@@ -109,7 +109,7 @@ def test_each_submodel_keeps_the_features_of_the_base_model(fitted):
 
 
 def test_the_engine_loading_the_file_scores_validation_bars_as_the_fit_did(ticks, fitted, tmp_path):
-    from mt5bridge.engine import FeatureEngine
+    from mt5bridge.core.engine import FeatureEngine
 
     path = tmp_path / "model.json"
     path.write_text(model_to_json(fitted.model), encoding="utf-8")
@@ -165,7 +165,7 @@ def test_logistic_fit_reaches_the_penalised_optimum():
 
 
 def test_too_short_a_history_names_the_features_that_never_warmed():
-    from mt5bridge.synthetic import generate_ticks
+    from mt5bridge.market.synthetic import generate_ticks
 
     short = generate_ticks("EURUSD", days=6, seed=1)
     with pytest.raises(TrainError) as err:
@@ -193,7 +193,7 @@ def _write_tick_csv(path, ticks: Ticks) -> None:
 
 
 def test_command_trains_from_a_file_and_writes_a_model_serve_can_load(ticks, fitted, tmp_path, capsys):
-    from mt5bridge.engine import FeatureEngine
+    from mt5bridge.core.engine import FeatureEngine
 
     data = tmp_path / "EURUSD_ticks.csv"
     _write_tick_csv(data, ticks)
