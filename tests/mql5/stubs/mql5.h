@@ -331,8 +331,8 @@ template<typename T> void ZeroMemory(T &variable);
 long AccountInfoInteger(ENUM_ACCOUNT_INFO_INTEGER property_id);
 double AccountInfoDouble(ENUM_ACCOUNT_INFO_DOUBLE property_id);
 string AccountInfoString(ENUM_ACCOUNT_INFO_STRING property_id);
-int TerminalInfoInteger(ENUM_TERMINAL_INFO_INTEGER property_id);
-int MQLInfoInteger(ENUM_MQL_INFO_INTEGER property_id);
+int TerminalInfoInteger(int property_id);   // the reference takes an int, not the enumeration
+int MQLInfoInteger(int property_id);        // likewise
 
 // symbol
 long SymbolInfoInteger(string name,ENUM_SYMBOL_INFO_INTEGER prop_id);
@@ -364,7 +364,7 @@ long PositionGetInteger(ENUM_POSITION_PROPERTY_INTEGER property_id);
 double PositionGetDouble(ENUM_POSITION_PROPERTY_DOUBLE property_id);
 string PositionGetString(ENUM_POSITION_PROPERTY_STRING property_id);
 bool HistorySelect(datetime from_date,datetime to_date);
-bool HistorySelectByPosition(long position_id);
+bool HistorySelectByPosition(ulong position_id);
 int HistoryDealsTotal();
 ulong HistoryDealGetTicket(int index);
 bool HistoryDealSelect(ulong ticket);
