@@ -32,6 +32,9 @@ from mt5bridge.core.engine import TIMEFRAME_SECONDS, FeatureEngine
 from mt5bridge.bridge.fastwire import hold_reply, read_tick, tick_values
 from mt5bridge.bridge.journal import JournalError, RecordRefused
 from mt5bridge.bridge.ratelog import RateLog, printable
+from mt5bridge.bridge import readout
+from mt5bridge.bridge.alerts import NO_ALERTS
+from mt5bridge.core.catalog import FEATURE_INDEX
 from mt5bridge.core.reasons import CODES, WORDS
 
 log = logging.getLogger("mt5bridge.bridge.node")
@@ -52,6 +55,7 @@ NO_TIME_MS = -(1 << 62)   # a feature engine's last tick time before it has seen
 FLOATING_FIELDS = ("profit", "swap", "commission")
 BOOK_FIXED = itemgetter(*[name for name in wire.Position.model_fields if name not in FLOATING_FIELDS])
 DAY_MS = 86_400_000
+HEADROOM_WARNINGS = (0.5, 0.7, 0.9)   # shares of a loss limit used at which the trader is alerted
 R_JOURNAL_UNAVAILABLE = CODES.index("JOURNAL_UNAVAILABLE")
 R_INITIAL_BALANCE_UNKNOWN = CODES.index("INITIAL_BALANCE_UNKNOWN")
 # While the journal cannot write, the ids of the closes sent without it are taken this far above the journal's
@@ -65,6 +69,7 @@ JOURNAL_ALARM_EVERY_S = 60.0
 # A TICK's seq may run ahead of the last one by this much at most: an EA counts one per message, so a larger
 # jump is a broken or hostile frame, which would otherwise make every later tick of the chart a SEQUENCE error.
 MAX_SEQ_JUMP = 1_000_000
+_SPREAD_BPS = FEATURE_INDEX["spread_bps"]
 _SHADOW_SPEC = dict(point=1.0, tick_size=1.0, tick_value=1.0, contract_size=1.0, volume_min=0.01,
                     volume_step=0.01, volume_max=1e6, digits=0)
 
@@ -126,6 +131,9 @@ class Account:
     unsaved_ms: int | None = None   # tick time of an engine state the journal could not take yet
     initial_source: str = "unknown"  # where the initial balance came from; "unknown": no new risk
     day_start_source: str = "the state the journal kept"
+    specs: dict[str, dict] = field(default_factory=dict)   # symbol -> its HELLO's spec, for money per point in status
+    headroom_said: dict[str, tuple[int, float]] = field(default_factory=dict)  # limit -> (Prague day, threshold said)
+    day_open_balance: float = 0.0   # the balance the current Prague day started with, for the daily summary
 
 
 class Node:
@@ -134,6 +142,8 @@ class Node:
     frame = None
     # The CURVE client keys the server lets in, by Z85 public key (access.ClientKey); None without CURVE.
     client_keys = None
+    # Where the trader's alerts go (mt5bridge.bridge.alerts.Alerts); its emit() only queues, off the tick path.
+    alerts = NO_ALERTS
 
     def __init__(self, cfg: Config, journal, *, model: str | None = None, clock=time.monotonic,
                  wall=time.time, news=None) -> None:
@@ -387,6 +397,7 @@ class Node:
         for old in [c for c in acct.charts.values() if c.chart_id == hello.chart_id and c.symbol == hello.symbol]:
             log.info("chart %s: reconnected as %s", old.label, label)
             self._retire(old)
+        acct.specs[hello.symbol] = self._spec(hello)
         chart = Chart(identity, label, acct.login, hello.symbol, sym, hello.server_utc_offset_s * 1000, acct,
                       last_seq=hello.seq, last_seen=now, live_from_ms=live_from_ms, chart_id=hello.chart_id)
         # Time never runs backwards for a symbol, across reconnects and second charts alike.
@@ -613,10 +624,18 @@ class Node:
             self._record(None, self.journal.record_transition, acct.login, utc_ms, STATE_NAMES[state[0]],
                          CODES[state[1]])
             log.warning("account %s: trading state %s (%s)", acct.login, STATE_NAMES[state[0]], WORDS[CODES[state[1]]])
+            a = engine.account
+            self.alerts.emit("trading_state", f"{acct.login}: {STATE_NAMES[state[0]]}",
+                             f"trading state {readout.state_words(STATE_NAMES[state[0]], CODES[state[1]])}; equity "
+                             f"{a['equity']:,.2f}, daily floor {a['daily_floor']:,.2f}, overall floor "
+                             f"{a['overall_floor']:,.2f}")
             self._save(acct, utc_ms)
         if engine.day_key != acct.day_key:
+            if acct.day_key:
+                self._daily_summary(acct)
             acct.day_key = engine.day_key
             a = engine.export_state()["account"]
+            acct.day_open_balance = a["day_start_balance"]
             self._record(None, self.journal.record_baseline, acct.login, _prague_day(engine.day_key),
                          day_start_balance=a["day_start_balance"], initial_balance=a["initial"],
                          peak_equity=a["day_peak_equity"], highest_eod_balance=a["highest_eod_balance"])
@@ -699,7 +718,7 @@ class Node:
         acct.synced_fixed = fixed
         for trade in engine.closed_trades:
             self._record(None, self.journal.record_closed_trade, acct.login, trade)
-            self._settle(acct, trade["ticket"])
+            self._say_closed(acct, trade, self._settle(acct, trade["ticket"]))
         engine.closed_trades.clear()
 
     def _reconcile(self, acct: Account, positions: list[dict[str, Any]], utc_ms: int) -> None:
@@ -749,16 +768,23 @@ class Node:
         if msg.outcome in UNSETTLED_OUTCOMES:
             # Never sent again: it stays in flight, its risk counted, until its position or its absence settles
             # it when the command times out.
-            log.warning("chart %s: command %d outcome %s (retcode %d): settled from the positions and deals",
-                        chart.label, msg.command_id, msg.outcome, msg.retcode)
+            log.warning("chart %s: command %d outcome %s (retcode %s): settled from the positions and deals",
+                        chart.label, msg.command_id, msg.outcome, readout.retcode_words(msg.retcode))
             return
         acct.engine.on_result(msg.command_id, filled, msg.ticket)
         if not filled or not any(c["command_id"] == msg.command_id for c in acct.engine.in_flight):
             acct.sent.pop(msg.command_id, None)
         # else a fill the book has yet to show: it stays timed, and is released if the book never shows it.
         if not filled:
-            log.warning("chart %s: command %d refused by the server: retcode %d %s", chart.label, msg.command_id,
-                        msg.retcode, msg.text)
+            log.warning("chart %s: command %d refused by the server: retcode %s (%s)", chart.label, msg.command_id,
+                        readout.retcode_words(msg.retcode), msg.text)
+            self.alerts.emit("order_refused", f"{acct.login} {chart.symbol}: order refused",
+                             f"command {msg.command_id} refused by the server: {readout.retcode_words(msg.retcode)}"
+                             f"{f' ({msg.text})' if msg.text else ''}")
+        else:
+            self.alerts.emit("fill", f"{acct.login} {chart.symbol}: filled",
+                             f"command {msg.command_id} filled: {msg.volume:.2f} lots at {msg.price}, ticket "
+                             f"{msg.ticket} ({readout.retcode_words(msg.retcode)})")
         self._save(acct, msg.time_msc - chart.offset_ms)
 
     def _check_owner(self, acct: Account, command_id: int, field: str, seq: int) -> None:
@@ -870,8 +896,18 @@ class Node:
             "r_dist": abs(open_price - command["sl"]) if command and command["sl"] else 0.0,
         }
         if self._record(False, self.journal.record_closed_trade, acct.login, trade):
-            self._record(None, self.journal.settle_trade, acct.login, position_id)
+            settled = self._record(None, self.journal.settle_trade, acct.login, position_id)
             acct.engine.count_closed_trade(realized, risk)
+            self._say_closed(acct, trade, settled)
+
+    def _say_closed(self, acct: Account, trade: dict, settled: dict | None) -> None:
+        """The close alert: the realized money once the deals settle it, else the book's last profit."""
+        money = settled["realized"] if settled else trade["profit"]
+        why = (settled or {}).get("close_reason") or "the book shows it closed (its deals not in yet)"
+        a = acct.engine.account
+        self.alerts.emit("close", f"{acct.login} {trade['symbol']}: position closed",
+                         f"position {trade['ticket']} {trade['side']} {trade['volume']:.2f} lots closed: "
+                         f"{why}; result {money:+,.2f}; balance {a['balance']:,.2f}")
 
     @staticmethod
     def _read(default: Any, read, *args: Any) -> Any:
@@ -913,6 +949,8 @@ class Node:
                      msg.time_msc - chart.offset_ms, msg.kind, msg.detail)
         # The EA acted without the bridge: the trader must hear of it even when all is well again.
         level = logging.INFO if msg.kind == "BRIDGE_BACK" else logging.ERROR
+        self.alerts.emit("failsafe", f"{chart.account} {chart.symbol}: EA failsafe {msg.kind}",
+                         f"the EA on {chart.symbol} acted on its own: {msg.kind}: {msg.detail or 'no detail given'}")
         self._notice(chart.identity, f"FAILSAFE {msg.kind}", level, "chart %s (%s): EA failsafe %s: %s", chart.label,
                      chart.symbol, msg.kind, msg.detail or "no detail given")
 
@@ -944,10 +982,15 @@ class Node:
             stale = silent > stale_s
             if stale and not chart.said_stale:
                 log.warning("chart %s (%s): silent for %.1f s, marked stale", chart.label, chart.symbol, silent)
+                self.alerts.emit("ea_silent", f"{chart.account} {chart.symbol}: EA silent",
+                                 f"the EA on {chart.symbol} (chart {chart.label}) has been silent for {silent:.0f} s")
             elif chart.said_stale and not stale:
                 log.info("chart %s (%s): heard again", chart.label, chart.symbol)
+                self.alerts.emit("ea_back", f"{chart.account} {chart.symbol}: EA back",
+                                 f"the EA on {chart.symbol} (chart {chart.label}) is heard again")
             chart.said_stale = stale
         for acct in list(self.accounts.values()):
+            self._watch_headroom(acct)
             for label, chart in list(acct.charts.items()):
                 if chart.closed and now - chart.last_seen > forget_s:
                     del acct.charts[label]
@@ -1018,6 +1061,9 @@ class Node:
             log.critical("JOURNAL UNAVAILABLE: %s. The bridge goes on answering every tick but opens no new risk "
                          "(HOLD %s); closes still go out. It takes risk again by itself once the journal writes.",
                          exc, CODES[R_JOURNAL_UNAVAILABLE])
+            self.alerts.emit("journal_unavailable", "journal unavailable: no new risk",
+                             f"the journal cannot write ({exc}); the bridge answers every tick, opens no new risk, "
+                             "closes still go out")
 
     def _watch_journal(self) -> None:
         """Notice a journal file deleted or replaced under the bridge, and a journal that writes again."""
@@ -1068,6 +1114,8 @@ class Node:
             self._backlog_lost = 0
             log.critical("journal writes again (it failed with: %s): everything kept was written%s; new risk "
                          "allowed again", was, lost)
+            self.alerts.emit("journal_back", "journal writes again", f"everything kept was written{lost}; new risk "
+                             "allowed again")
 
     def _alarm(self) -> None:
         now = self.clock()
@@ -1088,6 +1136,40 @@ class Node:
                 acct.engine.resume()
             self._save(acct, self._tick_ms(acct))
         log.warning("operator: %s by %s", ("halt and flatten" if flatten else "halt") if halted else "resume", by)
+        if halted:
+            self.alerts.emit("halt", "operator halt", readout.halt_words(self.halt))
+        else:
+            self.alerts.emit("resume", "operator resume", f"trading resumed by {by}")
+
+    def _watch_headroom(self, acct: Account) -> None:
+        """Alert when a loss limit is 50 %, 70 % and 90 % used: once per threshold, limit and Prague day."""
+        a = acct.engine.account
+        day = acct.engine.day_key
+        for limit, share, room in (("daily loss limit", a["daily_used_share"], a["equity"] - a["daily_floor"]),
+                                   ("maximum loss", a["overall_used_share"], a["equity"] - a["overall_floor"])):
+            said_day, said = acct.headroom_said.get(limit, (day, 0.0))
+            if said_day != day:
+                said = 0.0
+            crossed = max((t for t in HEADROOM_WARNINGS if share >= t), default=0.0)
+            if crossed > said:
+                self.alerts.emit("headroom", f"{acct.login}: {limit} {crossed * 100:.0f} % used",
+                                 f"{limit} {share * 100:.0f} % used: {room:,.2f} may still be lost before the floor; "
+                                 f"equity {a['equity']:,.2f}")
+                said = crossed
+            acct.headroom_said[limit] = (day, said)
+
+    def _daily_summary(self, acct: Account) -> None:
+        """At the Prague reset: the day that ended, in the numbers FTMO shows."""
+        a = acct.engine.account
+        f = readout.ftmo_picture(a, self.cfg.ftmo, self._tick_ms(acct))
+        day_profit = a["day_start_balance"] - acct.day_open_balance if acct.day_open_balance else 0.0
+        target = f"{f['profit']:+,.2f} of the target {f['profit_target']:,.2f}" if f["profit_target"] else \
+            f"{f['profit']:+,.2f}"
+        self.alerts.emit("daily_summary", f"{acct.login}: day closed",
+                         f"Prague day {_prague_day(acct.day_key)} closed: {day_profit:+,.2f}; balance "
+                         f"{a['balance']:,.2f}, equity {a['equity']:,.2f}; profit {target}; trading days "
+                         f"{a['trading_days']} of {self.cfg.ftmo.min_trading_days}; new daily floor "
+                         f"{a['daily_floor']:,.2f}")
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
@@ -1098,25 +1180,73 @@ class Node:
         out = {"halt": self.halt, "errors": dict(self.errors), "requests": requests, "accounts": {},
                "journal": {"path": str(self.journal.path), "journal_id": self.journal.journal_id,
                            "writing": self.journal_down is None, "problem": self.journal_down,
-                           "waiting_records": len(self._backlog)}}
+                           "waiting_records": len(self._backlog)},
+               "alerts": self.alerts.status()}
         for login, acct in self.accounts.items():
             a = acct.engine.account
             a["headroom_pct"] = 100.0 * a["headroom"] / a["initial_balance"] if a["initial_balance"] else 0.0
             a["initial_balance_source"] = acct.initial_source
             a["day_start_balance_source"] = acct.day_start_source
+            ftmo = readout.ftmo_picture(a, self.cfg.ftmo, self._tick_ms(acct))
+            positions = acct.engine.positions
+            for p in positions:
+                spec = acct.specs.get(p["symbol"])
+                per_price = spec["tick_value"] / spec["tick_size"] if spec and spec["tick_size"] > 0 else None
+                p.update(readout.position_risk(p, per_price, ftmo["permitted_loss_today"]))
             out["accounts"][login] = {
                 "account": a,
-                "positions": acct.engine.positions,
+                "ftmo": ftmo,
+                "positions": positions,
                 "in_flight": acct.engine.in_flight,
-                "charts": [{
-                    "chart": c.label, "symbol": c.symbol, "ticks": c.ticks, "closed": c.closed,
-                    "stale": not c.closed and now - c.last_seen > stale_s,
-                    "last_tick_age_s": now - c.last_seen if c.last_seen else None,
-                    "answer_ms": c.answer_ms, "round_trip_ms": c.round_trip_ms,
-                    "last_decision": ACTION_NAMES[c.last_action], "last_reason": CODES[c.last_reason],
-                } for c in acct.charts.values()],
+                "charts": [self._chart_status(acct, c, now, stale_s) for c in acct.charts.values()],
+                "refusals_today": self._refusals_today(acct),
             }
         return out
+
+    def _chart_status(self, acct: Account, c: Chart, now: float, stale_s: float) -> dict[str, Any]:
+        code = CODES[c.last_reason]
+        values = self._refusal_values(acct, c) if c.last_action == 0 and c.last_tick_ms > NO_TIME_MS else {}
+        return {
+            "chart": c.label, "symbol": c.symbol, "ticks": c.ticks, "closed": c.closed,
+            "stale": not c.closed and now - c.last_seen > stale_s,
+            "last_tick_age_s": now - c.last_seen if c.last_seen else None,
+            # The market's own time of the chart's last tick (UTC ms), beside how long ago the bridge heard it.
+            "market_time_ms": c.last_tick_ms if c.last_tick_ms > NO_TIME_MS else None,
+            "server_utc_offset_s": c.offset_ms // 1000,
+            "answer_ms": c.answer_ms, "round_trip_ms": c.round_trip_ms,
+            "last_decision": ACTION_NAMES[c.last_action], "last_reason": code,
+            "values": values, "why": readout.refusal_words(code, values),
+        }
+
+    def _refusal_values(self, acct: Account, c: Chart) -> dict[str, Any]:
+        """The numbers an entry filter compared, as they stand after the chart's last tick, with the thresholds
+        they were held to: what turns SCORE_LOW into "score 48 < 55"."""
+        from mt5bridge.config import symbol_settings
+
+        fe = acct.engine.feature_engine(c.sym)
+        entry = self.cfg.entry
+        values: dict[str, Any] = {"score": fe.score, "min_score": entry.min_score, "confidence": fe.confidence,
+                                  "min_confidence": entry.min_confidence}
+        spec = acct.specs.get(c.symbol)
+        bar = fe.open_bar(0)
+        if spec and spec["point"] > 0 and bar is not None:
+            bps = float(fe.features[_SPREAD_BPS])
+            if 0.0 <= bps < 20_000.0:
+                bid = bar[4]   # bars are built from the bid; the feature is the spread over the mid
+                values["spread_points"] = bps * bid / 1e4 / (1.0 - bps / 2e4) / spec["point"]
+                values["max_spread_points"] = (symbol_settings(self.cfg, c.symbol).max_spread_points
+                                               or entry.max_spread_points)
+        values["headroom"] = acct.engine.decision["headroom"]
+        return values
+
+    def _refusals_today(self, acct: Account) -> dict[str, int]:
+        """The account's HOLDs of today (the UTC day of its latest tick) by reason, as the journal counts them."""
+        day = _prague_day(self._tick_ms(acct) // DAY_MS)   # the date of a day number, as the journal keys it
+        counts: Counter[str] = Counter()
+        for row in self._read([], self.journal.refusals, acct.login):
+            if row["utc_day"] == day:
+                counts[row["reason_code"]] += row["count"]
+        return dict(counts)
 
     def close(self) -> None:
         """Save every account's state and flush the journal: the last act of a clean shutdown. A journal that

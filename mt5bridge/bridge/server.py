@@ -23,6 +23,8 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from mt5bridge.bridge import logsafe
+from mt5bridge.bridge.alerts import make_alerts
+from mt5bridge.common import strictjson
 from mt5bridge.bridge import protocol as wire
 from mt5bridge.bridge.access import (AccessError, ClientKey, client_keys_folder, control_token_path, ensure_control_token,
                               load_client_keys)
@@ -153,6 +155,12 @@ class Bridge:
             raise BridgeError(f"{exc}: the bridge needs a journal it can write (free disk space, write "
                               "permission on the file and its folder)") from None
         self.node = Node(cfg, self.journal, model=model, news=news)
+        try:
+            self.alerts = make_alerts(cfg.alerts)
+        except ValueError as exc:
+            self.journal.close()
+            raise BridgeError(str(exc)) from None
+        self.node.alerts = self.alerts
         # Whatever set up this process's logging, text from frames and control requests is escaped in it.
         logsafe.protect()
         try:
@@ -214,6 +222,26 @@ class Bridge:
         self._dropped = RateLog(cfg.bridge.log_refusals_every_s)   # messages of several parts: not an EA's
         self.frames = 0
         self.started = time.monotonic()
+        self.page = None          # the live page's server (mt5bridge.bridge.page), when it is on
+        self.published: dict | None = None   # the status the page reads, made on this thread between frames
+        self._say_started()
+
+    def _say_started(self) -> None:
+        """The start alert; a marker beside the journal, removed at a clean stop, tells a restart after a crash."""
+        self._running_marker = Path(str(self.journal.path) + ".running")
+        crashed = self._running_marker.exists()
+        try:
+            self._running_marker.write_text(str(os.getpid()), encoding="utf-8")
+        except OSError as exc:
+            log.warning("cannot write %s (%s): a crash of this run will not be told apart at the next start",
+                        self._running_marker, exc)
+        if crashed:
+            self.alerts.emit("bridge_restarted_after_crash", "bridge restarted after a crash",
+                             "the bridge did not stop cleanly last time; it restarted with the journal's limits, "
+                             f"commands in flight and trading state (operator: {self.node.halt['halted'] and 'halted' or 'not halted'})")
+        else:
+            self.alerts.emit("bridge_started", "bridge started",
+                             f"serving {self.cfg.bridge.endpoint}; journal {self.journal.path}")
 
     # ---- the loop ------------------------------------------------------------------------------------------
 
@@ -305,6 +333,9 @@ class Bridge:
         self._say_refusals(time.monotonic())
         self._forget_chart_keys()
         self.node.housekeeping()
+        if self.page is not None:
+            # The page's server runs on its own thread and never touches the node: it reads this copy.
+            self.page.publish(self.status())
 
     def _guarded(self, what: str, step) -> None:
         try:
@@ -357,7 +388,8 @@ class Bridge:
             # A REP socket that received must reply, or it answers no one again: a fault of ours is answered too.
             log.error("control: failed to answer a request: %s", exc, exc_info=True)
             answer = {"ok": False, "error": f"the bridge failed on this request: {exc}"}
-        self.control.send(json.dumps(answer, default=_jsonable).encode())
+        # Strict JSON: a headroom with no stop to bound it is null, never Infinity (which strict parsers refuse).
+        self.control.send(strictjson.dumps(answer, default=_jsonable).encode())
 
     def _control_answer(self, raw: bytes) -> dict:
         try:
@@ -375,13 +407,7 @@ class Bridge:
             return self._refuse_control("refused: wrong control token (is it the token file of this bridge?)")
         cmd = request.get("cmd")
         if cmd == "status":
-            answer = self.node.status()
-            answer["uptime_s"] = time.monotonic() - self.started
-            answer["frames"] = self.frames
-            answer["control_refused"] = self.control_refused
-            if self._allow_list is not None:
-                answer["clients_refused"] = self._allow_list.refused
-            return answer
+            return self.status()
         if cmd in ("halt", "resume"):
             # Kept short and escaped here as well as in the log: it goes into the journal and `status`.
             by = logsafe.escape(str(request.get("by", "operator")))[:MAX_BY_CHARS]
@@ -392,6 +418,16 @@ class Bridge:
                 return {"ok": False, "error": f"not done: {exc}"}
             return {"ok": True, "halt": self.node.halt}
         return {"ok": False, "error": f"unknown control command {logsafe.escape(str(cmd))[:40]!r}"}
+
+    def status(self) -> dict:
+        """What `mt5bridge status`, the live view and the page show (call it on the serving thread)."""
+        answer = self.node.status()
+        answer["uptime_s"] = time.monotonic() - self.started
+        answer["frames"] = self.frames
+        answer["control_refused"] = self.control_refused
+        if self._allow_list is not None:
+            answer["clients_refused"] = self._allow_list.refused
+        return answer
 
     def _refuse_control(self, error: str) -> dict:
         """Refused, and counted; the trader hears of it at a bounded rate (anyone local can send these)."""
@@ -431,9 +467,21 @@ class Bridge:
         """Finish cleanly: every account's state saved, the journal flushed and closed, the sockets closed. A
         fault on the way (a journal that cannot write) is logged and the rest still done."""
         try:
+            if getattr(self, "page", None) is not None:
+                self._guarded("stopping the page", self.page.stop)
+                self.page = None
             if hasattr(self, "node"):
                 self._guarded("saving the state at shutdown", self.node.close)
             self._guarded("closing the journal", self.journal.close)
+            if getattr(self, "alerts", None) is not None:
+                if hasattr(self, "_running_marker"):
+                    self.alerts.emit("bridge_stopped", "bridge stopped",
+                                     f"stopped cleanly after {self.frames:,} frames")
+                self.alerts.stop()
+                self.alerts = None
+            marker = getattr(self, "_running_marker", None)
+            if marker is not None:
+                marker.unlink(missing_ok=True)
         finally:
             if getattr(self, "_auth", None) is not None:
                 self._auth.stop()

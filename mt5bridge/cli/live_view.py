@@ -1,5 +1,6 @@
-"""The live terminal view of a bridge (`serve --live`, `demo`): FTMO headroom bars, per-symbol decisions,
-latency. Drawn with rich from the same status the control socket answers, refreshed twice a second; when the
+"""The live terminal view of a bridge (`serve --live`, `demo`): FTMO's numbers in words, per-chart decisions with
+the values behind them, positions and their risk, latency. Drawn with rich from the same status the control
+socket answers (worded by ``mt5bridge.bridge.readout``, as `status` is), refreshed twice a second; when the
 output is not a terminal, one plain line every few seconds instead."""
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from mt5bridge.bridge import readout
 
 BAR_WIDTH = 30
 
@@ -29,36 +32,61 @@ def render(status: dict) -> Group:
     parts = []
     halt = status.get("halt", {})
     if halt.get("halted"):
-        parts.append(Text(f"OPERATOR HALT{' + FLATTEN' if halt.get('flatten') else ''} (by {halt.get('by')})",
-                          style="bold red"))
+        parts.append(Text(f"OPERATOR HALT: {readout.halt_words(halt)}", style="bold red"))
+    journal = status.get("journal") or {}
+    if journal and not journal.get("writing", True):
+        parts.append(Text(f"JOURNAL UNAVAILABLE: {journal.get('problem')}: no new risk", style="bold red"))
     for login, info in status.get("accounts", {}).items():
         a = info["account"]
+        f = info.get("ftmo") or {}
         if not a["balance"]:
             parts.append(Text(f"account {login}: connected, waiting for its first tick"))
             continue
+        m = readout.money
         head = Table.grid(padding=(0, 2))
-        head.add_row("state", Text(f"{a['state']} {a['state_reason']}",
+        head.add_row("state", Text(readout.state_words(a["state"], a["state_reason"]),
                                    style={"ACTIVE": "green", "REDUCING": "yellow"}.get(a["state"], "bold red")))
-        head.add_row("balance / equity", f"{a['balance']:,.2f} / {a['equity']:,.2f}")
-        head.add_row("daily floor", f"{a['daily_floor']:,.2f}   day start {a['day_start_balance']:,.2f}")
-        head.add_row("overall floor", f"{a['overall_floor']:,.2f}")
+        head.add_row("balance / equity", f"{m(a['balance'])} / {m(a['equity'])}")
+        head.add_row("today's permitted loss",
+                     f"{m(f.get('permitted_loss_today'))} of {m(f.get('daily_loss_limit'))} (daily floor "
+                     f"{m(a['daily_floor'])}); resets in {readout.duration_words(f.get('reset_in_s'))}")
         head.add_row("daily limit", _bar(a["daily_used_share"]))
+        head.add_row("maximum permitted loss",
+                     f"{m(f.get('max_permitted_loss'))} of {m(f.get('max_loss_limit'))} (overall floor "
+                     f"{m(a['overall_floor'])})")
         head.add_row("overall limit", _bar(a["overall_used_share"]))
-        head.add_row("headroom", f"{a['headroom']:,.2f} ({a.get('headroom_pct', 0.0):.2f} % of initial) after a "
-                                 f"worst case of {a['worst_case_loss']:,.2f}")
-        head.add_row("trading days", f"{a['trading_days']}   positions {a['positions']}   in flight {a['in_flight']}")
-        charts = Table("symbol", "ticks", "last", "answer ms", "decision", "why", "state", box=None, padding=(0, 1))
+        head.add_row("headroom", f"{m(a['headroom'])} after a worst case of {m(a['worst_case_loss'])}, keeping the "
+                                 f"safety buffer of {m(a['safety_buffer'])}")
+        target = f.get("profit_target")
+        head.add_row("objectives", (f"profit {m(f.get('profit'))} of {m(target)} "
+                                    f"({(f.get('target_progress') or 0) * 100:.0f} %)" if target
+                                    else f"profit {m(f.get('profit'))}")
+                     + f"; trading days {a['trading_days']} of {f.get('min_trading_days', 0)}")
+        head.add_row("market clock", readout.clock_words(f.get("now_ms")))
+        charts = Table("symbol", "market time", "heard", "ticks", "answer ms", "decision", "why", box=None,
+                       padding=(0, 1))
         for c in info["charts"]:
             age = c["last_tick_age_s"]
-            charts.add_row(c["symbol"], f"{c['ticks']:,}", "-" if age is None else f"{age:4.1f} s",
-                           f"{c['answer_ms']:.2f}", c.get("last_decision", ""), c.get("last_reason", ""),
-                           Text("STALE", style="red") if c["stale"] else "ok")
-        positions = Table("ticket", "symbol", "side", "lots", "sl", "tp", "P/L", "who", "stage", box=None,
-                          padding=(0, 1))
+            heard = (Text("closed (BYE)", style="grey50") if c.get("closed") else
+                     Text(f"{age:4.1f} s ago SILENT", style="red") if c["stale"] else
+                     "-" if age is None else f"{age:4.1f} s ago")
+            market = readout.clock_words(c.get("market_time_ms")).split(" (")[0]
+            charts.add_row(c["symbol"], market, heard, f"{c['ticks']:,}", f"{c['answer_ms']:.2f}",
+                           c.get("last_decision", ""), c.get("why") or readout.reason_words(c.get("last_reason", "")))
+        positions = Table("ticket", "symbol", "side", "lots", "entry", "SL", "TP", "P/L", "risk to stop",
+                          "of permitted", "who", box=None, padding=(0, 1))
         for p in info["positions"]:
-            positions.add_row(str(p["ticket"]), p["symbol"], p["side"], f"{p['volume']:.2f}", f"{p['sl']}",
-                              f"{p['tp']}", f"{p['profit']:,.2f}", "engine" if p["managed"] else "manual", p["stage"])
+            share = p.get("risk_share")
+            positions.add_row(str(p["ticket"]), p["symbol"], p["side"], f"{p['volume']:.2f}", f"{p['open_price']}",
+                              f"{p['sl'] or 'none'}", f"{p['tp'] or 'none'}", m(p["profit"]),
+                              m(p.get("risk_to_stop")), "-" if share is None else f"{share * 100:.0f} %",
+                              "engine" if p["managed"] else "manual")
         parts.append(Panel(Group(head, charts, positions), title=f"account {login}"))
+    alerts = status.get("alerts")
+    if alerts and alerts.get("recent"):
+        last = alerts["recent"][-3:]
+        parts.append(Text("\n".join(f"alert {readout.clock_words(e['time_ms']).split(' (')[0]}: {e['title']}: "
+                                    f"{e['body']}" for e in last), style="cyan"))
     parts.append(Text(f"frames {status.get('frames', 0):,}   errors {sum(status.get('errors', {}).values())}   "
                       f"uptime {status.get('uptime_s', 0):.0f} s", style="grey50"))
     return Group(*parts)
@@ -68,12 +96,15 @@ def plain_line(status: dict) -> str:
     bits = []
     for login, info in status.get("accounts", {}).items():
         a = info["account"]
+        f = info.get("ftmo") or {}
         ticks = sum(c["ticks"] for c in info["charts"])
         if not a["balance"]:
             bits.append(f"{login}: connected, waiting for its first tick")
             continue
-        bits.append(f"{login}: {a['state']} equity {a['equity']:,.2f} headroom {a['headroom']:,.2f} "
-                    f"positions {a['positions']} ticks {ticks:,}")
+        bits.append(f"{login}: {readout.state_words(a['state'], a['state_reason'])}; equity {a['equity']:,.2f}; "
+                    f"today's permitted loss {readout.money(f.get('permitted_loss_today'))} (reset in "
+                    f"{readout.duration_words(f.get('reset_in_s'))}); headroom {readout.money(a['headroom'])}; "
+                    f"positions {a['positions']}; ticks {ticks:,}")
     return " | ".join(bits) or "no account connected yet"
 
 

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         answer = control_request(cfg.bridge.control_endpoint, {"cmd": "status"}, token=token)
         source = "bridge"
         if answer is None:
-            answer = _from_journal(journal_path(cfg, args.config))
+            answer = _from_journal(journal_path(cfg, args.config), cfg)
             source = "journal (the bridge is not answering)"
         if answer is None:
             print(f"mt5bridge status: no bridge answers on {cfg.bridge.control_endpoint} and there is no journal "
@@ -70,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         if answer.get("ok") is False:
             return _refused(args.command, answer, token_problem)
         if args.json:
-            print(json.dumps(dict(answer, source=source), indent=2, default=str))
+            from mt5bridge.common import strictjson
+
+            # Strict JSON: what has no bound (a position without a stop) is null, never Infinity or NaN.
+            print(strictjson.dumps(dict(answer, source=source), indent=2, default=str))
         else:
             print(render_status(answer, source))
         return 0
@@ -102,40 +105,48 @@ def _refused(command: str, answer: dict, token_problem: str) -> int:
     return 1
 
 
-def _from_journal(path: Path) -> dict | None:
+def _from_journal(path: Path, cfg) -> dict | None:
+    """The status from the journal while the bridge is down, in the shape the bridge answers: each account's
+    floors and headroom worked out from its saved state, the clock of its last saved tick, its positions as last
+    seen, today's refusal counts; ``snapshot`` keeps the journal's own record."""
     if not Path(path).exists():
         return None
+    from mt5bridge.bridge import readout
     from mt5bridge.bridge.journal import Journal
 
     with Journal(path) as journal:
-        return {"halt": journal.halt_state(),
-                "accounts": {login: {"snapshot": journal.snapshot(login)} for login in journal.accounts()}}
+        out = {"halt": journal.halt_state(), "accounts": {}}
+        for login in journal.accounts():
+            snap = journal.snapshot(login)
+            saved = snap.get("account")
+            info: dict = {"snapshot": snap, "positions": [], "in_flight": [], "charts": []}
+            if saved:
+                a = readout.floors_from_saved(saved, cfg.ftmo)
+                now_ms = int(saved.get("now_ms") or snap.get("saved_ms") or 0)
+                f = readout.ftmo_picture(a, cfg.ftmo, now_ms)
+                info.update(account=a, ftmo=f)
+                for p in snap.get("open_positions") or []:
+                    info["positions"].append({
+                        "ticket": p["ticket"], "symbol": p["symbol"], "side": p["side"],
+                        "volume": p.get("last_volume", p["volume"]), "open_price": p["open_price"],
+                        "sl": p.get("last_sl", p["sl"]), "tp": p.get("last_tp", p["tp"]), "profit": p["profit"],
+                        "managed": bool(p.get("managed")), "risk_to_stop": None, "risk_share": None})
+                day = readout.utc_day(now_ms)
+                counts: dict[str, int] = {}
+                for row in journal.refusals(login):
+                    if row["utc_day"] == day:
+                        counts[row["reason_code"]] = counts.get(row["reason_code"], 0) + row["count"]
+                info["refusals_today"] = counts
+            out["accounts"][login] = info
+        return out
 
 
 def render_status(answer: dict, source: str) -> str:
-    lines = [f"from the {source}", f"operator halt: {answer['halt']}"]
-    for login, info in answer.get("accounts", {}).items():
-        a = info.get("account") or (info.get("snapshot") or {}).get("account") or {}
-        lines.append(f"account {login}")
-        for key in ("state", "state_reason", "balance", "equity", "day_start_balance", "daily_floor",
-                    "overall_floor", "headroom", "headroom_pct", "worst_case_loss", "trading_days"):
-            if key in a:
-                value = a[key]
-                lines.append(f"  {key:<18} {value:,.2f}" if isinstance(value, float) else f"  {key:<18} {value}")
-        for p in info.get("positions", []):
-            lines.append(f"  position {p['ticket']} {p['symbol']} {p['side']} {p['volume']:.2f} sl {p['sl']} "
-                         f"{'engine' if p['managed'] else 'manual'} {p['stage']}")
-        for c in info.get("in_flight", []):
-            lines.append(f"  in flight: command {c['command_id']} {c['action']} {c['symbol']} {c['volume']:.2f}")
-        for c in info.get("charts", []):
-            age = c["last_tick_age_s"]
-            lines.append(f"  chart {c['symbol']:<8} ticks {c['ticks']:>8}  last {age:.1f} s ago  "
-                         f"answered in {c['answer_ms']:.3f} ms"
-                         f"{'  round trip %.1f ms' % c['round_trip_ms'] if c.get('round_trip_ms') else ''}"
-                         f"{'  STALE' if c['stale'] else ''}")
-    # Symbols and the halt's `by` come from outside: no escape sequence of theirs reaches the terminal.
     from mt5bridge.bridge.logsafe import escape
+    from mt5bridge.bridge.readout import status_lines
 
+    lines = [f"from the {source}", *status_lines(answer)]
+    # Symbols and the halt's `by` come from outside: no escape sequence of theirs reaches the terminal.
     return "\n".join(escape(line) for line in lines)
 
 

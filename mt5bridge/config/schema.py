@@ -40,6 +40,7 @@ SizingMode = Literal["full", "plain"]
 Consensus = Literal["UNANIMOUS", "STRONG", "WEAK", "SPLIT"]
 Session = Literal["asia", "london", "newyork"]
 AssetClass = Literal["fx", "metals", "indices", "energies", "crypto"]
+AlertMode = Literal["on", "silent", "off"]
 ASSET_CLASSES: tuple[str, ...] = get_args(AssetClass)
 
 _METAL_CODES = ("XAU", "XAG", "XPT", "XPD")
@@ -945,6 +946,64 @@ class BridgeSettings(Section):
                                          below("stale_after_ms", "forget_after_ms"))
 
 
+
+class AlertSettings(Section):
+    """Alerts sent to the trader's phone or inbox through Apprise (`pip install "mt5bridge[alerts]"`): one URL per
+    channel, and for each kind of event `on` (sent to every channel, shown in `status` and on the page),
+    `silent` (shown in `status`, on the page and in the log, not sent) or `off`. Sending runs on its own threads
+    and never slows or stops trading; a failing channel is retried with back-off and counted in `status`."""
+
+    urls: list[str] = Field(
+        default_factory=list,
+        description="Apprise URLs, one per channel: `tgram://BOT_TOKEN/CHAT_ID` (Telegram), "
+        "`discord://WEBHOOK_ID/WEBHOOK_TOKEN`, `mailtos://user:password@example.com`, `json://host:port/path` "
+        "(a JSON webhook). Empty = no channel: events are still shown in `status` and on the page.",
+    )
+    fills: AlertMode = Field("on", description="Fills of the engine's orders, and orders the server refused "
+                             "(with the MT5 return code and its meaning).")
+    closes: AlertMode = Field("on", description="Closed positions, with why they closed and the money realized.")
+    operator: AlertMode = Field("on", description="The operator's halt (with or without flatten) and resume.")
+    trading_state: AlertMode = Field("on", description="Every change of trading state: REDUCING, HALTED, "
+                                     "the circuit breaker, back to ACTIVE.")
+    headroom: AlertMode = Field("on", description="A loss limit 50 %, 70 % and 90 % used, once per threshold, "
+                                "limit and Prague day.")
+    ea_silence: AlertMode = Field("on", description="An EA silent past `bridge.stale_after_ms`, and heard again.")
+    failsafe: AlertMode = Field("on", description="An EA acting on its own failsafe (its equity guard, silence).")
+    journal: AlertMode = Field("on", description="The journal unable to write (no new risk), and writing again.")
+    bridge: AlertMode = Field("on", description="The bridge started, stopped, or restarted after a crash.")
+    daily_summary: AlertMode = Field("on", description="The day's result at the Prague reset, per account.")
+    retries: int = Field(5, ge=0, le=100, description="Attempts after the first before an alert is given up "
+                         "on a failing channel (and counted as dropped).")
+    retry_after_s: float = Field(2.0, gt=0.0, le=600.0, description="Wait before the first retry; each "
+                                 "retry waits twice as long as the one before, up to `max_retry_after_s`.")
+    max_retry_after_s: float = Field(60.0, gt=0.0, le=3600.0, description="Longest wait between two attempts.")
+    queue_size: int = Field(1000, ge=1, le=1_000_000, description="Alerts waiting per channel; beyond it new "
+                            "ones are dropped for that channel and counted (never waited for).")
+    flush_s: float = Field(3.0, ge=0.0, le=60.0, description="At shutdown, how long the bridge waits for the "
+                           "alerts still queued (the \"bridge stopped\" one among them).")
+
+    rules: ClassVar[tuple[Rule, ...]] = (at_most("retry_after_s", "max_retry_after_s"),)
+
+
+class PageSettings(Section):
+    """A read-only live page in the browser, served by `mt5bridge serve` (`pip install "mt5bridge[page]"`): per
+    account, equity against the floors and the target, today's permitted loss and the time to the reset,
+    objectives, positions and their risk, decisions and refusals, charts, recent alerts."""
+
+    enabled: bool = Field(False, description="Serve the page (also `mt5bridge serve --page`).")
+    host: str = Field(
+        "127.0.0.1",
+        description="Address the page listens on. Loopback by default; any other address needs `token_file` "
+        "and is logged loudly at every start.",
+    )
+    port: int = Field(8765, ge=1, le=65535, description="TCP port of the page.")
+    token_file: str = Field(
+        "",
+        description="File holding the token a browser must give (`?token=...`) when `host` is not loopback: "
+        "at least 16 characters; a relative path is taken from the config file's folder.",
+    )
+    refresh_ms: int = Field(1000, ge=200, le=60_000, description="How often the page asks for the status.")
+
 class Config(BaseModel):
     """Everything the trader sets. ``Config()`` is the FTMO 2-Step challenge."""
 
@@ -960,6 +1019,8 @@ class Config(BaseModel):
     scale_in: ScaleInSettings = Field(default_factory=ScaleInSettings, description="Adding to a winning position.")
     funded: FundedSettings = Field(default_factory=FundedSettings, description="Funded-account rules.")
     bridge: BridgeSettings = Field(default_factory=BridgeSettings, description="Sockets, timings, journal.")
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="Alerts sent to the trader.")
+    page: PageSettings = Field(default_factory=PageSettings, description="The read-only live page.")
     symbols: dict[SymbolName, SymbolSettings] = Field(
         default_factory=default_symbols,
         description="Per-symbol settings, keyed by the symbol's name in MT5. What a file gives is added to the "
