@@ -134,6 +134,7 @@ class Account:
     specs: dict[str, dict] = field(default_factory=dict)   # symbol -> its HELLO's spec, for money per point in status
     headroom_said: dict[str, tuple[int, float]] = field(default_factory=dict)  # limit -> (Prague day, threshold said)
     day_open_balance: float = 0.0   # the balance the current Prague day started with, for the daily summary
+    breaker_said: int | None = None   # the circuit breaker's end the trader was told of
 
 
 class Node:
@@ -903,11 +904,11 @@ class Node:
     def _say_closed(self, acct: Account, trade: dict, settled: dict | None) -> None:
         """The close alert: the realized money once the deals settle it, else the book's last profit."""
         money = settled["realized"] if settled else trade["profit"]
-        why = (settled or {}).get("close_reason") or "the book shows it closed (its deals not in yet)"
-        a = acct.engine.account
+        reason = (settled or {}).get("close_reason")
+        why = reason.replace("_", " ").lower() if reason else "the book shows it closed (its deals not in yet)"
         self.alerts.emit("close", f"{acct.login} {trade['symbol']}: position closed",
                          f"position {trade['ticket']} {trade['side']} {trade['volume']:.2f} lots closed: "
-                         f"{why}; result {money:+,.2f}; balance {a['balance']:,.2f}")
+                         f"{why}; result {money:+,.2f}")
 
     @staticmethod
     def _read(default: Any, read, *args: Any) -> Any:
@@ -1157,6 +1158,14 @@ class Node:
                                  f"equity {a['equity']:,.2f}")
                 said = crossed
             acct.headroom_said[limit] = (day, said)
+        breaker = a["circuit_breaker_until_ms"]
+        if breaker != acct.breaker_said:
+            acct.breaker_said = breaker
+            if breaker:
+                self.alerts.emit("trading_state", f"{acct.login}: circuit breaker",
+                                 f"circuit breaker: {a['equity']:,.2f} is guards.circuit_breaker_pct below the day's "
+                                 f"peak; entries paused until {readout.clock_words(breaker)}"
+                                 f"{', everything closed' if a['circuit_breaker_flattening'] else ''}")
 
     def _daily_summary(self, acct: Account) -> None:
         """At the Prague reset: the day that ended, in the numbers FTMO shows."""
