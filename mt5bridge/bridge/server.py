@@ -140,7 +140,7 @@ def _bind_owner_only(sock: zmq.Socket, endpoint: str) -> None:
 
 class Bridge:
     def __init__(self, cfg: Config, config_path: str | None = None, *, model: str | None = None,
-                 journal: Journal | None = None, news=None) -> None:
+                 journal: Journal | None = None, news=None, page: bool | None = None) -> None:
         self.cfg = cfg
         if cfg.funded.news_blackout and news is None:
             # Checked before anything opens: every account's engine would be refused at its HELLO.
@@ -223,8 +223,21 @@ class Bridge:
         self.frames = 0
         self.started = time.monotonic()
         self.page = None          # the live page's server (mt5bridge.bridge.page), when it is on
-        self.published: dict | None = None   # the status the page reads, made on this thread between frames
+        if cfg.page.enabled if page is None else page:
+            from mt5bridge.bridge.page import LivePage, PageError, page_token
+
+            try:
+                self.page = LivePage(cfg.page, page_token(cfg.page, config_path)).start()
+            except PageError as exc:
+                self.close()
+                raise BridgeError(str(exc)) from None
+            self._publish()
         self._say_started()
+
+    def _publish(self) -> None:
+        """The status the page serves, made here on the serving thread: the page's thread never touches the node."""
+        baselines = {login: self.node._read([], self.journal.baselines, login) for login in self.node.accounts}
+        self.page.publish(self.status(), baselines)
 
     def _say_started(self) -> None:
         """The start alert; a marker beside the journal, removed at a clean stop, tells a restart after a crash."""
@@ -334,8 +347,7 @@ class Bridge:
         self._forget_chart_keys()
         self.node.housekeeping()
         if self.page is not None:
-            # The page's server runs on its own thread and never touches the node: it reads this copy.
-            self.page.publish(self.status())
+            self._publish()
 
     def _guarded(self, what: str, step) -> None:
         try:

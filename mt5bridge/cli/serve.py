@@ -15,6 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML configuration (default: the embedded 2-Step challenge)")
     p.add_argument("--model", metavar="FILE", help="direction model file (default: the shipped one)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--page", action="store_true",
+                   help="also serve the read-only live page (page.host:page.port, default http://127.0.0.1:8765/; "
+                   "needs mt5bridge[page])")
     p.set_defaults(func=run)
 
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         # A week ahead: the calendar must cover the days this bridge will trade.
         for warning in config_warnings(cfg) + calendar_warnings(cfg, int((time.time() + 7 * 86_400) * 1000)):
             logging.getLogger("mt5bridge.serve").warning("%s", warning)
-        bridge = Bridge(cfg, args.config, model=args.model, news=blackout_calendar(cfg))
+        bridge = Bridge(cfg, args.config, model=args.model, news=blackout_calendar(cfg), page=True if args.page else None)
     except (BridgeError, JournalError, ModelError, NewsCalendarError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

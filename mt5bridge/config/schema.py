@@ -996,7 +996,8 @@ class PageSettings(Section):
         description="Address the page listens on. Loopback by default; any other address needs `token_file` "
         "and is logged loudly at every start.",
     )
-    port: int = Field(8765, ge=1, le=65535, description="TCP port of the page.")
+    port: int = Field(8765, ge=0, le=65535, description="TCP port of the page; 0 = any free port, named in the "
+                      "log at the start.")
     token_file: str = Field(
         "",
         description="File holding the token a browser must give (`?token=...`) when `host` is not loopback: "
