@@ -13,6 +13,12 @@
 3. **Sustained**: `--charts` DEALERs (28 by default, one per symbol) each keep exactly one TICK in flight, as
    EAs do; `ticks_per_s` is the replies received per second over `--seconds`.
 
+4. **Cockpit on**: a third bridge, the same but with every alert on, sent to a dead webhook (a port nobody
+   listens on, retried every 0.1 s for the whole run) and the live page on and read every 0.5 s, as a browser
+   does, is timed in the same alternation (`cockpit_p50_us`, `cockpit_p99_us`); `cockpit_p50_ratio` and
+   `cockpit_p99_ratio` are its figures over the plain bridge's (1.0: it costs the tick path nothing).
+   Needs mt5bridge[alerts] and mt5bridge[page]; `--no-cockpit` leaves it out.
+
 `--other-checkout DIR` also serves a bridge from another checkout of the project (built in place), timed in
 the same alternation, so two versions of the code are compared against the same echo in one run
 (`other_p50_us`, `other_p99_us`, `other_p50_over_echo_us`).
@@ -118,12 +124,13 @@ def hello(sock: zmq.Socket, symbol: str) -> None:
         raise RuntimeError(f"the bridge refused HELLO for {symbol}: {reply}")
 
 
-def start_bridge(tmp: Path, checkout: Path | None = None) -> tuple[subprocess.Popen, str, str]:
-    """A bridge process serving the installed package, or the package of ``checkout`` (built in place)."""
+def start_bridge(tmp: Path, checkout: Path | None = None, extra: str = "") -> tuple[subprocess.Popen, str, str]:
+    """A bridge process serving the installed package, or the package of ``checkout`` (built in place); ``extra``
+    is added to its configuration."""
     ea, control = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     config = tmp / "bench.toml"
     config.write_text(f'[bridge]\nendpoint = "{ea}"\ncontrol_endpoint = "{control}"\njournal = "journal.sqlite"\n'
-                      f'stale_after_ms = 60000\n', encoding="utf-8")
+                      f'stale_after_ms = 60000\n{extra}', encoding="utf-8")
     env = dict(os.environ, PYTHONPATH=str(checkout)) if checkout else None
     proc = subprocess.Popen([sys.executable, "-m", "mt5bridge", "serve", "--config", str(config),
                              "--log-level", "ERROR"], cwd=str(checkout or tmp), env=env, stderr=subprocess.PIPE,
@@ -134,6 +141,24 @@ def start_bridge(tmp: Path, checkout: Path | None = None) -> tuple[subprocess.Po
             return proc, ea, control
     proc.kill()
     raise RuntimeError(f"the bridge did not start: {proc.stderr.read()}")
+
+
+def cockpit_config(page_port: int) -> str:
+    """Every alert on, to a webhook nobody answers, retried every 0.1 s for longer than the run; the page on."""
+    dead = free_port()
+    return (f'[alerts]\nurls = ["json://127.0.0.1:{dead}/"]\nretries = 100\nretry_after_s = 0.1\n'
+            f'max_retry_after_s = 0.1\n[page]\nenabled = true\nport = {page_port}\nrefresh_ms = 500\n')
+
+
+def read_page(url: str, stop) -> None:
+    """A browser on the page: its status every 0.5 s."""
+    import urllib.request
+
+    while not stop.wait(0.5):
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+        except OSError:
+            pass
 
 
 def sustained(ctx: zmq.Context, endpoint: str, charts: int, seconds: float) -> tuple[float, int]:
@@ -175,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=5.0, help="length of the sustained run")
     p.add_argument("--block", type=int, default=200, help="round trips per alternating block (default 200)")
     p.add_argument("--other-checkout", type=Path, help="also time a bridge served from this checkout (built in place)")
+    p.add_argument("--no-cockpit", action="store_true",
+                   help="leave out the bridge with alerts (to a dead webhook) and the live page on")
     args = p.parse_args(argv)
     if args.other_checkout and not (args.other_checkout / "mt5bridge" / "__init__.py").is_file():
         p.error(f"--other-checkout {args.other_checkout}: no mt5bridge package there")
@@ -184,18 +211,34 @@ def main(argv: list[str] | None = None) -> int:
     echo_ep = f"tcp://127.0.0.1:{free_port()}"
     echo = Process(target=echo_server, args=(echo_ep,), daemon=True)
     echo.start()
-    other_proc = other = None
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as other_tmp:
+    other_proc = other = cockpit_proc = cockpit = None
+    import threading
+
+    page_stop = threading.Event()
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as other_tmp, \
+            tempfile.TemporaryDirectory() as cockpit_tmp:
         proc, ea, control = start_bridge(Path(tmp))
         try:
             if args.other_checkout:
                 other_proc, other_ea, _ = start_bridge(Path(other_tmp), args.other_checkout.resolve())
                 other = dealer(ctx, other_ea, b"latency-chart")
                 hello(other, "EURUSD")
+            if not args.no_cockpit:
+                page_port = free_port()
+                cockpit_proc, cockpit_ea, cockpit_control = start_bridge(Path(cockpit_tmp),
+                                                                         extra=cockpit_config(page_port))
+                cockpit = dealer(ctx, cockpit_ea, b"latency-chart")
+                hello(cockpit, "EURUSD")
+                # Alerts to keep the dead channel busy retrying: a halt, its state change and the resume.
+                cockpit_token = (Path(cockpit_tmp) / "control.token").read_text().strip()
+                for cmd in ("halt", "resume"):
+                    control_request(cockpit_control, {"cmd": cmd, "by": "bench"}, token=cockpit_token)
+                threading.Thread(target=read_page, args=(f"http://127.0.0.1:{page_port}/status.json", page_stop),
+                                 daemon=True).start()
             e = dealer(ctx, echo_ep, b"echo-client")
             b = dealer(ctx, ea, b"latency-chart")
             hello(b, "EURUSD")
-            servers = [s for s in (e, b, other) if s is not None]
+            servers = [s for s in (e, b, other, cockpit) if s is not None]
             parts: list[list[np.ndarray]] = [[] for _ in servers]
             for s in servers:
                 time_round_trips(s, payloads[:1000])   # connect and warm up
@@ -205,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
                     timed.append(time_round_trips(s, block))
             echo_us, bridge_us = np.concatenate(parts[0]), np.concatenate(parts[1])
             other_us = np.concatenate(parts[2]) if other is not None else None
+            cockpit_us = np.concatenate(parts[-1]) if cockpit is not None else None
+            page_stop.set()
+            cockpit_alerts = None
+            if cockpit is not None:
+                cockpit_alerts = control_request(cockpit_control, {"cmd": "status"}, token=cockpit_token)["alerts"]
+                cockpit.close(0)
             token = (Path(tmp) / "control.token").read_text().strip()   # made by the bridge beside its journal
             answer = control_request(control, {"cmd": "status"}, token=token)
             [chart] = [c for a in answer["accounts"].values() for c in a["charts"] if c["chart"] == "latency-chart"]
@@ -217,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
             echo.join(5)
             rate, replies = sustained(ctx, ea, args.charts, args.seconds)
         finally:
-            for running in (proc, other_proc):
+            page_stop.set()
+            for running in (proc, other_proc, cockpit_proc):
                 if running is not None:
                     running.terminate()
                     running.wait(15)
@@ -234,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
         r["other_p50_us"] = float(np.percentile(other_us, 50))
         r["other_p99_us"] = float(np.percentile(other_us, 99))
         r["other_p50_over_echo_us"] = r["other_p50_us"] - r["echo_p50_us"]
+    if cockpit_us is not None:
+        r["cockpit_p50_us"] = float(np.percentile(cockpit_us, 50))
+        r["cockpit_p99_us"] = float(np.percentile(cockpit_us, 99))
+        r["cockpit_p50_ratio"] = round(r["cockpit_p50_us"] / r["bridge_p50_us"], 3)
+        r["cockpit_p99_ratio"] = round(r["cockpit_p99_us"] / r["bridge_p99_us"], 3)
+        # The dead webhook was tried all along: failures counted, nothing sent.
+        r["cockpit_alert_failures"] = cockpit_alerts["failed"]
+        r["cockpit_alerts_sent"] = cockpit_alerts["sent"]
     r["bridge_p50_over_echo_us"] = r["bridge_p50_us"] - r["echo_p50_us"]
     r["bridge_p99_over_echo_us"] = r["bridge_p99_us"] - r["echo_p99_us"]
     r["goals_met"] = {
@@ -241,11 +299,12 @@ def main(argv: list[str] | None = None) -> int:
         "bridge_p99_over_echo_us": r["bridge_p99_over_echo_us"] <= 100,
         "ticks_per_s": r["ticks_per_s"] >= 20_000,
     }
-    r = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()}
+    r = {k: (round(v, 3 if k.endswith("_ratio") else 1) if isinstance(v, float) else v) for k, v in r.items()}
     if not args.json:
         for key in ("echo_p50_us", "echo_p99_us", "bridge_p50_us", "bridge_p99_us", "bridge_p50_over_echo_us",
                     "bridge_p99_over_echo_us", "bridge_answer_us", "ticks_per_s", "symbols", "other_p50_us",
-                    "other_p99_us", "other_p50_over_echo_us"):
+                    "other_p99_us", "other_p50_over_echo_us", "cockpit_p50_us", "cockpit_p99_us", "cockpit_p50_ratio",
+                    "cockpit_p99_ratio", "cockpit_alert_failures", "cockpit_alerts_sent"):
             if key in r:
                 print(f"{key:<26} {r[key]:>12,}")
         for key, met in r["goals_met"].items():

@@ -175,7 +175,8 @@ def test_every_event_arrives_once_in_order_with_its_numbers(webhook, tmp_path):
     assert titles == expected, '\n'.join(f"{m['title']}: {m['message']}" for m in webhook.received)
     bodies = {m["title"]: m["message"] for m in webhook.received}
     assert "10006 rejected" in bodies["1510234567 EURUSD: order refused"]
-    assert f"{cmd['volume']:.2f} lots at 1.10007, ticket 555 (10009 done)" in bodies["1510234567 EURUSD: filled"]
+    assert f"command {cmd['command_id']} BUY filled: {cmd['volume']:.2f} lots at 1.10007, ticket 555 (10009 done)" in \
+        bodies["1510234567 EURUSD: filled"]
     assert "position 555 BUY" in bodies["1510234567 EURUSD: position closed"]
     assert "closed: stop loss; result -50.00" in bodies["1510234567 EURUSD: position closed"]
     assert "halted by desk" in bodies["operator halt"]

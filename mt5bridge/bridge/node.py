@@ -783,10 +783,25 @@ class Node:
                              f"command {msg.command_id} refused by the server: {readout.retcode_words(msg.retcode)}"
                              f"{f' ({msg.text})' if msg.text else ''}")
         else:
-            self.alerts.emit("fill", f"{acct.login} {chart.symbol}: filled",
-                             f"command {msg.command_id} filled: {msg.volume:.2f} lots at {msg.price}, ticket "
-                             f"{msg.ticket} ({readout.retcode_words(msg.retcode)})")
+            self._say_done(acct, chart, msg)
         self._save(acct, msg.time_msc - chart.offset_ms)
+
+    def _say_done(self, acct: Account, chart: Chart, msg: wire.TradeResult) -> None:
+        """The alert of a command carried out, in the words of what it did."""
+        command = self._read(None, self.journal.command, msg.command_id) or {}
+        action, done = command.get("action", ""), readout.retcode_words(msg.retcode)
+        if action == "MODIFY":
+            self.alerts.emit("fill", f"{acct.login} {chart.symbol}: stops moved",
+                             f"command {msg.command_id}: position {msg.ticket} SL {msg.sl or 'none'}, TP "
+                             f"{msg.tp or 'none'} ({done})")
+        elif action in ("CLOSE", "CLOSE_ALL"):
+            self.alerts.emit("fill", f"{acct.login} {chart.symbol}: close done",
+                             f"command {msg.command_id} ({action}): {msg.volume:.2f} lots at {msg.price}, position "
+                             f"{msg.ticket} ({done})")
+        else:
+            self.alerts.emit("fill", f"{acct.login} {chart.symbol}: filled",
+                             f"command {msg.command_id} {command.get('side', '')} filled: {msg.volume:.2f} lots at "
+                             f"{msg.price}, ticket {msg.ticket} ({done})".replace("  ", " "))
 
     def _check_owner(self, acct: Account, command_id: int, field: str, seq: int) -> None:
         """A chart settles only its own account's commands: anything else is refused, in words that name nothing

@@ -246,7 +246,7 @@ def account_lines(login: str, info: dict[str, Any]) -> list[str]:
     if f:
         target = f.get("profit_target")
         progress = (f"profit {money(f.get('profit'))} of the target {money(target)} "
-                    f"({(f.get('target_progress') or 0.0) * 100:.0f} %)" if target else
+                    f"({max(0.0, f.get('target_progress') or 0.0) * 100:.0f} %)" if target else
                     f"profit {money(f.get('profit'))} (no profit target in this phase)")
         lines.append(f"  objectives         {progress}; trading days {f.get('trading_days', 0)} of "
                      f"{f.get('min_trading_days', 0)}")

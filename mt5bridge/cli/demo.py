@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="stop after this long (default 30; 0 = the whole replay)")
     p.add_argument("--config", metavar="FILE", help="configuration (default: the embedded 2-Step challenge)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic market")
+    p.add_argument("--page", action="store_true",
+                   help="also serve the live page on http://127.0.0.1:8765/ (page.port; needs mt5bridge[page])")
     p.set_defaults(func=run)
 
 
@@ -50,7 +52,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_dict(data, "the demo configuration")
     from mt5bridge.market.news import blackout_calendar
 
-    bridge = Bridge(cfg, news=blackout_calendar(cfg))
+    from mt5bridge.bridge.server import BridgeError
+
+    try:
+        bridge = Bridge(cfg, news=blackout_calendar(cfg), page=True if args.page else None)
+    except BridgeError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if bridge.page is not None:
+        print(f"live page: http://127.0.0.1:{bridge.page.port}/", file=sys.stderr)
     serving = threading.Thread(target=bridge.serve, name="bridge", daemon=True)
     serving.start()
     try:

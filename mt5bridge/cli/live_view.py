@@ -59,7 +59,7 @@ def render(status: dict) -> Group:
                                  f"safety buffer of {m(a['safety_buffer'])}")
         target = f.get("profit_target")
         head.add_row("objectives", (f"profit {m(f.get('profit'))} of {m(target)} "
-                                    f"({(f.get('target_progress') or 0) * 100:.0f} %)" if target
+                                    f"({max(0.0, f.get('target_progress') or 0.0) * 100:.0f} %)" if target
                                     else f"profit {m(f.get('profit'))}")
                      + f"; trading days {a['trading_days']} of {f.get('min_trading_days', 0)}")
         head.add_row("market clock", readout.clock_words(f.get("now_ms")))
