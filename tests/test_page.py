@@ -83,7 +83,10 @@ def test_the_page_shows_the_floors_and_headroom_of_status_and_follows_a_new_tick
             _wait_text(driver, ".overall-floor", f"{a['overall_floor']:,.2f}")
             _wait_text(driver, ".headroom", f"{a['headroom']:,.2f}")
             _wait_text(driver, ".permitted-loss", f"{info['ftmo']['permitted_loss_today']:,.2f}")
-            assert "NOT_WARM" in driver.page_source or "not warm" in driver.page_source
+            shown = driver.execute_script("return document.body.innerText")
+            # Words, not codes: the chart's last decision and today's HOLDs by reason.
+            assert "the symbol's features are not warm yet" in shown and "NOT_WARM" not in shown
+            assert "reset at Prague midnight in 17 h" in shown
             # A new tick: equity falls by 1,000.00; the page follows without a reload.
             chart.tick(T0 + 60_000, 1.0851, equity=100_345.6)
             time.sleep(0.7)

@@ -792,8 +792,8 @@ class Node:
         action, done = command.get("action", ""), readout.retcode_words(msg.retcode)
         if action == "MODIFY":
             self.alerts.emit("fill", f"{acct.login} {chart.symbol}: stops moved",
-                             f"command {msg.command_id}: position {msg.ticket} SL {msg.sl or 'none'}, TP "
-                             f"{msg.tp or 'none'} ({done})")
+                             f"command {msg.command_id}: position {msg.ticket} SL {msg.sl or command.get('sl') or 'none'}"
+                             f", TP {msg.tp or command.get('tp') or 'none'} ({done})")
         elif action in ("CLOSE", "CLOSE_ALL"):
             self.alerts.emit("fill", f"{acct.login} {chart.symbol}: close done",
                              f"command {msg.command_id} ({action}): {msg.volume:.2f} lots at {msg.price}, position "
@@ -1225,6 +1225,8 @@ class Node:
                 "charts": [self._chart_status(acct, c, now, stale_s) for c in acct.charts.values()],
                 "refusals_today": self._refusals_today(acct),
             }
+            out["accounts"][login]["refusal_words"] = {
+                code: WORDS.get(code, code) for code in out["accounts"][login]["refusals_today"]}
         return out
 
     def _chart_status(self, acct: Account, c: Chart, now: float, stale_s: float) -> dict[str, Any]:
