@@ -209,3 +209,20 @@ def test_the_live_view_shows_words_not_codes(running):
     assert "today's permitted loss" in text and "resets in 17 h 06 min" in text
     assert "04:53:21 UTC" in text and "OPERATOR_HALT" not in text
     assert "today's permitted loss" in plain_line(status)
+
+
+def test_holds_of_today_are_counted_by_reason_and_yesterdays_are_not(running):
+    import time
+
+    r = running()
+    chart = Chart(r.cfg.bridge.endpoint)
+    chart.hello()
+    for k in range(3):
+        chart.tick(T0 + 1000 * k, 1.0851)            # 2026-07-07 (UTC)
+    for k in range(2):
+        chart.tick(T0 + 86_400_000 + 1000 * k, 1.0851)   # 2026-07-08
+    time.sleep(0.7)   # housekeeping hands the counts to the journal every 0.5 s
+    status = _status(r)
+    info = _account(status)
+    assert info["refusals_today"] == {"NOT_WARM": 2}
+    assert "held today: the symbol's features are not warm yet 2" in "\n".join(readout.status_lines(status))

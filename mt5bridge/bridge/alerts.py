@@ -145,7 +145,8 @@ class Alerts:
             return
         event = Event(kind, title, body, int(self.wall() * 1000), mode == "on")
         self.recent.append(event)
-        (log.warning if EVENTS[kind][1] in ("warning", "failure") else log.info)("alert: %s: %s", title, body)
+        # At INFO: what an alert says is in the log already, at its own level, where it happened.
+        log.info("alert%s: %s: %s", "" if mode == "on" else " (silent)", title, body)
         if mode != "on":
             return
         for channel in self.channels:

@@ -815,11 +815,16 @@ class Journal:
                     entry[1], entry[2] = min(entry[1], first), max(entry[2], last)
                 raise JournalError(f"journal {self.path}: cannot write the refusal counts: {exc}") from exc
 
-    def refusals(self, account: str) -> list[dict]:
-        """The account's refusal counts as written (call ``flush()`` first for the latest), by day."""
-        rows = self._read(
-            "SELECT * FROM refusals WHERE account = ? ORDER BY utc_day, symbol, reason_code", (_account(account),)
-        )
+    def refusals(self, account: str, utc_day: str | None = None) -> list[dict]:
+        """The account's refusal counts as written (call ``flush()`` first for the latest), by day; only those of
+        ``utc_day`` (YYYY-MM-DD) when it is given."""
+        if utc_day is None:
+            rows = self._read(
+                "SELECT * FROM refusals WHERE account = ? ORDER BY utc_day, symbol, reason_code", (_account(account),)
+            )
+        else:
+            rows = self._read("SELECT * FROM refusals WHERE account = ? AND utc_day = ? ORDER BY symbol, reason_code",
+                              (_account(account), str(utc_day)))
         return [dict(r) for r in rows]
 
     def record_transition(self, account: str, time_ms: int, state: str, reason: str) -> None:

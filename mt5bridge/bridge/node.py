@@ -1269,9 +1269,8 @@ class Node:
         """The account's HOLDs of today (the UTC day of its latest tick) by reason, as the journal counts them."""
         day = _prague_day(self._tick_ms(acct) // DAY_MS)   # the date of a day number, as the journal keys it
         counts: Counter[str] = Counter()
-        for row in self._read([], self.journal.refusals, acct.login):
-            if row["utc_day"] == day:
-                counts[row["reason_code"]] += row["count"]
+        for row in self._read([], self.journal.refusals, acct.login, day):
+            counts[row["reason_code"]] += row["count"]
         return dict(counts)
 
     def close(self) -> None:

@@ -133,9 +133,8 @@ def _from_journal(path: Path, cfg) -> dict | None:
                         "managed": bool(p.get("managed")), "risk_to_stop": None, "risk_share": None})
                 day = readout.utc_day(now_ms)
                 counts: dict[str, int] = {}
-                for row in journal.refusals(login):
-                    if row["utc_day"] == day:
-                        counts[row["reason_code"]] = counts.get(row["reason_code"], 0) + row["count"]
+                for row in journal.refusals(login, day):
+                    counts[row["reason_code"]] = counts.get(row["reason_code"], 0) + row["count"]
                 info["refusals_today"] = counts
             out["accounts"][login] = info
         return out
