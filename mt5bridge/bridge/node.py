@@ -1211,6 +1211,7 @@ class Node:
             a["headroom_pct"] = 100.0 * a["headroom"] / a["initial_balance"] if a["initial_balance"] else 0.0
             a["initial_balance_source"] = acct.initial_source
             a["day_start_balance_source"] = acct.day_start_source
+            a["state_words"] = readout.state_words(a["state"], a["state_reason"])
             ftmo = readout.ftmo_picture(a, self.cfg.ftmo, self._tick_ms(acct))
             positions = acct.engine.positions
             for p in positions:

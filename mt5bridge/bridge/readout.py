@@ -17,7 +17,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mt5bridge.core.reasons import WORDS
+from mt5bridge.core.decision import STATE_NAMES
+from mt5bridge.core.reasons import CODES, WORDS
 
 PRAGUE = ZoneInfo("Europe/Prague")
 
@@ -140,9 +141,6 @@ def floors_from_saved(saved: dict[str, Any], ftmo) -> dict[str, Any]:
     buffer = ftmo.safety_buffer_pct / 100.0 * initial
     equity = saved.get("equity", 0.0)
     floor = max(daily, overall)
-    from mt5bridge.core.decision import STATE_NAMES
-    from mt5bridge.core.reasons import CODES
-
     state, reason = saved.get("state", 0), saved.get("state_reason", 0)
     return {
         "initial_balance": initial, "balance": saved.get("balance", 0.0), "equity": equity,

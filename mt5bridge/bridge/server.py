@@ -22,7 +22,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from mt5bridge.bridge import logsafe
+from mt5bridge.bridge import logsafe, readout
 from mt5bridge.bridge.alerts import make_alerts
 from mt5bridge.common import strictjson
 from mt5bridge.bridge import protocol as wire
@@ -251,7 +251,7 @@ class Bridge:
         if crashed:
             self.alerts.emit("bridge_restarted_after_crash", "bridge restarted after a crash",
                              "the bridge did not stop cleanly last time; it restarted with the journal's limits, "
-                             f"commands in flight and trading state (operator: {self.node.halt['halted'] and 'halted' or 'not halted'})")
+                             f"commands in flight and trading state ({readout.halt_words(self.node.halt)})")
         else:
             self.alerts.emit("bridge_started", "bridge started",
                              f"serving {self.cfg.bridge.endpoint}; journal {self.journal.path}")
