@@ -264,3 +264,15 @@ def test_a_restart_after_a_crash_is_told_apart_from_a_start(webhook, tmp_path):
     assert webhook.titles() == ["bridge started", "bridge restarted after a crash", "bridge stopped",
                                 "bridge started", "bridge stopped"]
     del subprocess
+
+
+def test_serve_refuses_an_unusable_alert_url_with_exit_2_before_serving(tmp_path, capsys):
+    from mt5bridge.cli.entry import main
+    from test_bridge import _process_config
+
+    config, _, _ = _process_config(tmp_path)
+    config.write_text(config.read_text() + '\n[alerts]\nurls = ["json://127.0.0.1:9/", "telegrm://typo"]\n',
+                      encoding="utf-8")
+    assert main(["serve", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "alerts.urls: telegrm channel 2 is not an Apprise URL" in err and "Traceback" not in err
