@@ -16,7 +16,8 @@
 4. **Cockpit on**: a third bridge, the same but with every alert on, sent to a dead webhook (a port nobody
    listens on, retried every 0.1 s for the whole run) and the live page on and read every 0.5 s, as a browser
    does, is timed in the same alternation (`cockpit_p50_us`, `cockpit_p99_us`); `cockpit_p50_ratio` and
-   `cockpit_p99_ratio` are its figures over the plain bridge's (1.0: it costs the tick path nothing).
+   `cockpit_p99_ratio` are its figures over the plain bridge's (1.0: it costs the tick path nothing);
+   `cockpit_ticks_per_s` is its sustained rate, run after the plain bridge's (`cockpit_ticks_per_s_ratio`).
    Needs mt5bridge[alerts] and mt5bridge[page]; `--no-cockpit` leaves it out.
 
 `--other-checkout DIR` also serves a bridge from another checkout of the project (built in place), timed in
@@ -249,7 +250,6 @@ def main(argv: list[str] | None = None) -> int:
             echo_us, bridge_us = np.concatenate(parts[0]), np.concatenate(parts[1])
             other_us = np.concatenate(parts[2]) if other is not None else None
             cockpit_us = np.concatenate(parts[-1]) if cockpit is not None else None
-            page_stop.set()
             cockpit_alerts = None
             if cockpit is not None:
                 cockpit_alerts = control_request(cockpit_control, {"cmd": "status"}, token=cockpit_token)["alerts"]
@@ -265,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
                 other.close(0)
             echo.join(5)
             rate, replies = sustained(ctx, ea, args.charts, args.seconds)
+            if cockpit is not None:
+                # One after the other, not interleaved: compare the two rates knowing the machine may have changed.
+                cockpit_rate, _ = sustained(ctx, cockpit_ea, args.charts, args.seconds)
+            page_stop.set()
         finally:
             page_stop.set()
             for running in (proc, other_proc, cockpit_proc):
@@ -289,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
         r["cockpit_p99_us"] = float(np.percentile(cockpit_us, 99))
         r["cockpit_p50_ratio"] = round(r["cockpit_p50_us"] / r["bridge_p50_us"], 3)
         r["cockpit_p99_ratio"] = round(r["cockpit_p99_us"] / r["bridge_p99_us"], 3)
+        r["cockpit_ticks_per_s"] = cockpit_rate
+        r["cockpit_ticks_per_s_ratio"] = round(cockpit_rate / rate, 3)
         # The dead webhook was tried all along: failures counted, nothing sent.
         r["cockpit_alert_failures"] = cockpit_alerts["failed"]
         r["cockpit_alerts_sent"] = cockpit_alerts["sent"]
@@ -304,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("echo_p50_us", "echo_p99_us", "bridge_p50_us", "bridge_p99_us", "bridge_p50_over_echo_us",
                     "bridge_p99_over_echo_us", "bridge_answer_us", "ticks_per_s", "symbols", "other_p50_us",
                     "other_p99_us", "other_p50_over_echo_us", "cockpit_p50_us", "cockpit_p99_us", "cockpit_p50_ratio",
-                    "cockpit_p99_ratio", "cockpit_alert_failures", "cockpit_alerts_sent"):
+                    "cockpit_p99_ratio", "cockpit_ticks_per_s", "cockpit_ticks_per_s_ratio", "cockpit_alert_failures",
+                    "cockpit_alerts_sent"):
             if key in r:
                 print(f"{key:<26} {r[key]:>12,}")
         for key, met in r["goals_met"].items():
