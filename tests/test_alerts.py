@@ -243,7 +243,6 @@ def test_a_url_apprise_cannot_use_stops_the_start_with_its_name(tmp_path):
 def test_a_restart_after_a_crash_is_told_apart_from_a_start(webhook, tmp_path):
     import os
     import signal
-    import subprocess
 
     from test_bridge import _bridge_process, _process_config
 
@@ -263,7 +262,6 @@ def test_a_restart_after_a_crash_is_told_apart_from_a_start(webhook, tmp_path):
     webhook.wait_for(5)
     assert webhook.titles() == ["bridge started", "bridge restarted after a crash", "bridge stopped",
                                 "bridge started", "bridge stopped"]
-    del subprocess
 
 
 def test_serve_refuses_an_unusable_alert_url_with_exit_2_before_serving(tmp_path, capsys):

@@ -9,7 +9,6 @@ owner-only file the bridge made at its first start: without it, the bridge refus
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
