@@ -99,7 +99,7 @@ def test_a_refusal_is_shown_with_its_value_and_threshold(running, tmp_path):
     [c] = _account(_status(r))["charts"]
     score = r.bridge.node.accounts["1510234567"].engine.feature_engine(0).score
     assert c["values"]["score"] == pytest.approx(score) and score < 99
-    assert c["why"] == f"score {score:.0f} < 99"
+    assert c["why"] == f"score {score:.0f} < 99" and score < 98.5
     # Now the spread: 1 point allowed, the tick's is 3.
     (tmp_path / "b").mkdir()
     cfg2 = open_entries(tmp_path / "b", max_spread_points=1.0)
@@ -227,3 +227,16 @@ def test_holds_of_today_are_counted_by_reason_and_yesterdays_are_not(running):
     info = _account(status)
     assert info["refusals_today"] == {"NOT_WARM": 2}
     assert "held today: the symbol's features are not warm yet 2" in "\n".join(readout.status_lines(status))
+
+
+def test_a_refusal_claims_no_comparison_its_numbers_do_not_show():
+    assert readout.refusal_words("SCORE_LOW", {"score": 48.2, "min_score": 55}) == "score 48 < 55"
+    assert readout.refusal_words("SCORE_LOW", {"score": 54.6, "min_score": 55}) == "score 54.6 < 55"
+    # A threshold the engine moved (here: one the status does not know) is not claimed; the value is still given.
+    assert readout.refusal_words("SCORE_LOW", {"score": 60.0, "min_score": 55}) == \
+        "score 60: market score below entry.min_score"
+    assert readout.refusal_words("CONFIDENCE_LOW", {"confidence": 0.7, "min_confidence": 0.8}) == \
+        "confidence 0.70 < 0.80"
+    assert readout.refusal_words("SPREAD_WIDE", {"spread_points": 31.0, "max_spread_points": 30}) == \
+        "spread 31 > 30 points"
+    assert readout.refusal_words("COOLDOWN", {}) == "within entry.cooldown_minutes of the last close on this symbol"

@@ -1252,8 +1252,11 @@ class Node:
 
         fe = acct.engine.feature_engine(c.sym)
         entry = self.cfg.entry
-        values: dict[str, Any] = {"score": fe.score, "min_score": entry.min_score, "confidence": fe.confidence,
-                                  "min_confidence": entry.min_confidence}
+        confidence = fe.confidence
+        # Below the usual threshold, that one refused it; above it, only the stricter high-volatility one can have.
+        min_confidence = entry.min_confidence if confidence < entry.min_confidence else entry.min_confidence_high_vol
+        values: dict[str, Any] = {"score": fe.score, "min_score": entry.min_score, "confidence": confidence,
+                                  "min_confidence": min_confidence}
         spec = acct.specs.get(c.symbol)
         bar = fe.open_bar(0)
         if spec and spec["point"] > 0 and bar is not None:

@@ -170,12 +170,22 @@ def position_risk(position: dict[str, Any], value_per_price: float | None, permi
 def refusal_words(code: str, values: dict[str, Any] | None) -> str:
     """A refusal with the value that failed and its threshold: ``score 48 < 55``, ``spread 31 > 30 points``."""
     v = values or {}
+    # The comparison is only said when the numbers show it: a threshold the engine moved (a stricter one in high
+    # volatility, say) is not claimed; the value is still given.
     if code == "SCORE_LOW" and "score" in v:
-        return f"score {v['score']:.0f} < {v['min_score']:.0f}"
+        if v["score"] < v["min_score"]:
+            # 54.6 against 55 reads "54.6 < 55", never "55 < 55".
+            shown = f"{v['score']:.0f}" if round(v["score"]) < v["min_score"] else f"{v['score']:.1f}"
+            return f"score {shown} < {v['min_score']:g}"
+        return f"score {v['score']:.0f}: {reason_words(code)}"
     if code == "CONFIDENCE_LOW" and "confidence" in v:
-        return f"confidence {v['confidence']:.2f} < {v['min_confidence']:.2f}"
+        if v["confidence"] < v["min_confidence"]:
+            return f"confidence {v['confidence']:.2f} < {v['min_confidence']:.2f}"
+        return f"confidence {v['confidence']:.2f}: {reason_words(code)}"
     if code == "SPREAD_WIDE" and "spread_points" in v:
-        return f"spread {v['spread_points']:.0f} > {v['max_spread_points']:.0f} points"
+        if v["spread_points"] > v["max_spread_points"]:
+            return f"spread {v['spread_points']:.0f} > {v['max_spread_points']:.0f} points"
+        return f"spread {v['spread_points']:.0f} points: {reason_words(code)}"
     if code in ("HEADROOM", "DCA_HEADROOM", "GAP_HEADROOM") and "headroom" in v:
         return f"{reason_words(code)}: headroom {money(v['headroom'])}"
     return reason_words(code)
