@@ -146,9 +146,13 @@ def test_every_event_arrives_once_in_order_with_its_numbers(webhook, tmp_path):
         time.sleep(0.7)
         # Prague midnight: the day's summary.
         chart.tick(PRAGUE_MIDNIGHT + 1000, 1.1, balance=101_200.5, equity=101_000.0)
+        time.sleep(0.55)
+        # A new Prague day: its own warnings, from its own floor (101,200.50 − 5,000.00).
+        chart.tick(PRAGUE_MIDNIGHT + 2000, 1.1, balance=101_200.5, equity=98_600.0)
+        time.sleep(0.55)
     finally:
         r.stop()
-    webhook.wait_for(18)
+    webhook.wait_for(21)
     titles = webhook.titles()
     expected = [
         "bridge started",
@@ -170,6 +174,7 @@ def test_every_event_arrives_once_in_order_with_its_numbers(webhook, tmp_path):
         "journal writes again",
         "1510234567: ACTIVE",     # a new Prague day
         "1510234567: day closed",
+        "1510234567: daily loss limit 50 % used",   # again: a new Prague day
         "bridge stopped",
     ]
     assert titles == expected, '\n'.join(f"{m['title']}: {m['message']}" for m in webhook.received)
@@ -181,7 +186,9 @@ def test_every_event_arrives_once_in_order_with_its_numbers(webhook, tmp_path):
     assert "closed: stop loss; result -50.00" in bodies["1510234567 EURUSD: position closed"]
     assert "halted by desk" in bodies["operator halt"]
     # Used: the equity fallen from the day's start (101,250.50) as a share of the daily limit (5,000.00).
-    assert "daily loss limit 52 % used: 2,400.00 may still be lost" in bodies["1510234567: daily loss limit 50 % used"]
+    first, again = [m["message"] for m in webhook.received if m["title"] == "1510234567: daily loss limit 50 % used"]
+    assert "daily loss limit 52 % used: 2,400.00 may still be lost" in first
+    assert "daily loss limit 52 % used: 2,399.50 may still be lost before the floor; equity 98,600.00" in again
     assert "daily loss limit 73 % used: 1,350.00 may still be lost" in bodies["1510234567: daily loss limit 70 % used"]
     assert "equity below floor: closed 2 positions" in bodies["1510234567 EURUSD: EA failsafe EQUITY_GUARD"]
     assert "database or disk is full" in bodies["journal unavailable: no new risk"]
