@@ -281,3 +281,24 @@ def test_serve_refuses_an_unusable_alert_url_with_exit_2_before_serving(tmp_path
     assert main(["serve", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "alerts.urls: telegrm channel 2 is not an Apprise URL" in err and "Traceback" not in err
+
+
+def test_the_circuit_breaker_is_told_once_with_the_end_of_its_pause(webhook, tmp_path):
+    from mt5bridge.bridge import readout
+
+    cfg = bridge_config(tmp_path, guards={"circuit_breaker_pct": 1.0}, alerts={"urls": [webhook.url]})
+    r = Running(cfg)
+    try:
+        chart = Chart(cfg.bridge.endpoint)
+        chart.hello()
+        chart.tick(T0, 1.0851, equity=101_250.5)
+        for k in range(3):   # 1.04 % below the day's peak: tripped once, not on every tick after
+            chart.tick(T0 + 1000 * (k + 1), 1.0851, equity=100_200.0)
+            time.sleep(0.55)
+    finally:
+        r.stop()
+    webhook.wait_for(4)
+    breaker = [m["message"] for m in webhook.received if m["title"] == "1510234567: circuit breaker"]
+    assert len(breaker) == 1, webhook.titles()
+    assert breaker[0] == ("circuit breaker tripped: equity 100,200.00, 1 % or more below the day's peak; entries "
+                          f"paused until {readout.clock_words(T0 + 1000 + 4 * 3_600_000)}, every position closed")

@@ -1177,10 +1177,11 @@ class Node:
         if breaker != acct.breaker_said:
             acct.breaker_said = breaker
             if breaker:
+                g = self.cfg.guards
                 self.alerts.emit("trading_state", f"{acct.login}: circuit breaker",
-                                 f"circuit breaker: {a['equity']:,.2f} is guards.circuit_breaker_pct below the day's "
-                                 f"peak; entries paused until {readout.clock_words(breaker)}"
-                                 f"{', everything closed' if a['circuit_breaker_flattening'] else ''}")
+                                 f"circuit breaker tripped: equity {a['equity']:,.2f}, {g.circuit_breaker_pct:g} % or "
+                                 f"more below the day's peak; entries paused until {readout.clock_words(breaker)}"
+                                 f"{', every position closed' if g.circuit_breaker_action == 'flatten' else ''}")
 
     def _daily_summary(self, acct: Account) -> None:
         """At the Prague reset: the day that ended, in the numbers FTMO shows."""
