@@ -84,7 +84,7 @@ def test_status_says_floors_permitted_loss_reset_objectives_and_risk_to_stop_in_
     assert "trading days 1 of 4" in text and "of the target 10,000.00" in text
     assert f"risk to stop {expected:,.2f}" in text and "entry 1.08405, SL 1.08, TP 1.08905" in text
     assert "market time 04:53:20 UTC (06:53 Prague)" in text
-    assert "state              trading" in text and "state 0" not in text and "NOT_WARM" not in text
+    assert "state                   trading" in text and "state 0" not in text and "NOT_WARM" not in text
 
 
 def test_a_refusal_is_shown_with_its_value_and_threshold(running, tmp_path):
@@ -186,7 +186,7 @@ def test_status_with_the_bridge_down_shows_the_same_floors_and_headroom_from_the
     assert "from the journal (the bridge is not answering)" in text
     assert f"today's permitted loss  {live['ftmo']['permitted_loss_today']:,.2f} of 5,000.00" in text
     assert f"daily floor {live['account']['daily_floor']:,.2f}" in text
-    assert f"headroom           {live['account']['headroom']:,.2f}" in text
+    assert f"headroom                {live['account']['headroom']:,.2f}" in text
     assert "resets at Prague midnight in" in text
 
 

@@ -214,7 +214,7 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     if journal and not journal.get("writing", True):
         lines.append(f"JOURNAL UNAVAILABLE: {journal.get('problem')}: no new risk until it writes again")
     alerts = status.get("alerts")
-    if alerts:
+    if alerts and alerts.get("channels"):   # without a channel there is nothing to count
         lines.append(alerts_line(alerts))
     for login, info in (status.get("accounts") or {}).items():
         lines.extend(account_lines(login, info))
@@ -229,36 +229,40 @@ def alerts_line(alerts: dict[str, Any]) -> str:
     return text
 
 
+def _row(label: str, text: str) -> str:
+    return f"  {label:<24}{text}"
+
+
 def account_lines(login: str, info: dict[str, Any]) -> list[str]:
     a = info.get("account") or {}
     f = info.get("ftmo") or {}
     lines = [f"account {login}"]
     if not a:
         return lines + ["  nothing known yet"]
-    lines.append(f"  state              {state_words(a.get('state', ''), a.get('state_reason', ''))}")
-    lines.append(f"  balance / equity   {money(a.get('balance'))} / {money(a.get('equity'))}")
+    lines.append(_row("state", state_words(a.get("state", ""), a.get("state_reason", ""))))
+    lines.append(_row("balance / equity", f"{money(a.get('balance'))} / {money(a.get('equity'))}"))
     if f:
-        lines.append(f"  today's permitted loss  {money(f.get('permitted_loss_today'))} of "
-                     f"{money(f.get('daily_loss_limit'))} (daily floor {money(a.get('daily_floor'))}, "
-                     f"{used_words(a.get('daily_used_share'))}); resets at Prague midnight in "
-                     f"{duration_words(f.get('reset_in_s'))}")
-        lines.append(f"  maximum permitted loss  {money(f.get('max_permitted_loss'))} of "
-                     f"{money(f.get('max_loss_limit'))} (overall floor {money(a.get('overall_floor'))}, "
-                     f"{used_words(a.get('overall_used_share'))})")
+        lines.append(_row("today's permitted loss", f"{money(f.get('permitted_loss_today'))} of "
+                          f"{money(f.get('daily_loss_limit'))} (daily floor {money(a.get('daily_floor'))}, "
+                          f"{used_words(a.get('daily_used_share'))}); resets at Prague midnight in "
+                          f"{duration_words(f.get('reset_in_s'))}"))
+        lines.append(_row("maximum permitted loss", f"{money(f.get('max_permitted_loss'))} of "
+                          f"{money(f.get('max_loss_limit'))} (overall floor {money(a.get('overall_floor'))}, "
+                          f"{used_words(a.get('overall_used_share'))})"))
     else:
-        lines.append(f"  floors             daily {money(a.get('daily_floor'))}, overall {money(a.get('overall_floor'))}")
+        lines.append(_row("floors", f"daily {money(a.get('daily_floor'))}, overall {money(a.get('overall_floor'))}"))
     stops = "" if a.get("headroom_counts_stops", True) else " (open positions' stops not counted: bridge down)"
     worst = f" after a worst case of {money(a['worst_case_loss'])}" if "worst_case_loss" in a else ""
-    lines.append(f"  headroom           {money(a.get('headroom'))}{worst}, keeping the safety buffer of "
-                 f"{money(a.get('safety_buffer'))} from the floor{stops}")
+    lines.append(_row("headroom", f"{money(a.get('headroom'))}{worst}, keeping the safety buffer of "
+                      f"{money(a.get('safety_buffer'))} from the floor{stops}"))
     if f:
         target = f.get("profit_target")
         progress = (f"profit {money(f.get('profit'))} of the target {money(target)} "
                     f"({max(0.0, f.get('target_progress') or 0.0) * 100:.0f} %)" if target else
                     f"profit {money(f.get('profit'))} (no profit target in this phase)")
-        lines.append(f"  objectives         {progress}; trading days {f.get('trading_days', 0)} of "
-                     f"{f.get('min_trading_days', 0)}")
-        lines.append(f"  market clock       {clock_words(f.get('now_ms'))}")
+        lines.append(_row("objectives", f"{progress}; trading days {f.get('trading_days', 0)} of "
+                          f"{f.get('min_trading_days', 0)}"))
+        lines.append(_row("market clock", clock_words(f.get("now_ms"))))
     for p in info.get("positions", []):
         share = p.get("risk_share")
         risk = (f"risk to stop {money(p.get('risk_to_stop'))}"
