@@ -316,3 +316,52 @@ def test_every_number_an_option_asks_for_names_its_unit():
             if not any(unit in text for unit in UNITS):
                 missing.append(f"{name} {'/'.join(action.option_strings)}: {action.help}")
     assert not missing, "\n".join(missing)
+
+
+# ---- simulate ------------------------------------------------------------------------------------------------------------
+
+def test_simulate_against_a_bridge_that_has_seen_later_ticks_stops_and_says_what_to_do(tmp_path, capsys):
+    from test_bridge import _wait_for, free_port
+
+    ea, control = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    config = tmp_path / "bridge.toml"
+    config.write_text(f'[bridge]\nendpoint = "{ea}"\ncontrol_endpoint = "{control}"\njournal = "j.sqlite"\n'
+                      'deadline_ms = 2000\n', encoding="utf-8")
+    cmd, env, cwd = package_process(["serve", "--config", str(config)], tmp_path)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(control)
+        run = ["simulate", "--endpoint", ea, "--synthetic", "--days", "0.2", "--warmup-days", "0.5",
+               "--login", "5550001"]
+        assert main([*run, "--max-ticks", "400"]) == 0
+        capsys.readouterr()
+        started = time.monotonic()
+        assert main(run) == 2   # the same hours again: every tick is older than what the bridge has seen
+        took = time.monotonic() - started
+        err = capsys.readouterr().err
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    assert took < 20
+    assert "has already seen ticks of account 5550001 EURUSD up to 2024-01-" in err
+    assert "refused the last 5 ticks" in err and "--login" in err and "new journal" in err
+
+
+def test_simulate_fills_a_stop_inside_an_expanded_bar_at_the_stop_as_replay_does():
+    from test_simulator import FakeBridge, scripted, terminal
+
+    from mt5bridge.market.readers import Bars
+
+    n = 40
+    t = MONDAY + 8 * HOUR + np.arange(n, dtype=np.int64) * MIN
+    o = np.full(n, 1.10000)
+    # Each bar: open, up 10 points, down to 50 points under the open, close: expanded as four ticks in that order.
+    bars = Bars(times_ms=t, open=o, high=o + 0.00010, low=o - 0.00050, close=o + 0.00002, volume=np.full(n, 4.0),
+                spread_points=np.full(n, 5.0), timeframe_s=60, point=1e-5)
+    # Bought on bar 10's open tick with the stop 20 points under it: the bar's path runs through it two ticks later.
+    plan = {40: {"action": "OPEN", "side": "BUY", "volume": 0.01, "sl": 1.09980}}
+    with FakeBridge(scripted(plan)) as bridge:
+        sim = terminal(bridge, data={"EURUSD": bars}, days=None)
+        sim.run()
+    stops = [d for d in sim.broker.history if d.reason == "SL"]
+    assert len(stops) == 1 and stops[0].price == 1.09980   # at the stop, not at the bar's low 1.09950
