@@ -128,6 +128,9 @@ def test_an_h1_export_is_refused_by_name_and_runs_only_when_allowed_labelled_as_
     out = capsys.readouterr()
     assert "history quality: H1 bars expanded to 4 ticks each: tick level, M1, M5, M15 modelled" in out.out
     assert "made-up ticks" in out.err
+    written = json.loads(report.read_text())["input"]["history"]
+    assert written["quality"] == "H1 bars expanded to 4 ticks each: tick level, M1, M5, M15 modelled"
+    assert written["symbols"][0]["time"].startswith("server time, ny-close")
     result = Replay(config_for_signals(), load_markets([data], server_time="ny-close", allow_expanded_bars=True))
     history = result.history
     assert history["symbols"][0]["real_timeframes"] == ["H1"] and history["symbols"][0]["modelled"][0] == "tick level"

@@ -172,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     elapsed = time.perf_counter() - started
     inputs = {"sources": [m.source for m in markets], "config": os.fspath(args.config) if args.config else "defaults",
-              "spec": args.spec, "warmup_days": args.warmup_days, "slippage_points": args.slippage_points}
+              "spec": args.spec, "warmup_days": args.warmup_days, "slippage_points": args.slippage_points,
+              "history": result.history}
     report = build_report(result, inputs=inputs)
     try:
         write_text(args.report, dumps(report))
