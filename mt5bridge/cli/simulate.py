@@ -148,9 +148,9 @@ def _load(args: argparse.Namespace, symbols: list[str]):
                                  spread_points=args.spread_points)
     if quality.kind == "bars":
         # The bridge's model is not known here; its decision rules alone read what bars cannot rebuild.
-        problem = expanded_bars_problem(quality)
+        problem = expanded_bars_problem(quality, labelled="with a warning that the bridge trades on made-up ticks")
         if problem and not args.allow_expanded_bars:
-            raise ValueError(problem.replace("replay", "simulate") + " (the bridge's model may read more)")
+            raise ValueError(f"{problem} (the bridge's own model may read more)")
         if problem:
             print(f"{PROG}: warning: {quality.summary}: the bridge trades on made-up ticks (--allow-expanded-bars);"
                   " a stop reached inside a bar fills at its level, as replay fills it", file=sys.stderr)

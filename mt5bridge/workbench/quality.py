@@ -244,8 +244,10 @@ def rules_cannot_rebuild(bar_timeframe_s: int) -> list[str]:
             if tf == "tick" or _TIMEFRAME_SECONDS[tf] < bar_timeframe_s]
 
 
-def expanded_bars_problem(quality: HistoryQuality, model=None) -> str | None:
-    """Why a replay of these bars would trade on made-up prices, or None when it would not."""
+def expanded_bars_problem(quality: HistoryQuality, model=None,
+                          labelled: str = "with the report saying at the top what was modelled") -> str | None:
+    """Why a run on these bars would trade on made-up prices, or None when it would not. ``model`` is the model
+    file (None: the shipped one); ``labelled`` says how a run allowed anyway is marked."""
     if quality.kind != "bars":
         return None
     tf = TIMEFRAME_LABELS[quality.bar_timeframe_s]
@@ -262,7 +264,7 @@ def expanded_bars_problem(quality: HistoryQuality, model=None) -> str | None:
     return (f"{quality.source} holds {tf} bars, expanded to four made-up ticks per bar: they rebuild"
             f" {', '.join(quality.real_timeframes)} but not {', '.join(quality.modelled)}, and "
             + "; ".join(needs) + ". Export ticks (mt5bridge history --ticks, or MT5's tick export), or give"
-            " --allow-expanded-bars to run on them anyway, with the report saying at the top what was modelled")
+            f" --allow-expanded-bars to run on them anyway, {labelled}")
 
 
 def history_entry(qualities: list[HistoryQuality], model=None, notes: list[str] | None = None) -> dict:
