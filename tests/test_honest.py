@@ -256,6 +256,12 @@ def test_a_funded_preset_replaying_another_year_says_its_calendar_does_not_cover
     err = capsys.readouterr().err
     assert "(2026-01-09 to 2026-02-06) does not cover the replayed period (2024-01-" in err
     assert "no news blackout was applied at all" in err
+    # The shipped funded preset, as a trader runs it on older history.
+    preset = Path(__file__).resolve().parents[1] / "config" / "funded_standard.toml"
+    assert main(["replay", "--synthetic", "EURUSD", "--days", "16", "--config", str(preset), "--quiet",
+                 "--report", str(report)]) == 0
+    assert "does not cover the replayed period (2024-01-" in capsys.readouterr().err
+    assert any("does not cover" in n for n in json.loads(report.read_text())["input"]["history"]["notes"])
 
 
 # ---- the model ---------------------------------------------------------------------------------------------------------
