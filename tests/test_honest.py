@@ -198,6 +198,17 @@ def test_bars_without_a_spread_are_refused_until_one_is_given(tmp_path, capsys):
     assert "spec file" in markets[0].quality.spread
 
 
+def test_ticks_whose_ask_is_always_the_bid_carry_no_spread_either(tmp_path):
+    ticks = generate_ticks("EURUSD", days=1, seed=2)
+    path = tmp_path / "EURUSD_ticks.csv"
+    path.write_text("time,bid,ask\n" + "".join(f"{int(t)},{b:.5f},{b:.5f}\n" for t, b in zip(ticks.times_ms[:500],
+                                                                                         ticks.bid[:500])))
+    with pytest.raises(ReplayError, match="the ask equals the bid on every tick"):
+        load_markets([path])
+    market = load_markets([path], spread_points=6)[0]
+    assert np.allclose(market.ticks.ask - market.ticks.bid, 6e-5)
+
+
 def test_an_mt5_bar_export_whose_spread_column_is_all_zero_has_no_spread(tmp_path):
     rows = random_bars(weekday_times(MONDAY, 3 * 24, HOUR))
     path = write_mt5_bars(tmp_path / "EURUSD_H1.txt", rows, server_offset_ms=ny_close_offset_ms, spread=0)

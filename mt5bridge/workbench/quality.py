@@ -182,7 +182,27 @@ def read_history(path: str | os.PathLike, *, clock: ServerClock | None, point: f
     if isinstance(data, Bars):
         data, spread = _bar_spread(data, path, spread_points, spread_from)
         quality = replace(quality, bar_timeframe_s=int(data.timeframe_s), spread=spread)
+    elif len(data) and np.array_equal(data.ask, data.bid):
+        data, spread = _tick_spread(data, path, spread_points, spread_from, point)
+        quality = replace(quality, spread=spread)
     return data, quality
+
+
+def _tick_spread(ticks: Ticks, path, spread_points: float | None, spread_from: str,
+                 point: float | None) -> tuple[Ticks, str]:
+    # Ticks whose ask is the bid on every row (a price series saved as both columns) carry no spread either.
+    if spread_points is None:
+        raise HistoryError(
+            f"{path}: the ask equals the bid on every tick, so the file carries no spread: replayed as it is, every"
+            " fill would be at zero spread. Give --spread-points POINTS (the symbol's typical spread, in points),"
+            " or spread_points in the symbol's table of the --spec file")
+    if not (np.isfinite(spread_points) and spread_points >= 0):
+        raise HistoryError(f"{spread_from} {spread_points!r}: the spread must be a number of points >= 0")
+    from mt5bridge.simulator import price_digits
+
+    point = point or 10.0 ** -price_digits(ticks.bid)
+    ask = ticks.bid + float(spread_points) * point
+    return replace(ticks, ask=ask), f"{spread_points:g} points on every tick, from {spread_from}"
 
 
 def _to_utc(data: Ticks | Bars, path) -> Ticks | Bars:
