@@ -65,10 +65,10 @@ def figure(name: str, where: str) -> Figure:
         import difflib
 
         hint = difflib.get_close_matches(name, list(FIGURES), n=1)
-        raise FigureError(f"{where} = {name!r}: no such figure" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        raise FigureError(f"{where}: no such figure {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
                           + f"; figures: {', '.join(FIGURES)}")
     if found.read is None:
-        raise FigureError(f"{where} = {name!r}: not available: {found.unavailable}")
+        raise FigureError(f"{where}: {name!r} is not available: {found.unavailable}")
     return found
 
 
@@ -117,7 +117,7 @@ def constraint(key: str, bound: Any, where: str) -> Constraint:
     else:
         raise FigureError(f"{where}.{key}: a constraint is min_FIGURE or max_FIGURE (min_trades, max_drawdown_pct,"
                           f" min_p_pass ...); figures: {', '.join(FIGURES)}")
-    figure(name, f"{where}.{key}: figure")
+    figure(name, f"{where}.{key}")
     return Constraint(key, name, float(bound), at_least)
 
 

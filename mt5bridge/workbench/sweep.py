@@ -455,9 +455,14 @@ def _optuna_search(plan: SweepPlan, runner: _Runner, period: str, window: tuple[
 
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Optuna 5 takes each trial's constraints from the trial itself; earlier versions through the sampler.
+    named = hasattr(optuna.trial.Trial, "set_constraint")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=plan.seed, constraints_func=lambda t: t.user_attrs["constraints"])
+        # A short search starts modelling after a third of its runs rather than after ten.
+        sampler = optuna.samplers.TPESampler(
+            seed=plan.seed, n_startup_trials=max(2, min(10, plan.trials // 3)),
+            **({} if named else {"constraints_func": lambda t: t.user_attrs["constraints"]}))
     larger = FIGURES[plan.objective].larger_is_better
     study = optuna.create_study(direction="maximize" if larger else "minimize", sampler=sampler)
     rows: list[dict[str, Any]] = []
@@ -478,9 +483,13 @@ def _optuna_search(plan: SweepPlan, runner: _Runner, period: str, window: tuple[
             row = judge({"period": period, "run": trial.number, "params": combo, **figures[trial.number],
                          "from": window[0], "to": window[1]}, plan.constraints)
             rows.append(row)
-            trial.set_user_attr("constraints", [
-                float(row["breaches"]), 1.0 if row["trades"] == 0 else 0.0,
-                *(c.shortfall(row.get(c.figure)) for c in plan.constraints)])
+            limits = {"ftmo_breaches": float(row["breaches"]), "no_trades": 1.0 if row["trades"] == 0 else 0.0,
+                      **{c.key: c.shortfall(row.get(c.figure)) for c in plan.constraints}}
+            if named:
+                for name, value in limits.items():
+                    trial.set_constraint(name, value)
+            else:
+                trial.set_user_attr("constraints", list(limits.values()))
             value = row[plan.objective]
             if value is None:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
