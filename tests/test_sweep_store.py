@@ -253,3 +253,69 @@ def test_an_optuna_search_is_the_same_for_the_same_seed_and_reads_the_store(mark
                       store=store)
     assert [r["params"] for r in other] != [r["params"] for r in first]
     assert set(store.times_stored().values()) == {1}
+
+
+def test_the_store_is_in_the_users_cache_folder_unless_told(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("sys.platform", "linux")
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text("[parameters]\n\"exits.sl_atr\" = [1.0]\n")
+    args = ["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "3", "--warmup-days", "1",
+            "--workers", "1", "--config", _config_file(tmp_path), "--out", str(tmp_path / "o.csv"), "--best",
+            str(tmp_path / "b.toml"), "--quiet"]
+    assert main(args) == 0
+    assert len(_stored(tmp_path / "cache" / "mt5bridge" / "sweep-results.sqlite")) == 1
+    assert main(args + ["--no-store"]) == 0 and main(args + ["--store", str(tmp_path / "mine.sqlite")]) == 0
+    assert len(_stored(tmp_path / "cache" / "mt5bridge" / "sweep-results.sqlite")) == 1
+    assert len(_stored(tmp_path / "mine.sqlite")) == 1
+
+
+def test_ctrl_c_stops_the_sweep_and_says_how_to_resume(tmp_path):
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text("[parameters]\n\"exits.sl_atr\" = [1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75]\n")
+    store = tmp_path / "results.sqlite"
+    cmd, env, cwd = package_process(["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "5",
+                                     "--warmup-days", "1", "--workers", "2", "--config", _config_file(tmp_path),
+                                     "--store", str(store)], tmp_path)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store.exists() and len(_stored(store)) >= 1:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None
+        os.killpg(proc.pid, signal.SIGINT)   # Ctrl-C reaches the command and its processes, as on a terminal
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "run the same command again to resume" in err and "Traceback" not in err
+    assert 1 <= len(_stored(store)) < 8
+
+
+def test_an_unreachable_scheduler_is_named(tmp_path):
+    from mt5bridge.workbench.executors import DaskCluster, ExecutorError
+
+    with socket_closed() as port:
+        with pytest.raises(ExecutorError) as err:
+            DaskCluster(f"127.0.0.1:{port}", connect_timeout_s=2).client()
+    assert f"127.0.0.1:{port}" in str(err.value) and "dask scheduler" in str(err.value)
+
+
+def socket_closed():
+    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
+    import contextlib
+    import socket
+
+    @contextlib.contextmanager
+    def port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            number = s.getsockname()[1]
+        yield number
+
+    return port()
