@@ -319,3 +319,26 @@ def socket_closed():
         yield number
 
     return port()
+
+
+def test_a_worker_with_another_engine_build_is_refused(markets, monkeypatch, tmp_path):
+    # The command's machine believes it runs another build than the process that replays: as when a cluster
+    # worker has an older mt5bridge installed. Its results must not be stored under this engine's keys.
+    monkeypatch.setattr("mt5bridge.workbench.sweep.engine_version", lambda: "0.0.1+another-build")
+    store = ResultStore(tmp_path / "s.sqlite")
+    plan = plan_from_dict({"parameters": {"exits.sl_atr": [1.0]}}, _base())
+    with pytest.raises(SweepError) as err:
+        run_sweep(plan, _base(), markets, workers=1, replay_args=ARGS, store=store)
+    assert "runs engine" in str(err.value) and "0.0.1+another-build" in str(err.value)
+    assert len(store) == 0
+
+
+def test_a_file_that_is_not_a_store_is_refused_with_its_path(tmp_path, capsys):
+    bad = tmp_path / "notes.sqlite"
+    bad.write_text("my trading notes, not a database\n" * 50)
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text("[parameters]\n\"exits.sl_atr\" = [1.0]\n")
+    assert main(["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "3", "--store", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "result store" in err and "Traceback" not in err
+    assert bad.read_text().startswith("my trading notes")

@@ -265,7 +265,6 @@ def _table(rows: list[dict], plan) -> None:
                       f"{r['net_profit']:+,.2f}", str(r["trades"]), str(r["max_daily_loss_pct"]),
                       "breached" if r["breaches"] else ("passed" if r["passed"] else "no breach"), r["note"])
         Console().print(t)
-        hidden = [r for r in part[10:] if r["trades"] == 0]
-        if hidden or any(r["trades"] == 0 for r in part[:10]):
-            print(f"runs that made no trade are ranked last and never recommended "
-                  f"({sum(r['trades'] == 0 for r in part)} of {len(part)})")
+        idle = sum(r["trades"] == 0 for r in part)
+        if idle:
+            print(f"{idle} of {len(part)} runs made no trade: they are no result, ranked last and never recommended")
