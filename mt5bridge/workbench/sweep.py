@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -390,7 +391,7 @@ def run_sweep(
     warmup = float(args.get("warmup_days", 14.0))
     model = args.get("model")
     try:
-        model_text = open(model, "rb").read() if model else None
+        model_text = Path(model).read_bytes() if model else None
     except OSError as exc:
         raise SweepError(f"{model}: cannot read the model file: {exc.strerror or exc}") from exc
     job = Job({}, specs=args.get("specs"), model_text=model_text, warmup_days=warmup, balance=args.get("balance"),
