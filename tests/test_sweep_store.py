@@ -342,3 +342,15 @@ def test_a_file_that_is_not_a_store_is_refused_with_its_path(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(bad) in err and "result store" in err and "Traceback" not in err
     assert bad.read_text().startswith("my trading notes")
+
+
+def test_nothing_stored_by_another_engine_build_is_reused(markets, monkeypatch, tmp_path):
+    plan = plan_from_dict({"parameters": {"exits.sl_atr": [1.0]}}, _base())
+    store = ResultStore(tmp_path / "s.sqlite")
+    with monkeypatch.context() as m:   # an older build of the engine, everywhere
+        m.setattr("mt5bridge.workbench.sweep.engine_version", lambda: "0.0.1+older-build")
+        m.setattr("mt5bridge.workbench.store.engine_version", lambda: "0.0.1+older-build")
+        run_sweep(plan, _base(), markets, workers=1, replay_args=ARGS, store=store)
+    seen: list = []
+    run_sweep(plan, _base(), markets, workers=1, replay_args=ARGS, store=store, progress=seen.append)
+    assert seen[0].stored == 0 and seen[-1].measured == 1 and len(store) == 2

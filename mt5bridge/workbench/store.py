@@ -9,8 +9,8 @@ A run's key is a hash of everything that decides its result and nothing else:
 - the replay's own settings (balance, slippage, warm-up days, the symbol specifications, the direction model
   file's content);
 - the engine's version: the package version and a hash of the compiled engine and of the Python sources that
-  turn prices into a result (core, simulator, config, market, the replay and its report), so rebuilding or
-  changing any of them makes every stored result stale rather than wrong.
+  turn prices into a result (core, simulator, config, market, the replay, its report and the figures read from
+  it), so rebuilding or changing any of them makes every stored result stale rather than wrong.
 
 The store is one SQLite file (``default_path()``; ``--store`` names another). Only the process that drives a
 sweep writes to it, one row per finished run, committed at once: a sweep that is interrupted keeps every run
@@ -34,7 +34,9 @@ from typing import Any
 
 STORE_FORMAT = 1
 # The folders and files whose sources decide a replay's result (relative to the package).
-_ENGINE_SOURCES = ("core", "simulator", "config", "market", "workbench/replay.py", "workbench/report.py", "models")
+# The figures and the odds of passing are computed where the replay ran, so their sources count too.
+_ENGINE_SOURCES = ("core", "simulator", "config", "market", "workbench/replay.py", "workbench/report.py",
+                   "workbench/figures.py", "workbench/odds.py", "models")
 
 
 def default_path() -> Path:
@@ -57,7 +59,7 @@ def engine_version() -> str:
     digest = hashlib.blake2b(digest_size=12)
     for name in _ENGINE_SOURCES:
         where = package / name
-        files = sorted(p for p in where.rglob("*") if p.is_file()) if where.is_dir() else [where]
+        files = sorted(p for p in where.rglob("*") if p.is_file()) if where.is_dir() else [where] * where.exists()
         for path in files:
             if path.suffix not in (".py", ".so", ".pyd", ".json") or "__pycache__" in path.parts:
                 continue
