@@ -173,13 +173,13 @@ class _Teller:
             self._count(p)
             return
         optuna = self.plan.method == "optuna" and p.period in ("all", "train")
-        if p.done == p.stored and p.measured == 0:
+        starting = p.done == p.stored and p.measured == 0
+        if starting and not (optuna and self._period == p.period):
             self._count(p)
-            if optuna and self._period == p.period:
-                return
             self._period = p.period
             self.stop()
             if optuna:
+                self._trials_started = time.monotonic()
                 print(f"sweep{self.PERIODS[p.period]}: {self.plan.trials} Optuna trials, {self.plan.batch} at a "
                       f"time, on {self.where}; stored runs are read back", file=sys.stderr)
             else:
@@ -187,18 +187,30 @@ class _Teller:
                       + (f"; replaying on {self.where}" if p.total > p.stored else ""), file=sys.stderr)
             self._estimated = False
             self._last_line = time.monotonic()
-            return
-        self._count(p)
+            if not optuna:
+                return
+        else:
+            self._count(p)
         if optuna:
+            # A search's runs are not known in advance: its progress is trials done of trials asked for.
+            done = self.stored + self.new_done
+            if p.done == p.total and done:
+                left = (time.monotonic() - self._trials_started) / done * (self.plan.trials - done)
+                self._line(done, self.plan.trials, left, "trials")
             return
         if not self._estimated and p.measured >= min(2, p.total - p.stored) and p.eta_s is not None:
             self._estimated = True
             print(f"sweep: about {_duration(p.eta_s)} left (from the first {p.measured} runs)", file=sys.stderr)
         if self.tty:
             self._show_bar(p)
-        elif time.monotonic() - self._last_line >= 5.0 or p.done == p.total:
+        elif p.eta_s is not None:
+            self._line(p.done, p.total, p.eta_s, "")
+
+    def _line(self, done: int, total: int, left: float, what: str) -> None:
+        if time.monotonic() - self._last_line >= 5.0 or done == total:
             self._last_line = time.monotonic()
-            print(f"sweep: {p.done}/{p.total} done, about {_duration(p.eta_s or 0)} left", file=sys.stderr)
+            print(f"sweep: {done}/{total}{' ' + what if what else ''} done, about {_duration(left)} left",
+                  file=sys.stderr)
 
     def _count(self, p) -> None:
         key = p.period
