@@ -55,7 +55,7 @@ def _replay_seconds(path: Path) -> list[float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--days", type=float, default=10.0, help="days of synthetic EURUSD (default 10)")
+    ap.add_argument("--days", type=float, default=30.0, help="days of synthetic EURUSD (default 30)")
     ap.add_argument("--runs", type=int, default=24, help="combinations in the grid (default 24)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="4 runs on 4 days: checks the benchmark runs")
