@@ -211,6 +211,8 @@ class ReplayResult:
     refusals: dict[str, int]                             # ticks held, by reason code
     deals: list[DealRecord]
     trading_days: list[int] = field(default_factory=list)
+    specs: dict[str, SymbolSpec] = field(default_factory=dict)   # each symbol's spec, as replayed
+    leverage: float = 0.0                                         # the account's, for the margin level
 
 
 class Replay:
@@ -437,7 +439,7 @@ class Replay:
             samples=list(self.loop.samples), max_daily_loss=self.loop.max_daily_loss,
             max_overall_loss=self.loop.max_overall_loss, max_drawdown_frac=self.loop.max_drawdown_frac,
             trades=self.trades, commands=self.commands, refusals=refusals, deals=list(self.broker.history),
-            trading_days=sorted(self.trading_days),
+            trading_days=sorted(self.trading_days), specs=dict(self.specs), leverage=self.broker.leverage,
         )  # fmt: skip
 
 
