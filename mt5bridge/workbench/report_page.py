@@ -101,9 +101,9 @@ def svg_chart(result) -> str:
         v = lo + (hi - lo) * k / 4
         p.append(f'<line x1="{_PAD_L}" x2="{_W - _PAD_R}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee"/>'
                  f'<text x="4" y="{y(v) + 4:.1f}" font-size="11" fill="#666">{v:,.0f}</text>')
-    for v in (0.0, dd_hi / 2, dd_hi):
+    for v in (0.0, dd_hi / 2, dd_hi):   # 0 prints as 0.0% (not -0.0%), a fall as -1.2%
         p.append(f'<line x1="{_PAD_L}" x2="{_W - _PAD_R}" y1="{y_dd(v):.1f}" y2="{y_dd(v):.1f}" stroke="#eee"/>'
-                 f'<text x="4" y="{y_dd(v) + 4:.1f}" font-size="11" fill="#666">-{v:.1f}%</text>')
+                 f'<text x="4" y="{y_dd(v) + 4:.1f}" font-size="11" fill="#666">{-v + 0.0:.1f}%</text>')
     p.append(f'<text x="{_PAD_L}" y="{dd_top - 6}" font-size="11" fill="#444">drawdown of equity from its peak, %</text>')
     for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
         t = int(t0 + frac * (t1 - t0))
@@ -430,6 +430,15 @@ in the trade list.</p>
 def plot_png(result, path: str, report: dict | None = None) -> None:
     """The equity chart as a PNG (matplotlib, the optional ``plot`` extra): a title, equity, balance, both floors,
     the profit target, each trade's entry and exit on the equity line, breaches, and the drawdown below."""
+    fig = equity_figure(result, report)
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def equity_figure(result, report: dict | None = None):
+    """The PNG's matplotlib figure (the verdict in its title when ``report`` is given)."""
     try:
         import matplotlib
 
@@ -486,5 +495,4 @@ def plot_png(result, path: str, report: dict | None = None) -> None:
     ax_dd.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
