@@ -119,7 +119,7 @@ def block_indices(rng: np.random.Generator, n: int, rows: int, length: int, bloc
 Sampler = Callable[[np.random.Generator, int, "np.ndarray | None"], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def _simulate(sampler: Sampler, n_source: int, rules: Rules, *, paths: int, block: int, seed: int,
+def _simulate(sampler: Sampler, rules: Rules, *, paths: int, block: int, seed: int,
               ci_groups: int, resample_source: Callable[[np.random.Generator], Any]) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     outcomes = {"passed": [], "daily_breach": [], "max_breach": [], "days": []}
@@ -161,8 +161,8 @@ def _figures(o: dict[str, np.ndarray]) -> dict[str, Any]:
 def _empty(method: str, paths: int, block: int, horizon: int, seed: int) -> dict[str, Any]:
     out = {k: None for k in ("p_pass", "p_daily_breach", "p_max_breach", "p_undecided", "median_days_to_target",
                              "p_pass_ci", "p_daily_breach_ci", "p_max_breach_ci", "median_days_to_target_ci")}
-    out.update({"method": method, "paths": paths, "block": block, "seed": seed, "horizon_days": horizon,
-                "source_days": 0})
+    out.update({"paths": paths, "block": block, "seed": seed, "ci_groups": 0, "method": method,
+                "horizon_days": horizon, "source_days": 0})
     return out
 
 
@@ -205,7 +205,7 @@ def odds_of_passing(
             idx = source[idx]
         return pnl[idx], low[idx], flag[idx]
 
-    out = _simulate(sampler, n, Rules.of(cfg), paths=paths, block=block, seed=seed, ci_groups=ci_groups,
+    out = _simulate(sampler, Rules.of(cfg), paths=paths, block=block, seed=seed, ci_groups=ci_groups,
                     resample_source=lambda rng: block_indices(rng, n, 1, n, block)[0])
     out.update({"method": "days", "horizon_days": horizon_days, "source_days": n})
     return out
@@ -264,7 +264,7 @@ def odds_by_trade_order(
     def resample(rng):
         return block_indices(rng, n, 1, n, block)[0], rng.integers(0, m, size=m)
 
-    out = _simulate(sampler, n, Rules.of(cfg), paths=paths, block=block, seed=seed, ci_groups=ci_groups,
+    out = _simulate(sampler, Rules.of(cfg), paths=paths, block=block, seed=seed, ci_groups=ci_groups,
                     resample_source=resample)
     out.update({"method": "trade_order", "horizon_days": horizon_days, "source_days": n, "source_trades": m})
     return out
