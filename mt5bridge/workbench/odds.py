@@ -38,6 +38,7 @@ DEFAULT_BLOCK = 5
 DEFAULT_HORIZON_DAYS = 252     # replayed days: about a year of weekdays
 DEFAULT_CI_GROUPS = 100
 _CHUNK = 2_000                 # paths simulated at once: bounds memory (a few MB per array)
+_SEGMENT = 40                  # days drawn at a time before decided paths are dropped
 _EPS = 1e-9
 
 
@@ -62,21 +63,44 @@ class Rules:
 
 # --- the rules on a batch of paths ------------------------------------------------------------------------------
 
-def judge(pnl: np.ndarray, low: np.ndarray, traded: np.ndarray, rules: Rules) -> dict[str, np.ndarray]:
-    """Outcome of each path (rows) of days (columns): ``passed``, ``daily_breach``, ``max_breach`` (booleans)
-    and ``days`` (the day number, from 1, on which the path passed; 0 otherwise).
+@dataclass
+class Carry:
+    """Where undecided paths stand after some days: balance, best end-of-day balance (never under the start),
+    trading days, best day, days played."""
+
+    balance: np.ndarray
+    peak: np.ndarray
+    traded: np.ndarray
+    best: np.ndarray
+    days: int = 0
+
+    @classmethod
+    def start(cls, paths: int) -> Carry:
+        return cls(np.zeros(paths), np.zeros(paths), np.zeros(paths, dtype=np.int64), np.full(paths, -np.inf))
+
+    def take(self, keep: np.ndarray) -> Carry:
+        return Carry(self.balance[keep], self.peak[keep], self.traded[keep], self.best[keep], self.days)
+
+
+def judge(pnl: np.ndarray, low: np.ndarray, traded: np.ndarray, rules: Rules, carry: Carry | None = None,
+          last: bool = True) -> dict[str, Any]:
+    """Outcome of each path (rows) of days (columns): ``passed``, ``daily_breach``, ``max_breach`` (booleans),
+    ``days`` (the day number, from 1, on which the path passed; 0 otherwise), and ``carry``, where the paths
+    stand after these days.
 
     ``pnl``: each day's closed profit, ``low``: each day's lowest equity minus its start balance (<= 0),
-    ``traded``: a position was opened that day.
+    ``traded``: a position was opened that day. ``carry``: where the paths stood before these days (a path
+    played in parts); ``last``: these are the horizon's last days (a funded account's survivors pass then).
     """
     paths, horizon = pnl.shape
-    end = np.cumsum(pnl, axis=1)
+    carry = carry or Carry.start(paths)
+    end = carry.balance[:, None] + np.cumsum(pnl, axis=1)
     start = end - pnl
     daily = low < -rules.daily_loss_pct - _EPS
+    peak = np.maximum.accumulate(np.maximum(end, carry.peak[:, None]), axis=1)
     if rules.eod_trailing:
-        peak = np.maximum.accumulate(np.maximum(end, 0.0), axis=1)
         floor = np.empty_like(end)
-        floor[:, 0] = -rules.max_loss_pct
+        floor[:, 0] = carry.peak - rules.max_loss_pct
         floor[:, 1:] = peak[:, :-1] - rules.max_loss_pct
     else:
         floor = -rules.max_loss_pct
@@ -84,15 +108,17 @@ def judge(pnl: np.ndarray, low: np.ndarray, traded: np.ndarray, rules: Rules) ->
     broken = daily | overall
     never = horizon + 1
     first_break = np.where(broken.any(axis=1), broken.argmax(axis=1), never)
+    days_traded = carry.traded[:, None] + np.cumsum(traded, axis=1)
+    best = np.maximum(np.maximum.accumulate(pnl, axis=1), carry.best[:, None])
     if rules.profit_target_pct > 0:
-        hit = (end >= rules.profit_target_pct - _EPS) & (np.cumsum(traded, axis=1) >= rules.min_trading_days)
+        hit = (end >= rules.profit_target_pct - _EPS) & (days_traded >= rules.min_trading_days)
         if rules.best_day_max_share is not None:
-            hit &= np.maximum.accumulate(pnl, axis=1) <= rules.best_day_max_share * end + _EPS
+            hit &= best <= rules.best_day_max_share * end + _EPS
         first_hit = np.where(hit.any(axis=1), hit.argmax(axis=1), never)
         passed = first_hit < first_break
     else:
         first_hit = np.full(paths, never)
-        passed = first_break == never
+        passed = (first_break == never) & last
     failed = (first_break < never) & ~passed
     rows = np.arange(paths)
     at = np.minimum(first_break, horizon - 1)
@@ -100,7 +126,8 @@ def judge(pnl: np.ndarray, low: np.ndarray, traded: np.ndarray, rules: Rules) ->
         "passed": passed,
         "daily_breach": failed & daily[rows, at],
         "max_breach": failed & overall[rows, at],
-        "days": np.where(passed & (first_hit < never), first_hit + 1, 0),
+        "days": np.where(passed & (first_hit < never), carry.days + first_hit + 1, 0),
+        "carry": Carry(end[:, -1], peak[:, -1], days_traded[:, -1], best[:, -1], carry.days + horizon),
     }
 
 
@@ -116,28 +143,41 @@ def block_indices(rng: np.random.Generator, n: int, rows: int, length: int, bloc
     return idx.reshape(rows, blocks * block)[:, :length]
 
 
-Sampler = Callable[[np.random.Generator, int, "np.ndarray | None"], tuple[np.ndarray, np.ndarray, np.ndarray]]
+Sampler = Callable[[np.random.Generator, int, int, Any], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def _simulate(sampler: Sampler, rules: Rules, *, paths: int, block: int, seed: int,
+def _play(sampler: Sampler, rules: Rules, rng: np.random.Generator, paths: int, horizon: int, segment: int,
+          source: Any) -> dict[str, np.ndarray]:
+    """``paths`` paths of ``horizon`` days, drawn ``segment`` days at a time: a path that has passed or failed
+    is not drawn further (most are decided long before the horizon)."""
+    outcome = {k: np.zeros(paths, dtype=bool) for k in ("passed", "daily_breach", "max_breach")}
+    outcome["days"] = np.zeros(paths, dtype=np.int64)
+    alive = np.arange(paths)
+    carry = Carry.start(paths)
+    while len(alive) and carry.days < horizon:
+        length = min(segment, horizon - carry.days)
+        got = judge(*sampler(rng, len(alive), length, source), rules, carry,
+                    last=carry.days + length >= horizon)
+        for k in outcome:
+            outcome[k][alive] = got[k]
+        open_ = ~(got["passed"] | got["daily_breach"] | got["max_breach"])
+        alive, carry = alive[open_], got["carry"].take(open_)
+    return outcome
+
+
+def _simulate(sampler: Sampler, rules: Rules, *, paths: int, block: int, horizon: int, seed: int,
               ci_groups: int, resample_source: Callable[[np.random.Generator], Any]) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    outcomes = {"passed": [], "daily_breach": [], "max_breach": [], "days": []}
-    done = 0
-    while done < paths:
-        rows = min(_CHUNK, paths - done)
-        got = judge(*sampler(rng, rows, None), rules)
-        for k in outcomes:
-            outcomes[k].append(got[k])
-        done += rows
-    o = {k: np.concatenate(v) for k, v in outcomes.items()}
-    out = _figures(o)
+    # Segments a whole number of blocks long, so a path drawn in parts is drawn as one.
+    segment = block * max(1, -(-_SEGMENT // block))
+    parts = [_play(sampler, rules, rng, min(_CHUNK, paths - done), horizon, segment, None)
+             for done in range(0, paths, _CHUNK)]
+    out = _figures({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     groups = []
     if ci_groups >= 2:
         per_group = max(20, paths // ci_groups)
         for _ in range(ci_groups):
-            source = resample_source(rng)
-            groups.append(_figures(judge(*sampler(rng, per_group, source), rules)))
+            groups.append(_figures(_play(sampler, rules, rng, per_group, horizon, segment, resample_source(rng))))
     for key in ("p_pass", "p_daily_breach", "p_max_breach", "median_days_to_target"):
         values = [g[key] for g in groups if g[key] is not None]
         out[key + "_ci"] = ([float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
@@ -194,18 +234,20 @@ def odds_of_passing(
         return _empty("days", paths, block, horizon_days, seed)
     low = np.minimum(pnl, 0.0) if daily_low_pct is None else np.minimum(np.asarray(daily_low_pct, np.float64), 0.0)
     flag = pnl != 0 if traded is None else np.asarray(traded, dtype=bool)
+    block = min(block, n)   # a block longer than the history is the whole history
     if len(low) != n or len(flag) != n:
         raise ValueError(f"daily_low_pct and traded must have one value per day ({n})")
     if not (np.isfinite(pnl).all() and np.isfinite(low).all()):
         raise ValueError("daily results must be finite numbers")
 
-    def sampler(rng, rows, source):
-        idx = block_indices(rng, n, rows, horizon_days, block)
+    def sampler(rng, rows, length, source):
+        idx = block_indices(rng, n, rows, length, block)
         if source is not None:
             idx = source[idx]
         return pnl[idx], low[idx], flag[idx]
 
-    out = _simulate(sampler, Rules.of(cfg), paths=paths, block=block, seed=seed, ci_groups=ci_groups,
+    out = _simulate(sampler, Rules.of(cfg), paths=paths, block=block, horizon=horizon_days, seed=seed,
+                    ci_groups=ci_groups,
                     resample_source=lambda rng: block_indices(rng, n, 1, n, block)[0])
     out.update({"method": "days", "horizon_days": horizon_days, "source_days": n})
     return out
@@ -235,14 +277,15 @@ def odds_by_trade_order(
     if len(worst) != m or (counts < 0).any():
         raise ValueError("trade_low_pct needs one value per trade, and trades_per_day counts >= 0")
     worst = np.minimum(worst, pnl)
+    block = min(block, n)
 
-    def sampler(rng, rows, source):
-        day_idx = block_indices(rng, n, rows, horizon_days, block)
+    def sampler(rng, rows, length, source):
+        day_idx = block_indices(rng, n, rows, length, block)
         if source is not None:
             day_idx = source[0][day_idx]
         k = counts[day_idx].ravel()
         total = int(k.sum())
-        cells = rows * horizon_days
+        cells = rows * length
         draws = rng.integers(0, m, size=total)
         if source is not None:
             draws = source[1][draws]
@@ -258,13 +301,14 @@ def odds_by_trade_order(
             busy = k > 0
             worst_in_day = np.minimum.reduceat(before + t_low, first[busy])
             low[busy] = np.minimum(low[busy], worst_in_day)
-        shape = (rows, horizon_days)
+        shape = (rows, length)
         return day_pnl.reshape(shape), low.reshape(shape), (k > 0).reshape(shape)
 
     def resample(rng):
         return block_indices(rng, n, 1, n, block)[0], rng.integers(0, m, size=m)
 
-    out = _simulate(sampler, Rules.of(cfg), paths=paths, block=block, seed=seed, ci_groups=ci_groups,
+    out = _simulate(sampler, Rules.of(cfg), paths=paths, block=block, horizon=horizon_days, seed=seed,
+                    ci_groups=ci_groups,
                     resample_source=resample)
     out.update({"method": "trade_order", "horizon_days": horizon_days, "source_days": n, "source_trades": m})
     return out
