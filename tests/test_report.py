@@ -383,3 +383,35 @@ def test_the_png_has_a_title_the_target_and_the_trades(replayed, tmp_path):
     assert list(target.get_ydata()) == pytest.approx([110_000, 110_000])
     marked = sum(len(c.get_offsets()) for c in ax.collections)
     assert marked == 2 * len(result.trades)   # an entry and an exit for every trade
+
+
+def test_the_command_writes_the_figures_the_odds_and_the_page(tmp_path):
+    from mt5bridge.cli.entry import main
+
+    out, page, png = tmp_path / "r.json", tmp_path / "r.html", tmp_path / "r.png"
+    assert main(["replay", "--synthetic", "EURUSD", "--days", "18", "--quiet", "--report", str(out),
+                 "--html", str(page), "--plot", str(png)]) == 0
+    report = json.loads(out.read_text())
+    assert report["odds"]["paths"] == 10_000 and report["odds"]["horizon_days"] == 252
+    assert report["tester"]["total_deals"] >= 0 and len(report["tester"]["hour"]) == 24
+    text = page.read_text()
+    assert "The odds of passing" in text and "Strategy Tester figures" in text and 'id="curve"' in text
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_replay_without_a_trade_reports_figures_that_do_not_exist_as_null():
+    from mt5bridge.config import Config
+
+    cfg = Config.model_validate({"entry": {"min_score": 100}, "scale_in": {"enabled": False, "min_score": 100}})
+    result = Replay(cfg, synthetic_markets(["EURUSD"], days=16)).run()
+    assert result.trades == []
+    report = build_report(result, odds_paths=500)
+    t = report["tester"]
+    assert t["total_trades"] == 0 and t["profit_factor"] is None and t["z_score"] is None and t["ahpr"] is None
+    assert t["margin_level_min_pct"] is None and t["lr_correlation"] is None
+    # Flat days never reach the target: every path is still undecided at the horizon, none passes.
+    assert report["odds"]["p_pass"] == 0.0 and report["odds"]["p_undecided"] == 1.0
+    assert report["odds"]["trade_order"]["p_pass"] is None
+    json.loads(dumps(report))
+    assert "Strategy Tester figures" in render_html(report, result)
