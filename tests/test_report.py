@@ -396,6 +396,7 @@ def test_the_command_writes_the_figures_the_odds_and_the_page(tmp_path):
     assert report["tester"]["total_deals"] >= 0 and len(report["tester"]["hour"]) == 24
     text = page.read_text()
     assert "The odds of passing" in text and "Strategy Tester figures" in text and 'id="curve"' in text
+    assert "History quality:</b> synthetic ticks" in text   # what the prices were made of, at the top
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
     assert png.read_bytes()[:4] == b"\x89PNG"
 

@@ -382,6 +382,13 @@ def render_html(report: dict, result) -> str:
                     row_ids=[f"trade-{x['ticket']}" for x in tl])
     i = report["input"]
     title = f"Replay {', '.join(i['symbols'])} {i['start'][:10]} to {i['end'][:10]}"
+    history = i.get("history") or {}
+    quality = ""
+    if history.get("quality"):
+        # What the prices were made of comes first: a result on modelled prices is read as such.
+        notes = "".join(f"<li>{_esc(n)}</li>" for n in history.get("notes") or [])
+        quality = (f"<p class='quality'><b>History quality:</b> {_esc(history['quality'])}</p>"
+                   + (f"<ul class='quality'>{notes}</ul>" if notes else ""))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title>
 <style>
@@ -394,11 +401,12 @@ th {{ background: #f4f4f4; text-align: left; }} .PASSED {{ color: #1a7f37; }} .F
 .progress {{ display: flex; gap: 10px; align-items: center; margin: 4px 0; }}
 .progress .track {{ width: 260px; height: 10px; background: #eee; }} .progress .fill {{ height: 10px; background: #1a7f37; }}
 #tip {{ font: 12px monospace; background: #f8f8f8; border: 1px solid #ddd; padding: 3px 6px; min-height: 1.2em; }}
-.note {{ color: #666; font-size: 12px; }}
+.note {{ color: #666; font-size: 12px; }} .quality {{ background: #fff8e1; padding: 4px 8px; }}
 </style></head><body>
 <h1>{_esc(title)}</h1>
 <p>{_esc(i['product'])} {_esc(i['phase'])}, initial balance {report['account']['initial_balance']:,}
 {_esc(report['account']['currency'])}, {i['ticks']:,} ticks. Generated {_esc(report['generated_at'])}.</p>
+{quality}
 <h2 class="{verdict}">FTMO objectives: {verdict}</h2>
 {objectives}
 {progress}
