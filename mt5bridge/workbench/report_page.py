@@ -104,7 +104,8 @@ def svg_chart(result) -> str:
     for v in (0.0, dd_hi / 2, dd_hi):   # 0 prints as 0.0% (not -0.0%), a fall as -1.2%
         p.append(f'<line x1="{_PAD_L}" x2="{_W - _PAD_R}" y1="{y_dd(v):.1f}" y2="{y_dd(v):.1f}" stroke="#eee"/>'
                  f'<text x="4" y="{y_dd(v) + 4:.1f}" font-size="11" fill="#666">{-v + 0.0:.1f}%</text>')
-    p.append(f'<text x="{_PAD_L}" y="{dd_top - 6}" font-size="11" fill="#444">drawdown of equity from its peak, %</text>')
+    p.append(f'<text x="{_PAD_L}" y="{dd_top - 6}" font-size="11" fill="#444">'
+             'drawdown of equity from its peak, %</text>')
     for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
         t = int(t0 + frac * (t1 - t0))
         anchor = "start" if frac == 0 else "end" if frac == 1 else "middle"
@@ -169,7 +170,9 @@ _SCRIPT = r"""
   var svg = document.getElementById('chart'), cross = document.getElementById('cross');
   var tip = document.getElementById('tip');
   var t0 = +svg.dataset.t0, t1 = +svg.dataset.t1, x0 = +svg.dataset.x0, x1 = +svg.dataset.x1;
-  function money(v) { return v === null ? '-' : v.toLocaleString('en-US', {minimumFractionDigits: 2, maximumFractionDigits: 2}); }
+  function money(v) {
+    return v === null ? '-' : v.toLocaleString('en-US', {minimumFractionDigits: 2, maximumFractionDigits: 2});
+  }
   function nearest(t) {
     var lo = 0, hi = data.t.length - 1;
     while (lo < hi) { var mid = (lo + hi + 1) >> 1; if (data.t[mid] <= t) lo = mid; else hi = mid - 1; }
@@ -202,7 +205,9 @@ _SCRIPT = r"""
     mark.addEventListener('click', function () {
       var row = document.getElementById('trade-' + mark.dataset.ticket);
       if (!row) return;
-      Array.prototype.forEach.call(document.querySelectorAll('tr.picked'), function (r) { r.classList.remove('picked'); });
+      Array.prototype.forEach.call(document.querySelectorAll('tr.picked'), function (r) {
+        r.classList.remove('picked');
+      });
       row.classList.add('picked');
       row.scrollIntoView({block: 'center'});
     });
@@ -266,9 +271,12 @@ def tester_rows(t: dict) -> list[list[str]]:
         ["Long trades (won %)", f"{t['long_trades']} ({_fmt(t['long_trades_won_pct'], '%')})"],
         ["Profit trades (% of total)", f"{t['profit_trades']} ({_fmt(t['profit_trades_pct'], '%')})"],
         ["Loss trades (% of total)", f"{t['loss_trades']} ({_fmt(t['loss_trades_pct'], '%')})"],
-        ["Largest profit trade", _fmt(t["largest_profit_trade"])], ["Largest loss trade", _fmt(t["largest_loss_trade"])],
-        ["Average profit trade", _fmt(t["average_profit_trade"])], ["Average loss trade", _fmt(t["average_loss_trade"])],
-        ["Maximum consecutive wins ($)", f"{_fmt(t['max_consecutive_wins'])} ({_fmt(t['max_consecutive_wins_money'])})"],
+        ["Largest profit trade", _fmt(t["largest_profit_trade"])],
+        ["Largest loss trade", _fmt(t["largest_loss_trade"])],
+        ["Average profit trade", _fmt(t["average_profit_trade"])],
+        ["Average loss trade", _fmt(t["average_loss_trade"])],
+        ["Maximum consecutive wins ($)",
+         f"{_fmt(t['max_consecutive_wins'])} ({_fmt(t['max_consecutive_wins_money'])})"],
         ["Maximum consecutive losses ($)",
          f"{_fmt(t['max_consecutive_losses'])} ({_fmt(t['max_consecutive_losses_money'])})"],
         ["Maximal consecutive profit (count)",
@@ -345,7 +353,8 @@ def render_html(report: dict, result) -> str:
     g = f["progress"]
     progress = (_progress("profit target", g["profit_target_done_pct"],
                           f"{_fmt(g['profit_pct'], '%')} of {_fmt(g['profit_target_pct'], '%')}") +
-                _progress("trading days", g["trading_days_done_pct"], f"{g['trading_days']} of {g['min_trading_days']}"))
+                _progress("trading days", g["trading_days_done_pct"],
+                          f"{g['trading_days']} of {g['min_trading_days']}"))
     breaches = _table([[b["time"], b["rule"], b["equity"], b["floor"]] for b in f["breaches"]],
                       ["time", "rule", "equity", "floor"]) if f["breaches"] else "<p>None.</p>"
     t = report["tester"]
@@ -399,7 +408,8 @@ th {{ background: #f4f4f4; text-align: left; }} .PASSED {{ color: #1a7f37; }} .F
 .bar {{ display: inline-block; height: 8px; background: #1f77b4; }} .bar.win {{ background: #1f77b4; }}
 .bar.loss {{ background: #d62728; }} tr.picked td {{ background: #fff3c4; }}
 .progress {{ display: flex; gap: 10px; align-items: center; margin: 4px 0; }}
-.progress .track {{ width: 260px; height: 10px; background: #eee; }} .progress .fill {{ height: 10px; background: #1a7f37; }}
+.progress .track {{ width: 260px; height: 10px; background: #eee; }}
+.progress .fill {{ height: 10px; background: #1a7f37; }}
 #tip {{ font: 12px monospace; background: #f8f8f8; border: 1px solid #ddd; padding: 3px 6px; min-height: 1.2em; }}
 .note {{ color: #666; font-size: 12px; }} .quality {{ background: #fff8e1; padding: 4px 8px; }}
 </style></head><body>
