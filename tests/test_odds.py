@@ -208,3 +208,31 @@ def test_no_days_gives_no_odds_and_bad_arguments_are_refused():
         odds_of_passing([1.0, 2.0], TWO_STEP, daily_low_pct=[0.0])
     with pytest.raises(ValueError, match="finite"):
         odds_of_passing([1.0, float("nan")], TWO_STEP)
+
+
+@pytest.mark.parametrize("preset", ["2-step", "1-step", "funded"])
+def test_a_path_judged_in_parts_ends_as_judged_whole(preset):
+    # The Monte Carlo draws paths 40 days at a time and carries the balance, the trailing floor's peak, the
+    # trading days and the best day across: the outcome must be the one of the path judged in one piece.
+    cfg = {"2-step": TWO_STEP, "1-step": one_step(profit_target_pct=6.0),
+           "funded": Config.model_validate({"account": {"phase": "funded"},
+                                            "ftmo": {"profit_target_pct": 0.0, "min_trading_days": 0}})}[preset]
+    rules = Rules.of(cfg)
+    rng = np.random.default_rng(2)
+    pnl = rng.normal(0.05, 0.9, (3000, 150))
+    low = np.minimum(pnl, 0.0) - rng.exponential(0.8, pnl.shape)
+    traded = rng.random(pnl.shape) < 0.7
+    whole = judge(pnl, low, traded, rules)
+    carry, done = None, {k: np.zeros(len(pnl), dtype=whole[k].dtype) for k in ("passed", "daily_breach",
+                                                                              "max_breach", "days")}
+    alive = np.arange(len(pnl))
+    for start in range(0, 150, 40):
+        part = slice(start, min(start + 40, 150))
+        got = judge(pnl[alive, part], low[alive, part], traded[alive, part], rules, carry, last=part.stop == 150)
+        for k in done:
+            done[k][alive] = got[k]
+        still = ~(got["passed"] | got["daily_breach"] | got["max_breach"])
+        alive, carry = alive[still], got["carry"].take(still)
+    for k in done:
+        assert (done[k] == whole[k]).all(), k
+    assert whole["passed"].any() and (whole["daily_breach"] | whole["max_breach"]).any()
