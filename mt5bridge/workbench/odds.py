@@ -208,6 +208,13 @@ def _empty(method: str, paths: int, block: int, horizon: int, seed: int) -> dict
     return out
 
 
+def history_block(n: int, block: int) -> int:
+    """The block for resampling the replayed history itself (the intervals): the paths' block, but shorter
+    for a short history, whose resamples in long blocks would be little more than the history rotated (and
+    the interval falsely narrow)."""
+    return block if n >= 4 * block else max(1, n // 4)
+
+
 def _check(paths: int, block: int, horizon_days: int) -> None:
     for name, value in (("paths", paths), ("block", block), ("horizon_days", horizon_days)):
         if not isinstance(value, (int, np.integer)) or value < 1:
@@ -250,7 +257,7 @@ def odds_of_passing(
 
     out = _simulate(sampler, Rules.of(cfg), paths=paths, block=block, horizon=horizon_days, seed=seed,
                     ci_groups=ci_groups,
-                    resample_source=lambda rng: block_indices(rng, n, 1, n, block)[0])
+                    resample_source=lambda rng: block_indices(rng, n, 1, n, history_block(n, block))[0])
     out.update({"method": "days", "horizon_days": horizon_days, "source_days": n})
     return out
 
@@ -312,7 +319,7 @@ def odds_by_trade_order(
         return day_pnl[kind, slot], day_low[kind, slot], kinds[kind] > 0
 
     def resample(rng):
-        return (block_indices(rng, n, 1, n, block)[0], *pool(rng, rng.integers(0, m, size=m)))
+        return (block_indices(rng, n, 1, n, history_block(n, block))[0], *pool(rng, rng.integers(0, m, size=m)))
 
     out = _simulate(sampler, Rules.of(cfg), paths=paths, block=block, horizon=horizon_days, seed=seed,
                     ci_groups=ci_groups,

@@ -337,7 +337,9 @@ def _odds(odds: dict | None) -> str:
     return (_table(rows, ["resampled", "P(pass)", "P(daily-limit breach)", "P(max-loss breach)", "undecided",
                           "median days to target"]) +
             f"<p class='note'>{odds['paths']:,} paths of {odds['horizon_days']} days drawn from the "
-            f"{odds['source_days']} replayed days (blocks of {odds['block']}); 95% intervals in brackets.</p>")
+            f"{odds['source_days']} replayed days (blocks of {odds['block']}); 95% intervals in brackets."
+            + (" Fewer than 20 replayed days: read these odds as a sketch, not a measure." if odds["source_days"] < 20
+               else "") + "</p>")
 
 
 def render_html(report: dict, result) -> str:
