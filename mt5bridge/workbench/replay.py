@@ -247,6 +247,8 @@ class ReplayResult:
     deals: list[DealRecord]
     trading_days: list[int] = field(default_factory=list)
     history: dict = field(default_factory=dict)         # the history quality (quality.history_entry)
+    specs: dict[str, SymbolSpec] = field(default_factory=dict)   # each symbol's spec, as replayed
+    leverage: float = 0.0                                         # the account's, for the margin level
 
 
 class Replay:
@@ -503,7 +505,8 @@ class Replay:
             samples=list(self.loop.samples), max_daily_loss=self.loop.max_daily_loss,
             max_overall_loss=self.loop.max_overall_loss, max_drawdown_frac=self.loop.max_drawdown_frac,
             trades=self.trades, commands=self.commands, refusals=refusals, deals=list(self.broker.history),
-            trading_days=sorted(self.trading_days), history=self.history,
+            trading_days=sorted(self.trading_days), history=self.history, specs=dict(self.specs),
+            leverage=self.broker.leverage,
         )  # fmt: skip
 
 

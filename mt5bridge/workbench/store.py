@@ -36,7 +36,7 @@ STORE_FORMAT = 1
 # The folders and files whose sources decide a replay's result (relative to the package).
 # The figures and the odds of passing are computed where the replay ran, so their sources count too.
 _ENGINE_SOURCES = ("core", "simulator", "config", "market", "workbench/replay.py", "workbench/report.py",
-                   "workbench/figures.py", "workbench/odds.py", "models")
+                   "workbench/figures.py", "workbench/tester.py", "workbench/odds.py", "models")
 
 
 def default_path() -> Path:
