@@ -209,9 +209,23 @@ def test_constraints_disqualify_with_the_reason_and_are_read_from_stored_runs(ma
     assert kept and rows[: len(kept)] == kept
 
 
+def test_the_odds_of_passing_are_stored_ranked_by_and_bound(markets, tmp_path):
+    store = ResultStore(tmp_path / "o.sqlite")
+    rows = run_sweep(plan_from_dict({"parameters": GRID, "sweep": {"objective": "p_pass"}}, _base()), _base(),
+                     markets, workers=1, replay_args=ARGS, store=store)
+    odds = [r["p_pass"] for r in rows if r["trades"]]
+    assert odds and all(0.0 <= p <= 1.0 for p in odds)
+    assert odds == sorted(odds, reverse=True), "ranked by the odds of passing, best first"
+    best = max(odds)
+    spec = {"parameters": GRID, "sweep": {"objective": "p_pass"}, "constraints": {"min_p_pass": best + 0.001}}
+    rows = run_sweep(plan_from_dict(spec, _base()), _base(), markets, workers=1, replay_args=ARGS, store=store)
+    assert all(r["disqualified"] for r in rows if r["trades"])
+    assert any(f"needs >= {best + 0.001:g}" in r["note"] and "p_pass" in r["note"] for r in rows)
+
+
 @pytest.mark.parametrize("constraints, message", [
     ({"min_trade": 3}, "no such figure 'trade' (did you mean 'trades'?)"),
-    ({"min_p_pass": 0.5}, "'p_pass' is not available: the odds of passing"),
+    ({"min_p_pas": 0.5}, "no such figure 'p_pas' (did you mean 'p_pass'?)"),
     ({"ftmo_breach": False}, "always disqualified"),
     ({"trades": 3}, "a constraint is min_FIGURE or max_FIGURE"),
     ({"max_daily_loss_pct": "4%"}, "must be a number"),
@@ -222,13 +236,13 @@ def test_a_bad_constraint_is_refused_before_anything_runs(constraints, message):
     assert message in str(err.value)
 
 
-def test_the_command_refuses_an_unavailable_figure_and_a_bad_cluster_before_running(tmp_path, capsys):
+def test_the_command_refuses_an_unknown_figure_and_a_bad_cluster_before_running(tmp_path, capsys):
     sweep = tmp_path / "sweep.toml"
     sweep.write_text("[parameters]\n\"exits.sl_atr\" = [1.0]\n")
     common = ["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "5", "--store",
               str(tmp_path / "s.sqlite")]
-    assert main(common + ["--objective", "p_pass"]) == 2
-    assert "p_pass" in capsys.readouterr().err
+    assert main(common + ["--objective", "p_passing"]) == 2
+    assert "p_pass" in capsys.readouterr().err   # named as the nearest figure
     assert main(common + ["--cluster", "local:two"]) == 2
     assert "local:N needs a number of workers" in capsys.readouterr().err
     assert not (tmp_path / "s.sqlite").exists()

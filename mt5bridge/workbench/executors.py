@@ -81,7 +81,7 @@ def run_task(job: Job, task: Task) -> Done:
     import socket
 
     from mt5bridge.config import config_from_dict
-    from mt5bridge.workbench.figures import figures_of
+    from mt5bridge.workbench.figures import SWEEP_ODDS_PATHS, figures_of
     from mt5bridge.workbench.replay import Replay
     from mt5bridge.workbench.report import build_report
     from mt5bridge.workbench.store import engine_version
@@ -91,7 +91,8 @@ def run_task(job: Job, task: Task) -> Done:
     result = Replay(cfg, job.periods[task.period], specs=job.specs, model=_model_file(job),
                     warmup_days=job.warmup_days, balance=job.balance, slippage_points=job.slippage_points).run()
     # The figures read none of the equity curve or the command log, which are most of a report's making.
-    figures = figures_of(build_report(replace(result, samples=[], commands=[]), generated_at="-"))
+    figures = figures_of(build_report(replace(result, samples=[], commands=[]), generated_at="-",
+                                      odds_paths=SWEEP_ODDS_PATHS))
     return Done(task.run, task.period, figures, time.perf_counter() - started, engine_version(),
                 f"{socket.gethostname()}:{os.getpid()}")
 

@@ -5,8 +5,9 @@ name figures from ``FIGURES``, so a new figure becomes an objective and a constr
 Each figure is computed in the process that ran the replay, from its report (``workbench.report.build_report``),
 and stored with the run.
 
-``p_pass`` (the odds of passing the challenge, from a Monte Carlo over the run's daily results) is named here
-but has no reader until the odds module provides one; asking for it before then is refused with that said.
+``p_pass``, ``p_daily_breach`` and ``p_max_breach`` are the odds of passing and of each breach, from the report's
+Monte Carlo over the run's days (``workbench.odds``), drawn with ``SWEEP_ODDS_PATHS`` paths so that they cost a
+sweep little beside the replay itself (their confidence interval is about ±1 percentage point at worst).
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+
+SWEEP_ODDS_PATHS = 2_000
+"""Monte Carlo paths of the odds a sweep stores with each run (a replay's own report draws 10,000)."""
+
+
+def _odds(report: dict, key: str) -> Any:
+    odds = report.get("odds")
+    return None if odds is None else odds.get(key)
 
 
 @dataclass(frozen=True)
@@ -42,14 +52,19 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("trading_days", True, "Prague days with a position opened", lambda r: r["ftmo"]["trading_days"]),
     Figure("passed", True, "every FTMO objective met (1) or not (0)", lambda r: r["ftmo"]["passed"]),
     Figure("breaches", False, "FTMO loss-limit breaches", lambda r: len(r["ftmo"]["breaches"])),
-    Figure("p_pass", True, "odds of passing the challenge (0-1), Monte Carlo over the run's days", None,
-           "the odds of passing come from the workbench's Monte Carlo of a run's days, which this installation "
-           "does not have"),
+    # The odds of passing (workbench.odds): a Monte Carlo of the run's days, drawn with SWEEP_ODDS_PATHS paths.
+    Figure("p_pass", True, "odds of passing the challenge (0-1), Monte Carlo over the run's days",
+           lambda r: _odds(r, "p_pass")),
+    Figure("p_daily_breach", False, "odds of breaching the daily loss limit (0-1), Monte Carlo over the run's days",
+           lambda r: _odds(r, "p_daily_breach")),
+    Figure("p_max_breach", False, "odds of breaching the maximum loss (0-1), Monte Carlo over the run's days",
+           lambda r: _odds(r, "p_max_breach")),
 )}
 
 # Columns of the results file, in order.
 METRICS = ("net_profit", "trades", "win_rate", "profit_factor", "avg_r", "sharpe", "max_drawdown_pct",
-           "max_daily_loss_pct", "max_overall_loss_pct", "trading_days", "passed", "breaches")
+           "max_daily_loss_pct", "max_overall_loss_pct", "trading_days", "passed", "breaches", "p_pass",
+           "p_daily_breach", "p_max_breach")
 # The worst values already named as maxima: their own name is an upper bound in [constraints].
 _ALREADY_MAXIMA = {"max_drawdown_pct", "max_daily_loss_pct", "max_overall_loss_pct"}
 
