@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
         if args.html:
             write_text(args.html, render_html(report, result))
         if args.plot:
-            plot_png(result, args.plot)
+            plot_png(result, args.plot, report)   # the report puts the verdict in the title
     except OSError as exc:
         print(f"{PROG}: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
