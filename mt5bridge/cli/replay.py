@@ -19,17 +19,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "one account) through the same compiled decision engine the bridge runs, with a simulated broker in "
         "place of the EA, and write what FTMO would report. See docs/replay.md.",
     )
-    add_market_arguments(p)
+    source = add_market_arguments(p)
     add_account_arguments(p)
-    p.add_argument("--report", required=True, metavar="FILE.json", help="the JSON report to write")
+    from mt5bridge.cli.replay_recorded import add_arguments as add_recorded_arguments
+
+    add_recorded_arguments(p, source)
+    p.add_argument("--report", metavar="FILE.json", help="the JSON report to write (required but with --recorded)")
     p.add_argument("--html", metavar="FILE.html", help="also write the report as one self-contained HTML page")
     p.add_argument("--plot", metavar="FILE.png", help='also write the equity chart as a PNG (needs "mt5bridge[plot]")')
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.set_defaults(func=run)
 
 
-def add_market_arguments(p: argparse.ArgumentParser) -> None:
-    """The market data arguments, shared with `mt5bridge sweep`."""
+def add_market_arguments(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """The market data arguments, shared with `mt5bridge sweep`; returns the group of the data's sources."""
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", action="append", metavar="FILE|FOLDER",
                         help="MT5 tick or bar export or CSV, one symbol per file named after it (EURUSD_ticks.csv);"
@@ -41,6 +44,7 @@ def add_market_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbol", metavar="NAME", help="the symbol of a single --data file whose name does not say it")
     p.add_argument("--utc-offset", type=float, default=0.0, metavar="HOURS", dest="utc_offset",
                    help="the files' clock is UTC plus HOURS (MT5 server time, often 2 or 3); default 0")
+    return source
 
 
 def add_account_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,6 +82,13 @@ def check_number_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.recorded:
+        from mt5bridge.cli.replay_recorded import run as run_recorded
+
+        return run_recorded(args)
+    if not args.report:
+        print(f"{PROG}: error: --report FILE.json is required", file=sys.stderr)
+        return 2
     from mt5bridge.common.atomicfile import write_text
     from mt5bridge.config import load_config
     from mt5bridge.market.readers import MarketDataError
