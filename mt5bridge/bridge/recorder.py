@@ -288,27 +288,29 @@ class Recorder:
                 self._queued -= len(data)
 
     def _keep_under_cap(self, total: int) -> int:
-        """Delete whole days, oldest first, until the folder is under the cap; today's files are kept (a day
-        that alone passes the cap stops the recording until tomorrow)."""
+        """Delete whole days (every account's file of the day), oldest first, until the folder is under the cap;
+        today's files are kept (a day that alone passes the cap stops the recording until tomorrow)."""
         if total <= self.max_bytes:
             return total
-        files = sorted(self.folder.glob(f"*/*{SUFFIX}"), key=lambda p: (p.stem, p.parent.name))
-        for path in files:
+        by_day: dict[str, list[Path]] = {}
+        for path in self.folder.glob(f"*/*{SUFFIX}"):
+            by_day.setdefault(path.stem, []).append(path)
+        for day in sorted(by_day):
             if total <= self.max_bytes:
                 break
-            if path.stem >= self.day:
+            if day >= self.day:
                 self._fail_words = (f"today's recordings alone pass recording.max_mb ({self.max_bytes >> 20} MB); "
                                     "raise it to keep whole days")
                 self._failed.set()
                 break
-            try:
-                size = path.stat().st_size
-                path.unlink()
-                total -= size
-                log.info("recording %s deleted to stay under recording.max_mb", path)
-            except OSError as exc:
-                log.warning("cannot delete the old recording %s: %s", path, exc)
-                break
+            for path in by_day[day]:
+                try:
+                    size = path.stat().st_size
+                    path.unlink()
+                    total -= size
+                except OSError as exc:
+                    log.warning("cannot delete the old recording %s: %s", path, exc)
+            log.info("recordings of %s deleted to stay under recording.max_mb", day)
         return total
 
 
@@ -452,6 +454,10 @@ def _split(data: bytes, path: Path, problems: list[str] | None) -> Iterator[Reco
             return
         kind, event, mono, wall, la, lb = RECORD.unpack_from(data, pos)
         pos += size
+        if pos + la + lb > n:
+            if problems is not None:
+                problems.append(f"{path}: a record cut short")
+            return
         a = data[pos:pos + la]
         pos += la
         b = data[pos:pos + lb]

@@ -52,8 +52,8 @@ class Comparison:
     commands_live: int
     commands_replayed: int
     differences: list[dict[str, Any]] = field(default_factory=list)
-    causes: list[str] = field(default_factory=list)      # what is known to make replay and live differ
-    notes: list[str] = field(default_factory=list)
+    causes: list[str] = field(default_factory=list)   # what makes every decision suspect: config, model
+    notes: list[str] = field(default_factory=list)    # what the recording lacks (gaps, damage), and the like
 
     @property
     def identical(self) -> bool:
@@ -214,8 +214,8 @@ def compare_day(folder: str | Path, day: str, cfg: Config, live_journal: str | P
     out = Comparison(day, wanted, len(sessions), frames, len(live["commands"]), len(replayed["commands"]),
                      causes=causes, notes=notes)
     for _, words in gaps:
-        if words not in out.causes:
-            out.causes.append(words)
+        if words not in out.notes:
+            out.notes.append(words)
     _compare(live, replayed, out, gaps, causes)
     return out
 
@@ -247,7 +247,7 @@ def _replay_session(session: _Session, cfg: Config, journal: Journal, model, new
                              "oldest days were deleted to stay under recording.max_mb, or a file is missing): the "
                              "engine's bars and the account's state before it are not replayed"))
         elif rec.event != last + 1:
-            gaps.append((tick_ms, f"{rec.event - last - 1} records of session {session.id} are missing before "
+            gaps.append((tick_ms, f"{rec.event - last - 1} record(s) of session {session.id} are missing before "
                          f"{_when(rec.wall)} (a file damaged or deleted)"))
         clocks.mono, clocks.wall_s = rec.mono, rec.wall
         if rec.kind == FRAME:
