@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -37,13 +38,16 @@ def write_config(path: Path, folder: Path, *, sizing: str = "", recording: str =
     return path
 
 
-def trade_session(config: Path, model: str, ticks: int = 3000, days: float = 0.25):
-    """A bridge serving (in this process, on real loopback sockets) a simulated terminal's two charts."""
+def trade_session(config: Path, model: str, ticks: int = 3000, days: float = 0.25, during=None):
+    """A bridge serving (in this process, on real loopback sockets) a simulated terminal's two charts; ``during``,
+    if given, runs beside them with the bridge."""
     cfg = load_config(config)
     bridge = Bridge(cfg, str(config), model=model)
     TOKENS[cfg.bridge.control_endpoint] = bridge.token
     thread = threading.Thread(target=bridge.serve, daemon=True)
     thread.start()
+    if during is not None:
+        threading.Thread(target=during, args=(bridge,), daemon=True).start()
     try:
         terminal = SimulatedTerminal(cfg.bridge.endpoint, ["EURUSD", "XAUUSD"], days=days, warmup_days=1.0, seed=5)
         report = terminal.run(max_ticks=ticks)
@@ -181,3 +185,42 @@ def test_the_oldest_days_are_deleted_first_to_stay_under_the_cap(tmp_path):
     left = sorted(p.relative_to(folder).as_posix() for p in folder.glob("*/*.mt5rec"))
     # 1.8 MB on disk, 1 MB allowed: the two accounts' oldest days go, then the next oldest until under the cap.
     assert left == ["1001/2026-01-03.mt5rec", "1002/2026-01-03.mt5rec"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to fill the disk")
+def test_recording_resumes_by_itself_when_the_disk_has_room_again_and_marks_the_gap(tmp_path, caplog, monkeypatch):
+    from mt5bridge.bridge import recorder as recorder_module
+    from mt5bridge.simulator import DEFAULT_LOGIN
+    import datetime as dt
+
+    monkeypatch.setattr(recorder_module, "RETRY_S", 0.2)
+    model = always("BUY", tmp_path)
+    config = write_config(tmp_path / "live.toml", tmp_path, recording="flush_every_s = 0.1\n")
+    day = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    account = tmp_path / "recordings" / str(DEFAULT_LOGIN)
+    account.mkdir(parents=True)
+    full = account / f"{day}.mt5rec"
+    full.symlink_to("/dev/full")
+    freed = threading.Event()
+
+    def free_space(bridge):   # the trader frees some space once the recording has stopped
+        deadline = time.monotonic() + 10
+        while bridge.recorder.on and time.monotonic() < deadline:
+            time.sleep(0.01)
+        full.unlink()
+        freed.set()
+
+    with caplog.at_level(logging.WARNING, logger="mt5bridge.bridge.recorder"):
+        report = trade_session(config, model, during=free_space)
+    assert freed.is_set()
+    assert report.ticks_sent == 3000 and report.holds_by_timeout == 0 and not report.errors_by_code
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("RECORDING STOPPED" in m for m in said) == 1
+    assert sum("recording resumed" in m for m in said) == 1
+    # What came after is recorded, behind a gap mark; the replay names the gap.
+    kinds = [r.kind for r in read_records(full)]
+    assert kinds[0] == b"G" and kinds.count(FRAME) > 100
+    code, out = replay_recorded(day, config, model, tmp_path / "gap.json")
+    assert any("the recording stopped before" in note for note in out["notes"])
+    for diff in out["differences"]:
+        assert "recording" in diff["cause"]

@@ -65,8 +65,10 @@ class Recorder:
     """Records the frames the bridge serves, per account and UTC day; see the module's docstring."""
 
     def __init__(self, folder: str | Path, *, max_bytes: int, flush_every_s: float, session: dict[str, Any],
-                 clock=time.monotonic, wall=time.time) -> None:
+                 accounts: list[int] | None = None, clock=time.monotonic, wall=time.time) -> None:
         self.folder = Path(folder)
+        # bridge.accounts: a HELLO for another login is refused by the node, and makes no folder here.
+        self.accounts = {str(a) for a in accounts or ()}
         self.max_bytes = max_bytes
         self.flush_every_s = flush_every_s
         self.clock = clock
@@ -84,10 +86,14 @@ class Recorder:
         self.next_flush = clock() + flush_every_s
         self.next_retry = 0.0
         self.bytes_written = 0
-        self._queued = 0
+        self._queued = 0   # bytes handed to the writer and not yet written (both threads change it)
+        self._queued_lock = threading.Lock()
         self._queue: queue.Queue[tuple[Path, bytes] | None] = queue.Queue()
         self._failed = threading.Event()
         self._fail_words = ""
+        self._writes = 0            # blocks written (by the writer thread)
+        self._outage_said = False   # the stop was said: said again only after the recording came back
+        self._writes_at_resume = 0
         self._set_day(started)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._writer = threading.Thread(target=self._write_loop, name="mt5bridge-recorder", daemon=True)
@@ -109,6 +115,8 @@ class Recorder:
                 if chart is None:
                     return   # no account: refused as not introduced, it changes nothing
                 login = chart.account
+            elif self.accounts and login not in self.accounts:
+                return
             elif login not in node.accounts:
                 self._account_snapshot(login, node)
         else:
@@ -214,10 +222,13 @@ class Recorder:
             return
         data = bytes(book.buf)
         book.buf.clear()
-        if self._queued + len(data) > MAX_QUEUED_BYTES:
+        with self._queued_lock:
+            behind = self._queued + len(data) > MAX_QUEUED_BYTES
+            if not behind:
+                self._queued += len(data)
+        if behind:
             self._stop("the disk does not keep up with the recording", dropped=1)
             return
-        self._queued += len(data)
         self._queue.put((book.path, data))
 
     # ---- failure and recovery ----------------------------------------------------------------------------------
@@ -225,12 +236,17 @@ class Recorder:
     def _check_writer(self) -> None:
         if self._failed.is_set() and self.on:
             self._stop(self._fail_words)
+        elif self._outage_said and self.on and self._writes > self._writes_at_resume:
+            self._outage_said = False
+            log.warning("recording resumed; what came while it was stopped is not in it (marked as a gap)")
 
     def _stop(self, why: str, dropped: int = 0) -> None:
         """Recording stops (trading does not): said once, retried after RETRY_S."""
-        if self.on:
+        if self.on and not self._outage_said:
+            # Once per outage: a disk that stays full is not said again at every retry.
             log.critical("RECORDING STOPPED: %s. Trading goes on; `replay --recorded` will show the gap. Trying "
-                         "again in %.0f s.", why, RETRY_S)
+                         "again every %g s.", why, RETRY_S)
+            self._outage_said = True
         self.on = False
         self.problem = why
         self.lost += dropped + sum(1 for b in self.books.values() if b.buf)
@@ -249,7 +265,7 @@ class Recorder:
         self._mark_all(GAP, json.dumps({"why": "recording stopped (see the bridge's log)",
                                         "records_lost_at_least": self.lost}).encode())
         self.lost = 0
-        log.warning("recording resumed; the frames in between are not in it (marked as a gap)")
+        self._writes_at_resume = self._writes
 
     # ---- the writer thread -------------------------------------------------------------------------------------
 
@@ -278,6 +294,7 @@ class Recorder:
                         _truncate(f, before)
                         raise
                 self.bytes_written += len(block)
+                self._writes += 1
                 total += len(block)
                 if total > self.max_bytes:
                     total = self._keep_under_cap(_folder_bytes(self.folder))
@@ -285,7 +302,8 @@ class Recorder:
                 self._fail_words = f"cannot write {path}: {exc.strerror or exc}"
                 self._failed.set()
             finally:
-                self._queued -= len(data)
+                with self._queued_lock:
+                    self._queued -= len(data)
 
     def _keep_under_cap(self, total: int) -> int:
         """Delete whole days (every account's file of the day), oldest first, until the folder is under the cap;
@@ -395,7 +413,7 @@ def start_recorder(cfg, config_path: str | Path | None, node, model: str | None)
     folder = recording_folder(cfg, config_path)
     try:
         return Recorder(folder, max_bytes=cfg.recording.max_mb << 20, flush_every_s=cfg.recording.flush_every_s,
-                        session=session)
+                        session=session, accounts=cfg.bridge.accounts)
     except OSError as exc:
         log.critical("NOT RECORDING: cannot use the recordings folder %s: %s (recording.folder)", folder, exc)
         return None
