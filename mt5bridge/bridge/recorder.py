@@ -262,6 +262,11 @@ class Recorder:
         self._failed.clear()
         self.on = True
         self.problem = None
+        # Each file goes on with its session's header again: the one written before may be in what was lost.
+        logins = list(self.books)
+        self.books.clear()
+        for login in logins:
+            self._open(login)
         self._mark_all(GAP, json.dumps({"why": "recording stopped (see the bridge's log)",
                                         "records_lost_at_least": self.lost}).encode())
         self.lost = 0

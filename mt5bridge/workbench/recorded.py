@@ -143,6 +143,9 @@ def _sessions_of(folder: Path, day: str, problems: list[str]) -> list[_Session]:
                     s = sessions[rec.json()["session"]]
                     if path not in s.files:
                         s.files.append(path)
+    if not sessions:
+        raise RecordingError(f"the recording of {day} in {folder} holds no session header: its files are damaged "
+                             f"({'; '.join(problems) or 'no record reads'})")
     for s in sessions.values():
         s.files.sort(key=lambda p: (p.stem, p.parent.name))
     return sorted(sessions.values(), key=lambda s: s.started_wall)
