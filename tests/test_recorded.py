@@ -38,7 +38,7 @@ def write_config(path: Path, folder: Path, *, sizing: str = "", recording: str =
     return path
 
 
-def trade_session(config: Path, model: str, ticks: int = 3000, days: float = 0.25, during=None):
+def trade_session(config: Path, model: str, ticks: int = 3000, days: float = 0.25, during=None, start=None):
     """A bridge serving (in this process, on real loopback sockets) a simulated terminal's two charts; ``during``,
     if given, runs beside them with the bridge."""
     cfg = load_config(config)
@@ -49,7 +49,8 @@ def trade_session(config: Path, model: str, ticks: int = 3000, days: float = 0.2
     if during is not None:
         threading.Thread(target=during, args=(bridge,), daemon=True).start()
     try:
-        terminal = SimulatedTerminal(cfg.bridge.endpoint, ["EURUSD", "XAUUSD"], days=days, warmup_days=1.0, seed=5)
+        terminal = SimulatedTerminal(cfg.bridge.endpoint, ["EURUSD", "XAUUSD"], days=days, warmup_days=1.0, seed=5,
+                                     start=start)
         report = terminal.run(max_ticks=ticks)
     finally:
         bridge.request_stop()
@@ -97,6 +98,22 @@ def test_a_recorded_live_session_replays_to_the_same_decisions(session, tmp_path
     assert out["commands_live"] == out["commands_replayed"] >= 2
     assert out["frames"] > 8000   # every TICK, and the HELLOs, warm-up, RESULTs and DEALs around them
     assert "IDENTICAL" in printed
+
+
+def test_a_day_with_a_restart_replays_both_sessions_to_the_same_decisions(tmp_path):
+    model = always("BUY", tmp_path)
+    config = write_config(tmp_path / "live.toml", tmp_path)
+    first = trade_session(config, model)
+    # The bridge is restarted: it restores the account from its journal; the terminal comes back later in the day.
+    second = trade_session(config, model, start="2024-01-09T08:00:00")
+    assert not first.errors_by_code and not second.errors_by_code
+    day = recorded_days(tmp_path / "recordings")[-1]
+    code, out = replay_recorded(day, config, model, tmp_path / "restart.json")
+    assert code == 0, out["differences"][:3]
+    assert out["sessions"] == 2 and out["identical"]
+    live = sum(n for a, n in first.commands_by_action.items() if a != "HOLD") + sum(
+        n for a, n in second.commands_by_action.items() if a != "HOLD")
+    assert out["commands_live"] == out["commands_replayed"] == live >= 4
 
 
 def test_another_threshold_is_listed_difference_by_difference_with_the_setting_as_cause(session, tmp_path, capsys):

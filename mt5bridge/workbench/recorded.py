@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import heapq
 import json
+import logging
 import shutil
 import sqlite3
 import tempfile
@@ -201,11 +202,16 @@ def compare_day(folder: str | Path, day: str, cfg: Config, live_journal: str | P
         windows: dict[str, list[int]] = {}
         gaps: list[tuple[int, str]] = []   # (tick time it happened at, words)
         frames = 0
+        # The live bridge already logged what the node says of these frames: the replay does not say it again.
+        quiet = logging.getLogger("mt5bridge.bridge")
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL + 1)
         try:
             for session in sessions:
                 frames += _replay_session(session, cfg, journal, model, news, start_s, end_s, windows, gaps,
                                           problems, notes)
         finally:
+            quiet.setLevel(level)
             journal.close()
         for p in problems:
             gaps.append((_first_ms(windows), p))
