@@ -241,3 +241,50 @@ def test_recording_resumes_by_itself_when_the_disk_has_room_again_and_marks_the_
     assert any("the recording stopped before" in note for note in out["notes"])
     for diff in out["differences"]:
         assert "recording" in diff["cause"]
+
+
+def test_files_rotate_at_utc_midnight_and_a_day_replays_from_its_session_start(tmp_path):
+    """A bridge running across midnight: the next day's file goes on with the same session, and replaying that day
+    runs the session from its start (the bars and the account carry over), comparing only that day."""
+    import datetime as dt
+
+    import mt5bridge
+    from mt5bridge.bridge import protocol as wire
+    from mt5bridge.bridge.journal import Journal
+    from mt5bridge.bridge.node import Node
+    from mt5bridge.config import Config
+    from mt5bridge.workbench.recorded import compare_day
+
+    clock = {"mono": 1000.0, "wall": dt.datetime(2026, 3, 2, 23, 50, tzinfo=dt.timezone.utc).timestamp()}
+    cfg = Config.model_validate({"bridge": {"journal": str(tmp_path / "journal.sqlite")}})
+    node = Node(cfg, Journal(tmp_path / "journal.sqlite"), clock=lambda: clock["mono"], wall=lambda: clock["wall"])
+    recorder = Recorder(tmp_path / "recordings", max_bytes=1 << 30, flush_every_s=1.0, session={
+        "config": cfg.model_dump(mode="json", by_alias=True), "model": "", "model_sha256": "shipped",
+        "version": mt5bridge.__version__,
+        "next_command_id": node.next_command_id, "halt": node.halt}, clock=lambda: clock["mono"],
+        wall=lambda: clock["wall"])
+    chart = b"1510234567-EURUSD-1"
+    offset_ms = 7_200_000
+    hello = dict(wire.Hello.example, seq=0, time_msc=int(clock["wall"] * 1000) + offset_ms,
+                 server_utc_offset_s=offset_ms // 1000)
+    frames = [json.dumps(hello).encode()]
+    for i in range(1, 1201):   # 20 minutes of ticks a second apart: ten before midnight, ten after
+        frames.append(json.dumps(dict(wire.Tick.example, seq=i, positions=[], bid=1.085 + i * 1e-5,
+                                      ask=1.08507 + i * 1e-5,
+                                      time_msc=int(clock["wall"] * 1000) + offset_ms + i * 1000)).encode())
+    for i, frame in enumerate(frames):
+        clock["mono"] = 1000.0 + i
+        clock["wall"] += 1.0 if i else 0.0
+        recorder.frame(chart, frame, node)
+        assert node.handle(chart, frame) is not None
+        if i % 100 == 0:
+            recorder.housekeeping(node)
+            node.housekeeping()
+    recorder.close()
+    node.close()
+    node.journal.close()
+    files = sorted(p.name for p in (tmp_path / "recordings" / "1510234567").iterdir())
+    assert files == ["2026-03-02.mt5rec", "2026-03-03.mt5rec"]
+    out = compare_day(tmp_path / "recordings", "2026-03-03", cfg, tmp_path / "journal.sqlite")
+    assert out.identical and out.sessions == 1 and out.notes == []
+    assert 590 <= out.frames <= 610   # the day's own frames only; the ones before midnight were replayed, not counted

@@ -216,6 +216,9 @@ def compare_day(folder: str | Path, day: str, cfg: Config, live_journal: str | P
         for p in problems:
             gaps.append((_first_ms(windows), p))
         wanted = sorted(windows) if accounts is None else [a for a in sorted(windows) if a in accounts]
+        if accounts and not wanted:
+            raise RecordingError(f"--account {', '.join(accounts)}: no ticks of it recorded on {day}; accounts "
+                                 f"recorded: {', '.join(sorted(windows)) or 'none'}")
         live = _read_journal(Path(live_journal), wanted, day, windows)
         replayed = _read_journal(tmp / "replay.sqlite", wanted, day, windows)
     finally:
