@@ -58,7 +58,7 @@ def test_a_run_that_breaches_an_ftmo_rule_is_disqualified_and_never_recommended(
     base = config_for_signals()
     plan = plan_from_dict({"parameters": {"sizing.base_risk_pct_max": [0.05, 0.5],
                                           "sizing.base_risk_pct_min": [0.05]}}, base)
-    rows = run_sweep(plan, base, load_markets([data]), workers=1,
+    rows = run_sweep(plan, base, load_markets([data], allow_expanded_bars=True), workers=1,
                      replay_args={"model": always("BUY", tmp_path), "warmup_days": 0.3})
     breached = [r for r in rows if r["disqualified"]]
     kept = [r for r in rows if not r["disqualified"]]

@@ -29,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--days", type=int, default=250,
                    help="days of synthetic market (default 250: enough H1 bars to measure 3000 of warm-up)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic market (default 0)")
-    p.add_argument("--utc-offset", type=float, default=0.0, metavar="HOURS", dest="utc_offset",
-                   help="the file's clock is UTC plus HOURS (MT5 server time); default 0")
+    from mt5bridge.cli.replay import add_clock_arguments
+
+    add_clock_arguments(p, "the file's")
     p.add_argument("--cuts", type=int, default=12,
                    help="bars at which the history is cut, spread over the data (default 12); more is slower")
     p.add_argument("--lookahead-days", type=float, default=10.0, dest="lookahead_days",
@@ -66,9 +67,10 @@ def _warmups(text: str | None) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mt5bridge.market.readers import Bars, MarketDataError, expand_bars_to_ticks, read_market_file
+    from mt5bridge.market.readers import Bars, MarketDataError, expand_bars_to_ticks
     from mt5bridge.workbench.bias import (BiasError, engine_lookahead, first_days, measure_warmup,
                                           synthetic_history, warmup_verdict)
+    from mt5bridge.workbench.quality import HistoryError, read_history, server_clock
 
     if args.cuts < 1:
         return _fail(f"--cuts must be at least 1, got {args.cuts}")
@@ -81,9 +83,12 @@ def run(args: argparse.Namespace) -> int:
         if args.synthetic:
             ticks, history = synthetic_history(args.synthetic, args.days, args.seed)
         else:
-            history = read_market_file(args.input, utc_offset_hours=args.utc_offset)
+            # The spread moves only the spread features, which need live ticks anyway: a bar file without one is
+            # read at 0.
+            history, _ = read_history(args.input, clock=server_clock(args.utc_offset, args.server_time),
+                                      spread_points=0.0, spread_from="(no spread: features only)")
             ticks = expand_bars_to_ticks(history) if isinstance(history, Bars) else history
-    except (BiasError, MarketDataError, ValueError) as exc:
+    except (BiasError, HistoryError, MarketDataError, ValueError) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"{args.input}: cannot read the file: {exc.strerror or exc}")

@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", help="rank by this instead of the sweep file's objective")
     p.add_argument("--walk-forward", action="store_true", dest="walk_forward",
                    help="tune on the first part of the data and report the best on the rest")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
+    p.add_argument("--workers", type=int, default=None, metavar="COUNT",
+                   help="processes, a count (default: every core)")
     p.add_argument("--out", default="sweep_results.csv", metavar="FILE.csv",
                    help="every run's settings and results (default sweep_results.csv)")
     p.add_argument("--best", default="sweep_best.toml", metavar="FILE.toml",
