@@ -104,3 +104,20 @@ def test_bad_options_are_refused_by_name(tmp_path, capsys):
     assert main(["check-bias", "--input", str(tmp_path / "missing.csv")]) == 2
     err = capsys.readouterr().err
     assert "missing.csv" in err and "Traceback" not in err
+
+
+def test_an_mt5_export_without_its_clock_is_refused_by_name(tmp_path, capsys):
+    bars = resample(generate_ticks("EURUSD", days=3, seed=5), 900)
+    import datetime as dt
+
+    rows = ["<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"]
+    for t, o, h, lo, c, v in zip(bars.times_ms, bars.open, bars.high, bars.low, bars.close, bars.volume):
+        when = dt.datetime.fromtimestamp(t / 1000 + 7200, dt.timezone.utc)
+        rows.append(f"{when:%Y.%m.%d}\t{when:%H:%M:%S}\t{o:.5f}\t{h:.5f}\t{lo:.5f}\t{c:.5f}\t{int(v)}\t0\t8")
+    export = tmp_path / "EURUSD_M15.csv"
+    export.write_text("\n".join(rows) + "\n")
+    assert main(["check-bias", "--input", str(export), "--cuts", "2", "--warmups", "20"]) == 2
+    err = capsys.readouterr().err
+    assert "server time" in err and "--server-time ny-close" in err and "Traceback" not in err
+    assert main(["check-bias", "--input", str(export), "--server-time", "ny-close", "--cuts", "2",
+                 "--warmups", "20,50"]) == 0

@@ -26,21 +26,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", metavar="FILE", help="MT5 tick or bar export, or a CSV of ticks or bars")
     source.add_argument("--synthetic", metavar="SYMBOL", help="a deterministic synthetic market instead (EURUSD, ...)")
-    p.add_argument("--days", type=int, default=250,
+    p.add_argument("--days", type=int, default=250, metavar="DAYS",
                    help="days of synthetic market (default 250: enough H1 bars to measure 3000 of warm-up)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic market (default 0)")
     from mt5bridge.cli.replay import add_clock_arguments
 
     add_clock_arguments(p, "the file's")
-    p.add_argument("--cuts", type=int, default=12,
+    p.add_argument("--cuts", type=int, default=12, metavar="COUNT",
                    help="bars at which the history is cut, spread over the data (default 12); more is slower")
-    p.add_argument("--lookahead-days", type=float, default=10.0, dest="lookahead_days",
+    p.add_argument("--lookahead-days", type=float, default=10.0, dest="lookahead_days", metavar="DAYS",
                    help="days at the start on which look-ahead is checked (default 10): each cut replays from the "
                    "start")
     p.add_argument("--warmups", metavar="N,N,...",
                    help="warm-up lengths to measure, in bars of each timeframe (default 50,100,...,3000)")
-    p.add_argument("--tolerance", type=float, default=0.01,
-                   help="a feature is warm when it is within this many of its scale of the long-history value "
+    p.add_argument("--tolerance", type=float, default=0.01, metavar="FRACTION",
+                   help="a feature is warm when it is within this fraction of its scale of the long-history value "
                    "(default 0.01)")
     p.add_argument("--report", metavar="FILE.json", help="also write every figure as JSON")
     p.set_defaults(func=run)
