@@ -218,19 +218,32 @@ def test_recording_resumes_by_itself_when_the_disk_has_room_again_and_marks_the_
     account.mkdir(parents=True)
     full = account / f"{day}.mt5rec"
     full.symlink_to("/dev/full")
-    freed = threading.Event()
+    cfg = load_config(config)
+    bridge = Bridge(cfg, str(config), model=model)
+    thread = threading.Thread(target=bridge.serve, daemon=True)
+    thread.start()
 
-    def free_space(bridge):   # the trader frees some space once the recording has stopped
+    def wait_until(test) -> None:
         deadline = time.monotonic() + 10
-        while bridge.recorder.on and time.monotonic() < deadline:
+        while not test() and time.monotonic() < deadline:
             time.sleep(0.01)
-        full.unlink()
-        freed.set()
+        assert test()
 
-    with caplog.at_level(logging.WARNING, logger="mt5bridge.bridge.recorder"):
-        report = trade_session(config, model, ticks=8000, days=1.0, during=free_space)
-    assert freed.is_set()
-    assert report.ticks_sent == 8000 and report.holds_by_timeout == 0 and not report.errors_by_code
+    try:
+        with caplog.at_level(logging.WARNING, logger="mt5bridge.bridge.recorder"):
+            first = SimulatedTerminal(cfg.bridge.endpoint, ["EURUSD", "XAUUSD"], days=0.25, warmup_days=1.0,
+                                      seed=5).run(max_ticks=3000)
+            wait_until(lambda: not bridge.recorder.on)   # the disk is full
+            full.unlink()                                 # the trader frees some space
+            wait_until(lambda: bridge.recorder.on)
+            second = SimulatedTerminal(cfg.bridge.endpoint, ["EURUSD", "XAUUSD"], days=0.25, warmup_days=1.0,
+                                       seed=5, start="2024-01-09T08:00:00").run(max_ticks=3000)
+    finally:
+        bridge.request_stop()
+        thread.join(10)
+        bridge.close()
+    for report in (first, second):
+        assert report.ticks_sent == 3000 and report.holds_by_timeout == 0 and not report.errors_by_code
     said = [r.getMessage() for r in caplog.records]
     assert sum("RECORDING STOPPED" in m for m in said) == 1
     assert sum("recording resumed" in m for m in said) == 1

@@ -104,34 +104,38 @@ class Recorder:
 
     def frame(self, identity: bytes, frame: bytes, node) -> None:
         """Keep a frame the node is about to handle, in the file of the account it speaks for. Called before
-        ``node.handle``: an account's first HELLO is kept with the state the journal will give its engine."""
+        ``node.handle``: an account's first HELLO is kept with the state the journal will give its engine. Never
+        raises: a fault of the recorder stops the recording, not the frame."""
         if not self.on:
             self.lost += 1
             return
-        chart = node.charts.get(identity)
-        if chart is None or b'"HELLO"' in frame:
-            login = _hello_login(frame)
-            if login is None:
-                if chart is None:
-                    return   # no account: refused as not introduced, it changes nothing
+        try:
+            chart = node.charts.get(identity)
+            if chart is None or b'"HELLO"' in frame:
+                login = _hello_login(frame)
+                if login is None:
+                    if chart is None:
+                        return   # no account: refused as not introduced, it changes nothing
+                    login = chart.account
+                elif self.accounts and login not in self.accounts:
+                    return
+                elif login not in node.accounts:
+                    self._account_snapshot(login, node)
+            else:
                 login = chart.account
-            elif self.accounts and login not in self.accounts:
-                return
-            elif login not in node.accounts:
-                self._account_snapshot(login, node)
-        else:
-            login = chart.account
-        wall = self.wall()
-        if wall >= self.day_end:
-            self._rotate(wall)
-        book = self.books.get(login) or self._open(login)
-        self.event += 1
-        buf = book.buf
-        buf += RECORD.pack(FRAME, self.event, self.clock(), wall, len(identity), len(frame))
-        buf += identity
-        buf += frame
-        if b'"BYE"' in frame:
-            self._flush_book(book)
+            wall = self.wall()
+            if wall >= self.day_end:
+                self._rotate(wall)
+            book = self.books.get(login) or self._open(login)
+            self.event += 1
+            buf = book.buf
+            buf += RECORD.pack(FRAME, self.event, self.clock(), wall, len(identity), len(frame))
+            buf += identity
+            buf += frame
+            if b'"BYE"' in frame:
+                self._flush_book(book)
+        except Exception as exc:
+            self._fault(exc)
 
     def housekeeping(self, node) -> None:
         """The moment the node's housekeeping runs (marked in every open file), then a flush when due."""
@@ -144,9 +148,18 @@ class Recorder:
             self.flush()
 
     def control(self, halted: bool, flatten: bool, by: str) -> None:
-        """The operator's halt or resume, as the node applied it."""
+        """The operator's halt or resume, as the node applied it (never raises: the operator's answer stands)."""
         if self.on:
-            self._mark_all(CONTROL, json.dumps({"halted": halted, "flatten": flatten, "by": by}).encode())
+            try:
+                self._mark_all(CONTROL, json.dumps({"halted": halted, "flatten": flatten, "by": by}).encode())
+            except Exception as exc:
+                self._fault(exc)
+
+    def _fault(self, exc: Exception) -> None:
+        """A fault of the recorder's own (a bug): logged with its traceback, and the recording stops as on a full
+        disk; trading goes on."""
+        log.critical("the recorder failed: %s", exc, exc_info=True)
+        self._stop(f"the recorder failed: {exc}")
 
     def flush(self) -> None:
         self.next_flush = self.clock() + self.flush_every_s

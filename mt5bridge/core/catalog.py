@@ -292,8 +292,8 @@ def render_pxi() -> str:
 WARMUP_MEASURED = (
     "## No look-ahead, and the warm-up each timeframe needs",
     "",
-    "`mt5bridge check-bias` checks both (`--synthetic EURUSD` or `--input FILE`; `--report FILE.json` keeps every"
-    " figure):",
+    "`mt5bridge check-bias` checks both (`--synthetic EURUSD`, or `--input FILE` with `--server-time ny-close` or"
+    " `--utc-offset HOURS` for an MT5 export; `--report FILE.json` keeps every figure):",
     "",
     "- **No look-ahead.** At sampled bars (`--cuts`, 12 by default, spread over the first `--lookahead-days`), a fresh"
     " engine is run on the history cut at the bar (every tick up to the one that closes it) and its 147 features"
