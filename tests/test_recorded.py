@@ -301,3 +301,21 @@ def test_files_rotate_at_utc_midnight_and_a_day_replays_from_its_session_start(t
     out = compare_day(tmp_path / "recordings", "2026-03-03", cfg, tmp_path / "journal.sqlite")
     assert out.identical and out.sessions == 1 and out.notes == []
     assert 590 <= out.frames <= 610   # the day's own frames only; the ones before midnight were replayed, not counted
+
+
+def test_a_fault_of_the_recorder_stops_the_recording_not_the_trading(tmp_path, caplog, monkeypatch):
+    from mt5bridge.bridge import recorder as recorder_module
+
+    def broken(frame):
+        raise RuntimeError("a bug in the recorder")
+
+    monkeypatch.setattr(recorder_module, "_hello_login", broken)
+    model = always("BUY", tmp_path)
+    config = write_config(tmp_path / "live.toml", tmp_path)
+    with caplog.at_level(logging.WARNING, logger="mt5bridge.bridge.recorder"):
+        report = trade_session(config, model)
+    assert report.ticks_sent == 3000 and report.holds_by_timeout == 0 and not report.errors_by_code
+    assert report.commands_by_action.get("OPEN", 0) >= 1
+    said = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("the recorder failed: a bug in the recorder") for m in said) == 1
+    assert sum("RECORDING STOPPED" in m for m in said) == 1
