@@ -312,18 +312,16 @@ WARMUP_MEASURED = (
     "| timeframe | needed, within 1% of scale | within 0.1% of scale | slowest feature | next slowest | the EA sends"
     " (default / least accepted) |",
     "| --- | ---: | ---: | --- | --- | --- |",
-    "| M1 | 800 | 1000 | `m1_ema_200_dist` | `m1_atr_ratio_14_50` (400; 400 at 0.1%) | 3000 / 300 |",
-    "| M5 | 800 | 1000 | `m5_ema_200_dist` | `m5_atr_ratio_14_50` (400; 500 at 0.1%) | 2000 / 300 |",
-    "| M15 | 800 | 1000 | `m15_ema_200_dist` | `m15_atr_ratio_14_50` (400; 500 at 0.1%) | 1000 / 300 |",
-    "| H1 | 800 | 1000 | `h1_ema_200_dist` | `h1_atr_ratio_14_50` (300; 400 at 0.1%) | 600 / 300 |",
+    "| M1 | 800 | 1000 | `m1_ema_200_dist` | `m1_atr_ratio_14_50` (400; 400 at 0.1%) | 3000 / 1000 |",
+    "| M5 | 800 | 1000 | `m5_ema_200_dist` | `m5_atr_ratio_14_50` (400; 500 at 0.1%) | 2000 / 1000 |",
+    "| M15 | 800 | 1000 | `m15_ema_200_dist` | `m15_atr_ratio_14_50` (400; 500 at 0.1%) | 1000 / 1000 |",
+    "| H1 | 800 | 1000 | `h1_ema_200_dist` | `h1_atr_ratio_14_50` (300; 400 at 0.1%) | 1000 / 1000 |",
     "",
     "Every other timeframe feature is within 1% of its scale after 250 bars (the 50-bar EMAs and the ADX take"
     " 150 to 250; at 0.1% they take 250), and `mtf_ema200_align` follows the EMA200s. What it means for WARMUP: the protocol's minimum"
-    " of 200 closed bars makes every feature *defined*, not *settled*; the EA's defaults settle M1, M5 and M15,"
-    " but its 600 H1 bars leave `h1_ema_200_dist` (and `mtf_ema200_align`) up to a few % of their scale away"
-    " from a long history's values, and its least accepted 300 bars leave all four EMA200 features further off."
-    " Send at least 1000 bars of each timeframe (`InpWarmupH1 = 1000`: six weeks of H1, which every MT5 terminal"
-    " holds) for the live features to equal the replayed ones.",
+    " of 200 closed bars makes every feature *defined*, not *settled*. The EA therefore sends and requires at least"
+    " 1000 closed bars of each timeframe (by default 3000 M1, 2000 M5, 1000 M15, 1000 H1: about two months of H1,"
+    " which every MT5 terminal" holds) for the live features to equal the replayed ones.",
     "",
 )
 
