@@ -321,7 +321,7 @@ WARMUP_MEASURED = (
     " 150 to 250; at 0.1% they take 250), and `mtf_ema200_align` follows the EMA200s. What it means for WARMUP: the protocol's minimum"
     " of 200 closed bars makes every feature *defined*, not *settled*. The EA therefore sends and requires at least"
     " 1000 closed bars of each timeframe (by default 3000 M1, 2000 M5, 1000 M15, 1000 H1: about two months of H1,"
-    " which every MT5 terminal" holds) for the live features to equal the replayed ones.",
+    " which every MT5 terminal holds), so that the live features equal the replayed ones.",
     "",
 )
 
