@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Callable, Union
 
@@ -48,6 +48,12 @@ CSV_BAR_COLUMNS = ("time", "open", "high", "low", "close", "volume")
 CSV_BAR_OPTIONAL = ("spread",)
 CSV_TICK_COLUMNS = ("time", "bid", "ask")
 CSV_TICK_OPTIONAL = ("volume",)
+
+# Where a history came from (``Ticks.source_format`` / ``Bars.source_format``): MT5's own exports are in the broker's
+# server time; a plain CSV is read as written.
+MT5_TICK_EXPORT = "MT5 tick export"
+MT5_BAR_EXPORT = "MT5 bar export"
+CSV_FILE = "CSV"
 
 ACCEPTED_HEADERS = (
     "MT5 tick export '" + "\\t".join(MT5_TICK_HEADER) + "', "
@@ -88,6 +94,7 @@ class Ticks:
     bid: np.ndarray  # float64
     ask: np.ndarray  # float64
     volume: np.ndarray  # float64
+    source_format: str = ""  # MT5_TICK_EXPORT, CSV_FILE, or "" when not read from a file
 
     def __post_init__(self) -> None:
         n = len(self.times_ms)
@@ -114,6 +121,8 @@ class Bars:
     spread_points: np.ndarray
     timeframe_s: int
     point: float
+    source_format: str = ""  # MT5_BAR_EXPORT, CSV_FILE, or "" when not read from a file
+    has_spread: bool = True  # False for a CSV without a spread column (its spread_points are all 0)
 
     def __post_init__(self) -> None:
         n = len(self.times_ms)
@@ -159,11 +168,11 @@ def read_market_file(
     offset_ms = round(utc_offset_hours * 3_600_000)
     tab_names = tuple(c.strip().upper() for c in header.split("\t"))
     if tab_names == MT5_TICK_HEADER:
-        return _read_mt5_ticks(path, lines, offset_ms)
+        return replace(_read_mt5_ticks(path, lines, offset_ms), source_format=MT5_TICK_EXPORT)
     if tab_names == MT5_BAR_HEADER:
-        return _read_mt5_bars(path, lines, offset_ms, point)
+        return replace(_read_mt5_bars(path, lines, offset_ms, point), source_format=MT5_BAR_EXPORT)
     if "," in header and "\t" not in header:
-        return _read_csv(path, lines, header, offset_ms, point)
+        return replace(_read_csv(path, lines, header, offset_ms, point), source_format=CSV_FILE)
     raise MarketDataError(path, 1, f"unrecognised header {_shorten(header)!r}; accepted headers: {ACCEPTED_HEADERS}")
 
 
@@ -623,7 +632,7 @@ def _read_csv(path: str, lines: list[str], header: str, offset_ms: int, point: f
         )
     if kind == "tick":
         return _read_csv_ticks(path, lines, names, offset_ms)
-    return _read_csv_bars(path, lines, names, offset_ms, point)
+    return replace(_read_csv_bars(path, lines, names, offset_ms, point), has_spread="spread" in names)
 
 
 def _read_csv_ticks(path: str, lines: list[str], names: tuple[str, ...], offset_ms: int) -> Ticks:
