@@ -50,3 +50,18 @@ def package_process(args: list[str], cwd) -> tuple[list[str], dict, str]:
     where = str(Path(mt5bridge.__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=where + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return [sys.executable, "-m", "mt5bridge", *args], env, str(cwd)
+
+
+def on_a_terminal(args: list[str], cwd):
+    """`python -m mt5bridge ARGS` started on a pseudo-terminal, as a trader's console runs it (progress bars show,
+    Ctrl-C reaches it): the process and the terminal's reading end."""
+    import os
+    import pty
+    import subprocess
+
+    cmd, env, where = package_process(args, cwd)
+    env = dict(env, COLUMNS="120", TERM="xterm")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, env=env, cwd=where, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    return proc, master

@@ -302,3 +302,24 @@ def test_the_circuit_breaker_is_told_once_with_the_end_of_its_pause(webhook, tmp
     assert len(breaker) == 1, webhook.titles()
     assert breaker[0] == ("circuit breaker tripped: equity 100,200.00, 1 % or more below the day's peak; entries "
                           f"paused until {readout.clock_words(T0 + 1000 + 4 * 3_600_000)}, every position closed")
+
+
+def test_a_flood_of_one_failsafe_reaches_the_trader_once(webhook, tmp_path):
+    """An EA repeating the same FAILSAFE (a reconnect loop) must not flood the phone: one alert, the rest counted."""
+    r = Running(_signal_config(tmp_path, urls=[webhook.url]))
+    try:
+        chart = Chart(r.cfg.bridge.endpoint)
+        hello = dict(wire.Hello.example, seq=0, server_utc_offset_s=SERVER_OFFSET_MS // 1000)
+        assert chart.ask(hello)["type"] == "WELCOME"
+        for seq in range(1, 41):
+            chart.send(dict(wire.Failsafe.example, seq=seq))   # a FAILSAFE gets no answer
+        deadline = time.monotonic() + 10
+        status = None
+        while time.monotonic() < deadline and (status is None or status["alerts"]["repeated"] < 39):
+            time.sleep(0.05)
+            status = control_request(r.cfg.bridge.control_endpoint, {"cmd": "status"})
+    finally:
+        r.stop()
+    failsafes = [t for t in webhook.titles() if "EA failsafe" in t]
+    assert len(failsafes) == 1, webhook.titles()
+    assert status["alerts"]["repeated"] == 39

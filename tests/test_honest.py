@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from conftest import package_process
+from conftest import on_a_terminal, package_process
 from desk import always, config_for_signals
 from mt5bridge.cli.entry import build_parser, main
 from mt5bridge.market.synthetic import generate_ticks
@@ -293,16 +293,11 @@ def test_replay_warns_when_the_model_was_trained_on_another_symbol_or_data(tmp_p
 
 def test_ctrl_c_stops_a_replay_at_once_with_a_short_message(tmp_path):
     """Ctrl-C in the middle of the replay itself (its progress bar is showing on a terminal)."""
-    import pty
     import select
 
     report = tmp_path / "r.json"
-    cmd, env, cwd = package_process(["replay", "--synthetic", "EURUSD", "--days", "60", "--report", str(report)],
-                                    tmp_path)
-    env = dict(env, COLUMNS="120", TERM="xterm")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
+    proc, master = on_a_terminal(["replay", "--synthetic", "EURUSD", "--days", "60", "--report", str(report)],
+                                 tmp_path)
     seen = b""
 
     def read_for(seconds: float) -> None:

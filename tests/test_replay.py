@@ -253,18 +253,13 @@ def test_plot_writes_the_equity_chart_as_a_png(tmp_path):
 def test_a_long_run_on_a_terminal_shows_progress_with_ticks_per_second(tmp_path):
     """On a terminal (here a pseudo-terminal) the progress bar shows; --quiet and pipes never see it."""
     import os
-    import pty
     import subprocess
 
-    from conftest import package_process
+    from conftest import on_a_terminal, package_process
 
     report = tmp_path / "r.json"
-    cmd, env, cwd = package_process(["replay", "--synthetic", "EURUSD", "--days", "40", "--report", str(report)],
-                                    tmp_path)
-    env = dict(env, COLUMNS="120", TERM="xterm")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
+    args = ["replay", "--synthetic", "EURUSD", "--days", "40", "--report", str(report)]
+    proc, master = on_a_terminal(args, tmp_path)
     seen = b""
     while True:
         try:
@@ -278,6 +273,7 @@ def test_a_long_run_on_a_terminal_shows_progress_with_ticks_per_second(tmp_path)
     assert proc.wait(timeout=120) == 0
     text = seen.decode("utf-8", "replace")
     assert "━" in text and "ticks/s" in text and report.exists()   # the bar, and the rate beside it
+    cmd, env, cwd = package_process(args, tmp_path)
     piped = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
     assert piped.returncode == 0 and "━" not in piped.stderr   # no bar drawn into a pipe
 

@@ -45,6 +45,11 @@ EVENTS: dict[str, tuple[str, str]] = {
 RECENT = 50   # events kept for status and the page
 
 
+REPEAT_S = 60.0
+"""Seconds within which the very same alert (kind, title and words) is counted rather than sent again."""
+MAX_REPEATS_KEPT = 1024
+
+
 @dataclass(frozen=True)
 class Event:
     kind: str
@@ -128,8 +133,11 @@ class Alerts:
         self.settings = settings
         self.wall = wall
         self._lock = threading.Lock()
-        self.counts = {"sent": 0, "failed": 0, "dropped": 0}
+        self.counts = {"sent": 0, "failed": 0, "dropped": 0, "repeated": 0}
         self.last_error = ""
+        # The same alert again within REPEAT_S is counted, not sent: a flood of one FAILSAFE must neither flood
+        # the trader's phone nor the log. The next one sent after the window says how many were held back.
+        self._repeats: dict[tuple[str, str, str], list[float]] = {}
         self.recent: deque[Event] = deque(maxlen=RECENT)
         self.channels = [_Channel(url, n, settings, self) for n, url in enumerate(settings.urls, 1)]
 
@@ -143,6 +151,18 @@ class Alerts:
         mode = getattr(self.settings, EVENTS[kind][0])
         if mode == "off":
             return
+        now = time.monotonic()
+        key = (kind, title, body)
+        seen = self._repeats.get(key)
+        if seen is not None and now - seen[0] < REPEAT_S:
+            seen[1] += 1
+            self.count("repeated")
+            return
+        if seen is not None and seen[1]:
+            body = f"{body} (and {seen[1]:.0f} times more in the {REPEAT_S:.0f} s before)"
+        if len(self._repeats) >= MAX_REPEATS_KEPT:
+            self._repeats = {k: v for k, v in self._repeats.items() if now - v[0] < REPEAT_S}
+        self._repeats[key] = [now, 0]
         event = Event(kind, title, body, int(self.wall() * 1000), mode == "on")
         self.recent.append(event)
         # At INFO: what an alert says is in the log already, at its own level, where it happened.

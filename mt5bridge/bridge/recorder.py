@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mt5bridge.common import strictjson
+
 log = logging.getLogger("mt5bridge.bridge.recorder")
 
 RECORD = struct.Struct("<cQddHI")
@@ -212,7 +214,7 @@ class Recorder:
             problem = None
         book = self.books.get(login) or self._open(login)
         self._append(book, ACCOUNT, b"", json.dumps({"login": login, "engine_state": state, "problem": problem},
-                                                    default=_jsonable).encode())
+                                                    default=strictjson.plain).encode())
 
     def _append(self, book: _Book, kind: bytes, a: bytes, b: bytes) -> None:
         self.event += 1
@@ -381,19 +383,6 @@ def _folder_bytes(folder: Path) -> int:
         except OSError:
             pass
     return total
-
-
-def _jsonable(value):
-    try:
-        import numpy as np
-
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, np.generic):
-            return value.item()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(value)
 
 
 def model_fingerprint(model: str | None) -> str:

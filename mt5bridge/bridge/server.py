@@ -23,16 +23,22 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from mt5bridge.bridge import logsafe, readout
-from mt5bridge.bridge.alerts import make_alerts
-from mt5bridge.common import strictjson
 from mt5bridge.bridge import protocol as wire
-from mt5bridge.bridge.access import (AccessError, ClientKey, client_keys_folder, control_token_path, ensure_control_token,
-                              load_client_keys)
-from mt5bridge.config import Config, journal_path
+from mt5bridge.bridge.access import (
+    AccessError,
+    ClientKey,
+    client_keys_folder,
+    control_token_path,
+    ensure_control_token,
+    load_client_keys,
+)
+from mt5bridge.bridge.alerts import make_alerts
 from mt5bridge.bridge.journal import Journal, JournalError
 from mt5bridge.bridge.node import Node
 from mt5bridge.bridge.ratelog import RateLog
 from mt5bridge.bridge.recorder import start_recorder
+from mt5bridge.common import strictjson
+from mt5bridge.config import Config, journal_path
 
 log = logging.getLogger("mt5bridge.bridge.server")
 
@@ -410,7 +416,7 @@ class Bridge:
             log.error("control: failed to answer a request: %s", exc, exc_info=True)
             answer = {"ok": False, "error": f"the bridge failed on this request: {exc}"}
         # Strict JSON: a headroom with no stop to bound it is null, never Infinity (which strict parsers refuse).
-        self.control.send(strictjson.dumps(answer, default=_jsonable).encode())
+        self.control.send(strictjson.dumps(answer, default=strictjson.plain).encode())
 
     def _control_answer(self, raw: bytes) -> dict:
         try:
@@ -527,19 +533,6 @@ def _seq_and_type(frame: bytes) -> tuple[int, str | None]:
         return (seq if type(seq) is int and 0 <= seq < 2**53 else wire.REPLY_TO_UNKNOWN), msg.get("type")
     except (ValueError, AttributeError):
         return wire.REPLY_TO_UNKNOWN, None
-
-
-def _jsonable(value):
-    try:
-        import numpy as np
-
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-        if isinstance(value, np.generic):
-            return value.item()
-    except ImportError:  # pragma: no cover
-        pass
-    return str(value)
 
 
 def control_request(endpoint: str, request: dict, timeout_ms: int = 1500, *, token: str | None = None) -> dict | None:

@@ -25,6 +25,13 @@ def clean(value: Any) -> Any:
     return value
 
 
+def plain(value: Any) -> Any:
+    """``json.dumps``'s ``default``: numpy arrays and scalars as plain lists and numbers, anything else as its text."""
+    if hasattr(value, "tolist"):   # numpy arrays and scalars, without importing numpy here
+        return value.tolist()
+    return str(value)
+
+
 def dumps(value: Any, **kwargs: Any) -> str:
     """JSON text any strict parser reads: non-finite numbers become null (``allow_nan=False`` then proves it)."""
     return json.dumps(clean(value), allow_nan=False, **kwargs)
