@@ -23,12 +23,20 @@ shifted the same way. A price file is trusted only after checking it: every reje
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from dataclasses import dataclass
 from itertools import islice
 from typing import Callable, Union
 
 import numpy as np
+
+from mt5bridge.market.cache import MarketCache, default_cache
+
+try:
+    from mt5bridge.market import _marketread
+except ImportError:  # a source checkout not built yet: the Python reader reads everything
+    _marketread = None
 
 SUPPORTED_TIMEFRAMES_S: tuple[int, ...] = (60, 300, 900, 3600)
 TIMEFRAME_LABELS: dict[int, str] = {60: "M1", 300: "M5", 900: "M15", 3600: "H1"}
@@ -130,7 +138,7 @@ class Bars:
 
 
 def read_market_file(
-    path: PathLike, *, utc_offset_hours: float = 0.0, point: float | None = None
+    path: PathLike, *, utc_offset_hours: float = 0.0, point: float | None = None, cache: MarketCache | None | bool = None
 ) -> Ticks | Bars:
     """Read a tick or bar history file, detecting its format from the header line.
 
@@ -138,6 +146,9 @@ def read_market_file(
     subtracted so the arrays hold UTC. ``point``: the price of one spread point for bar files; when None it is
     10**-d, d being the most decimals written in any price (MT5 writes prices with the symbol's digits).
     Tick files do not need it.
+
+    ``cache``: where the parsed arrays of a large file are kept, keyed by a hash of its content
+    (``mt5bridge.market.cache``); None for the default cache folder, False for none.
 
     Raises :class:`MarketDataError` for any content problem, ``OSError`` when the file cannot be read and
     ``ValueError`` for an offset beyond 24 hours or a point that is not a positive number.
@@ -147,16 +158,44 @@ def read_market_file(
     if point is not None and not (0.0 < point < _INF):
         raise ValueError(f"point must be a positive number, not {point!r}")
     path = os.fspath(path)
+    offset_ms = round(utc_offset_hours * 3_600_000)
+    store = default_cache() if cache is None else (cache or None)
     with open(path, "rb") as fh:
-        raw = fh.read()
-    lines = _decode_lines(raw, path)
-    del raw
+        # Mapped, not copied: the hash and the compiled reader read the page cache directly.
+        size = os.fstat(fh.fileno()).st_size
+        raw = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    try:
+        key = store.key(raw, offset_ms, point) if store is not None else None
+        if key is not None:
+            cached = store.load(key)
+            if cached is not None:
+                return cached
+        data = parse_market_bytes(path, raw, offset_ms, point)
+    finally:
+        if isinstance(raw, mmap.mmap):
+            raw.close()
+    if key is not None:
+        store.save(key, data)
+    return data
+
+
+def parse_market_bytes(path: str, raw: bytes, offset_ms: int, point: float | None, *, compiled: bool = True) -> Ticks | Bars:
+    """The content of a price file read: by the compiled reader when it takes the file, else by the Python one,
+    which alone explains what is wrong with a file (``compiled=False`` asks it directly)."""
+    if compiled and _marketread is not None:
+        data = _parse_compiled(path, raw, offset_ms, point)
+        if data is not None:
+            return data
+    return _parse_python(path, raw, offset_ms, point)
+
+
+def _parse_python(path: str, raw: bytes, offset_ms: int, point: float | None) -> Ticks | Bars:
+    lines = _decode_lines(bytes(raw), path)
 
     header = lines[0].strip() if lines else ""
     if not header and not any(line.strip() for line in lines):
         raise MarketDataError(path, 0, "the file is empty")
 
-    offset_ms = round(utc_offset_hours * 3_600_000)
     tab_names = tuple(c.strip().upper() for c in header.split("\t"))
     if tab_names == MT5_TICK_HEADER:
         return _read_mt5_ticks(path, lines, offset_ms)
@@ -165,6 +204,88 @@ def read_market_file(
     if "," in header and "\t" not in header:
         return _read_csv(path, lines, header, offset_ms, point)
     raise MarketDataError(path, 1, f"unrecognised header {_shorten(header)!r}; accepted headers: {ACCEPTED_HEADERS}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The compiled reader (ext/_marketread.pyx): the plain files in one pass in C; None for anything unusual.
+
+
+def _parse_compiled(path: str, raw: bytes, offset_ms: int, point: float | None) -> Ticks | Bars | None:
+    if _is_utf16(raw):
+        try:
+            # C decodes and re-encodes at several hundred MB/s; the parser then reads ASCII.
+            data = bytes(raw).decode("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le").encode()
+        except UnicodeError:
+            return None
+        start = 0
+    else:
+        data = raw
+        start = 3 if raw[:3] == b"\xef\xbb\xbf" else 0
+    end = data.find(b"\n", start)
+    if end < 0:
+        return None
+    try:
+        header = data[start:end].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if header.endswith("\r"):
+        header = header[:-1]
+    if "\r" in header:
+        return None
+    header = header.strip()
+    tab_names = tuple(c.strip().upper() for c in header.split("\t"))
+    if tab_names == MT5_TICK_HEADER:
+        columns = _marketread.mt5_ticks(data, end + 1)
+        return None if columns is None else _ticks(columns, offset_ms)
+    if tab_names == MT5_BAR_HEADER:
+        columns = _marketread.mt5_bars(data, end + 1)
+        return None if columns is None else _bars(path, columns, offset_ms, point)
+    if "," not in header or "\t" in header:
+        return None
+    names = tuple(c.strip().lower() for c in header.split(","))
+    given = set(names)
+    if len(given) != len(names):
+        return None
+    if given & {"bid", "ask"}:
+        if not (set(CSV_TICK_COLUMNS) <= given <= set(CSV_TICK_COLUMNS + CSV_TICK_OPTIONAL)):
+            return None
+        index = [names.index(c) for c in CSV_TICK_COLUMNS]
+        columns = _marketread.csv_ticks(data, end + 1, len(names), *index, _index(names, "volume"))
+        return None if columns is None else _ticks(columns, offset_ms)
+    if not (set(CSV_BAR_COLUMNS) <= given <= set(CSV_BAR_COLUMNS + CSV_BAR_OPTIONAL)):
+        return None
+    index = [names.index(c) for c in CSV_BAR_COLUMNS]
+    columns = _marketread.csv_bars(data, end + 1, len(names), *index, _index(names, "spread"))
+    return None if columns is None else _bars(path, columns, offset_ms, point)
+
+
+def _index(names: tuple[str, ...], name: str) -> int:
+    return names.index(name) if name in names else -1
+
+
+def _ticks(columns, offset_ms: int) -> Ticks:
+    times, bid, ask, volume = columns
+    times -= offset_ms
+    return Ticks(times_ms=times, bid=bid, ask=ask, volume=volume)
+
+
+def _bars(path: str, columns, offset_ms: int, point: float | None) -> Bars | None:
+    times, o, h, lo, c, volume, spread, digits = columns
+    times -= offset_ms
+    try:
+        timeframe_s = infer_timeframe(times, path)
+    except MarketDataError:
+        return None  # the Python reader says it, the same way
+    if np.any(times % (timeframe_s * 1000)):
+        return None  # the Python reader names the first bar off its boundary, with the time as written
+    return Bars(times_ms=times, open=o, high=h, low=lo, close=c, volume=volume, spread_points=spread,
+                timeframe_s=timeframe_s, point=point if point is not None else _point_from_decimals(digits))
+
+
+def _is_utf16(raw: bytes) -> bool:
+    # MT5 saves "Unicode" exports as UTF-16 LE with a BOM; a UTF-16 file whose BOM was lost is ASCII text with
+    # a zero after each byte.
+    return raw[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(raw) >= 2 and raw[0] != 0 and raw[1] == 0)
 
 
 def _decode_lines(raw: bytes, path: str) -> list[str]:
