@@ -15,14 +15,18 @@ M1 bars of the same walk as a CSV and as an MT5 bar export.
 What is measured, in one process, each beside the Python reader in the same run:
 
 1. ``formats.<name>.rows_per_s``: the compiled reader (``parse_market_bytes``) over the file's bytes, median of
-   ``--repeat``; ``python_rows_per_s`` the Python reader over the same bytes; ``speedup`` the ratio.
+   ``--repeat``; ``python_rows_per_s`` the Python reader over the same bytes; ``speedup`` the ratio;
+   ``rows_per_cpu_s`` the compiled reader's rows per second of this process's CPU time.
 2. ``cached_load``: ``read_market_file`` of the tick CSV with a warm cache (hashing the file's content with
    SHA-256 included), beside reading it with no cache, both with the file read from the page cache.
 3. ``replay_command``: the whole ``mt5bridge replay --data EURUSD_ticks.csv --report FILE`` in a fresh
    process, wall clock from start to exit (interpreter start, reading, warm-up, replay, report written): with
    the compiled reader and no cache, with a warm cache, and with the Python reader (the baseline). ticks/s is
-   the file's ticks over that time. The first 14 days warm the features, as by default (none with ``--quick``).
-4. ``synthetic_replay_memory``: peak resident memory (``ru_maxrss``) of a fresh process running
+   the file's ticks over that time; the CPU seconds of each run are given beside (on a shared machine the
+   wall clock also counts time waiting for a core), and ``startup_seconds``: the interpreter, the imports and
+   the command-line parser, paid by every command before it reads anything. The first 14 days warm the features, as by default (none with ``--quick``).
+4. ``synthetic_replay_memory``: peak resident memory of a fresh process (Linux's ``VmHWM``, else ``ru_maxrss``,
+   which on Linux carries over the peak of the process that started it) running
    ``mt5bridge replay --synthetic EURUSD,GBPUSD,USDJPY --days N`` (200 days; 20 with ``--quick``), and the bytes
    per tick it comes to.
 
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -113,13 +118,13 @@ def write_files(folder: Path, n: int) -> dict[str, tuple[Path, int]]:
     return files
 
 
-def best_of(fn, repeat: int) -> float:
-    """Median seconds of ``repeat`` calls."""
+def best_of(fn, repeat: int, clock=time.perf_counter) -> float:
+    """Median seconds of ``repeat`` calls (``clock=time.process_time``: CPU seconds of this process)."""
     times = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     return statistics.median(times)
 
 
@@ -132,8 +137,10 @@ def measure_formats(files, repeat: int) -> dict:
         same = all(np.array_equal(getattr(compiled, f), getattr(python, f)) for f in ("times_ms", "volume"))
         t_c = best_of(lambda: parse_market_bytes(str(path), raw, 0, None), repeat)
         t_p = best_of(lambda: parse_market_bytes(str(path), raw, 0, None, compiled=False), max(1, repeat // 2))
+        cpu_c = best_of(lambda: parse_market_bytes(str(path), raw, 0, None), repeat, time.process_time)
         out[name] = {"rows": rows, "mb": round(len(raw) / 1e6, 1), "rows_per_s": round(rows / t_c),
-                     "python_rows_per_s": round(rows / t_p), "speedup": round(t_p / t_c, 1), "same_arrays": same}
+                     "python_rows_per_s": round(rows / t_p), "speedup": round(t_p / t_c, 1),
+                     "rows_per_cpu_s": round(rows / max(cpu_c, 1e-9)), "same_arrays": same}
     return out
 
 
@@ -151,21 +158,36 @@ def measure_cache(path: Path, rows: int, folder: Path, repeat: int) -> dict:
             "sha256_seconds": round(t_hash, 4), "entry_mb": round(cache.size() / 1e6, 1)}
 
 
-def run_command(argv: list[str], env: dict, python_reader: bool = False) -> tuple[float, int, str]:
-    """Wall seconds and peak RSS (KiB) of ``mt5bridge ARGV`` in a fresh process."""
-    code = ("import resource, sys\n"
+# The process's own peak: Linux's VmHWM belongs to the process's memory map, while ru_maxrss carries over the
+# peak of the parent that forked it (this script, which holds the sample files), so it is used only elsewhere.
+PEAK_KIB = ("def peak_kib():\n"
+            "    try:\n"
+            "        with open('/proc/self/status') as fh:\n"
+            "            return int(fh.read().split('VmHWM:')[1].split()[0])\n"
+            "    except (OSError, IndexError):\n"
+            "        import resource\n"
+            "        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "        return peak // 1024 if sys.platform == 'darwin' else peak\n")
+
+
+def run_command(argv: list[str], env: dict, python_reader: bool = False) -> tuple[float, int, float]:
+    """Wall seconds, peak resident memory (KiB) and CPU seconds of ``mt5bridge ARGV`` in a fresh process."""
+    code = ("import sys\n" + PEAK_KIB
             + ("import mt5bridge.market.readers as r; r._marketread = None\n" if python_reader else "")
-            + "from mt5bridge.cli.entry import main\n"
-            f"rc = main({argv!r})\n"
-            "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+            + "from mt5bridge.cli.entry import build_parser, main\n"
+            + (f"rc = main({argv!r})\n" if argv else "build_parser()\nrc = 0\n")
+            + "print('MAXRSS', peak_kib(), file=sys.stderr)\n"
             "sys.exit(rc)\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if run.returncode != 0:
         raise SystemExit(f"mt5bridge {' '.join(argv)} failed:\n{run.stderr}")
     rss = int(run.stderr.rsplit("MAXRSS", 1)[1].split()[0])
-    return elapsed, rss, run.stderr
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, rss, cpu
 
 
 def measure_command(path: Path, rows: int, folder: Path, warmup_days: float) -> dict:
@@ -173,15 +195,19 @@ def measure_command(path: Path, rows: int, folder: Path, warmup_days: float) -> 
     argv = ["replay", "--data", str(path), "--report", report, "--quiet", "--warmup-days", str(warmup_days)]
     off = dict(os.environ, MT5BRIDGE_CACHE_DIR="off")
     cached = dict(os.environ, MT5BRIDGE_CACHE_DIR=str(folder / "command-cache"))
-    t_compiled, _, _ = run_command(argv, off)
+    t_compiled, _, cpu_compiled = run_command(argv, off)
     run_command(argv, cached)  # fills the cache
-    t_cached, _, _ = run_command(argv, cached)
-    t_python, _, _ = run_command(argv, off, python_reader=True)
+    t_cached, _, cpu_cached = run_command(argv, cached)
+    t_python, _, cpu_python = run_command(argv, off, python_reader=True)
+    t_start, _, cpu_start = run_command([], off)  # the interpreter, the imports and the parser: no command
     ticks = json.loads(Path(report).read_text()).get("ticks", rows)
     return {"file_ticks": rows, "replayed_ticks": ticks, "ticks_per_s": round(rows / t_compiled),
-            "seconds": round(t_compiled, 2), "cached_ticks_per_s": round(rows / t_cached),
-            "cached_seconds": round(t_cached, 2), "python_reader_ticks_per_s": round(rows / t_python),
-            "python_reader_seconds": round(t_python, 2), "speedup": round(t_python / t_compiled, 2)}
+            "seconds": round(t_compiled, 2), "cpu_seconds": round(cpu_compiled, 2),
+            "cached_ticks_per_s": round(rows / t_cached), "cached_seconds": round(t_cached, 2),
+            "cached_cpu_seconds": round(cpu_cached, 2), "python_reader_ticks_per_s": round(rows / t_python),
+            "python_reader_seconds": round(t_python, 2), "python_reader_cpu_seconds": round(cpu_python, 2),
+            "speedup": round(t_python / t_compiled, 2), "startup_seconds": round(t_start, 2),
+            "startup_cpu_seconds": round(cpu_start, 2)}
 
 
 def measure_memory(days: float, folder: Path) -> dict:
@@ -190,6 +216,7 @@ def measure_memory(days: float, folder: Path) -> dict:
     argv = ["replay", "--synthetic", symbols, "--days", str(days), "--report", str(report), "--quiet",
             "--warmup-days", str(min(14.0, days / 2))]
     seconds, rss_kib, _ = run_command(argv, dict(os.environ))
+    # The one-day replay: what any replay costs before its ticks (interpreter, engine, one day of data).
     from mt5bridge.market.synthetic import generate_ticks
 
     ticks = sum(len(generate_ticks(s, days=days, start="2024-01-01T00:00:00Z", seed=7919 * i))
@@ -230,8 +257,10 @@ def main() -> int:
         print(f"cached load of the tick CSV: {c['rows_per_s']:,} rows/s ({c['seconds']} s, of which SHA-256 "
               f"{c['sha256_seconds']} s); uncached {c['uncached_rows_per_s']:,} rows/s")
         r = out["replay_command"]
-        print(f"whole `mt5bridge replay` on {r['file_ticks']:,} ticks: {r['ticks_per_s']:,} ticks/s ({r['seconds']} s);"
-              f" cached {r['cached_ticks_per_s']:,} ticks/s; Python reader {r['python_reader_ticks_per_s']:,} ticks/s")
+        print(f"whole `mt5bridge replay` on {r['file_ticks']:,} ticks: {r['ticks_per_s']:,} ticks/s ({r['seconds']} s,"
+              f" CPU {r['cpu_seconds']} s); cached {r['cached_ticks_per_s']:,} ticks/s ({r['cached_seconds']} s);"
+              f" Python reader {r['python_reader_ticks_per_s']:,} ticks/s ({r['python_reader_seconds']} s);"
+              f" start-up alone {r['startup_seconds']} s")
         m = out["synthetic_replay_memory"]
         print(f"{m['days']:g}-day replay of {m['symbols']} ({m['ticks']:,} ticks): peak {m['peak_rss_mb']:,} MB, "
               f"{m['bytes_per_tick']} bytes per tick above a one-day replay ({m['one_day_peak_rss_mb']} MB)")

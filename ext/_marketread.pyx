@@ -227,14 +227,13 @@ cdef class Lines:
             self.line = self.p
             self.length = n
             self.p = nl + 1
+            # Only the blank test here: a lone '\r' (a line end for Python) or a non-ASCII byte (text it must
+            # decode) is in some field, and every field is parsed strictly, so such a row is refused there.
             blank = True
             for i in range(n):
-                # A lone '\r' is a line end for Python, a non-ASCII byte may be text it must decode.
-                if self.line[i] == 13 or self.line[i] >= 128:
-                    self.bad = True
-                    return False
                 if self.line[i] != 32:
                     blank = False
+                    break
             if blank:
                 self.blank_seen = True  # allowed only at the end
                 continue
