@@ -23,7 +23,6 @@ shifted the same way. A price file is trusted only after checking it: every reje
 from __future__ import annotations
 
 import math
-import mmap
 import os
 from dataclasses import dataclass
 from itertools import islice
@@ -161,19 +160,15 @@ def read_market_file(
     offset_ms = round(utc_offset_hours * 3_600_000)
     store = default_cache() if cache is None else (cache or None)
     with open(path, "rb") as fh:
-        # Mapped, not copied: the hash and the compiled reader read the page cache directly.
-        size = os.fstat(fh.fileno()).st_size
-        raw = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-    try:
-        key = store.key(raw, offset_ms, point) if store is not None else None
-        if key is not None:
-            cached = store.load(key)
-            if cached is not None:
-                return cached
-        data = parse_market_bytes(path, raw, offset_ms, point)
-    finally:
-        if isinstance(raw, mmap.mmap):
-            raw.close()
+        # Read, not mapped: a mapped file cut short while it is read (an export being rewritten) would kill the
+        # process with SIGBUS; a copy costs a few tens of milliseconds per 100 MB.
+        raw = fh.read()
+    key = store.key(raw, offset_ms, point) if store is not None else None
+    if key is not None:
+        cached = store.load(key)
+        if cached is not None:
+            return cached
+    data = parse_market_bytes(path, raw, offset_ms, point)
     if key is not None:
         store.save(key, data)
     return data
