@@ -233,9 +233,10 @@ cdef class ReplayLoop:
     cdef void _sample(self, long long t):
         self.samples.append((t, self.equity, self.balance, self._daily_floor(), self._overall_floor()))
 
-    cdef void _account(self, long long t):
-        """FTMO's view of this tick: the Prague day, the floors, the worst losses, any breach."""
-        cdef double loss, daily_floor, overall_floor
+    cdef void _roll_day(self, long long t):
+        """Open the Prague day of tick ``t`` if it is a new one: the day-start balance is the balance before
+        anything the tick does, so a stop the day's first tick fills (a weekend or Monday-open gap) is that
+        day's loss, as FTMO books it, not the day before's."""
         dst_year_for(&self.dst, t)
         cdef long long day = floor_div(t + prague_offset_ms(&self.dst, t), MS_PER_DAY)
         if day != self.day_key:
@@ -249,6 +250,11 @@ cdef class ReplayLoop:
             self.day_start_balance = self.balance
             self.day_min_equity = self.equity
             self.daily_breached_today = False
+
+    cdef void _account(self, long long t):
+        """FTMO's view of this tick: the Prague day, the floors, the worst losses, any breach."""
+        cdef double loss, daily_floor, overall_floor
+        self._roll_day(t)
         if self.equity < self.day_min_equity:
             self.day_min_equity = self.equity
         loss = self.day_start_balance - self.equity
@@ -325,6 +331,9 @@ cdef class ReplayLoop:
                     self.rollover_nights = nights
                     return (i, RUN_ROLLOVER)
             if not (i == start and skip_stops) and self.n_pos > 0 and self._reaches_stop(s, b, a):
+                # The day rolls before the broker closes anything on this tick (swaps due at the rollover
+                # were charged above, on the day they fell in).
+                self._roll_day(t)
                 return (i, RUN_STOP)
             fe = <FeatureEngine>engine.engines[s]
             r = fe._tick(t, b, a, volume[i])

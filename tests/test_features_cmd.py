@@ -159,15 +159,22 @@ def test_m5_bar_file_writes_one_row_per_bar(tmp_path, capsys):
     assert len(rows) == 60  # every bar, the last one included: a bar file's last bar is complete
     assert [r[0] for r in rows] == [f"{t:%Y-%m-%d %H:%M:%S}" for t in times]
     assert all(len(r) == len(header) for r in rows)
-    assert {r[header.index("direction")] for r in rows} <= {"BUY", "SELL", "HOLD"}
-    assert {r[header.index("consensus")] for r in rows} <= {"UNANIMOUS", "STRONG", "WEAK", "SPLIT"}
+    # The shipped model reads M1 and tick-level features that M5 bars cannot rebuild: no direction from them.
+    assert {r[header.index("direction")] for r in rows} == {""}
+    assert {r[header.index("consensus")] for r in rows} == {""}
+    assert {r[header.index("m1_rsi_14")] for r in rows} == {""}
     for r in rows:
         for field in r[1:148] + [r[148], r[150]]:
             if field:
                 float(field)
     assert "nan" not in out.read_text()  # NaN is an empty field, never the text "nan"
     assert "" in rows[0][1:148]  # warm-up: undefined features are written as empty fields
-    assert err.strip().splitlines()[-1].startswith(f"mt5bridge features: wrote 60 rows to {out} (60 M5 bars, 240 ticks")
+    assert f"mt5bridge features: wrote 60 rows to {out} (60 M5 bars, 240 ticks" in err
+    assert "M5 bars cannot rebuild" in err and "--allow-expanded-bars" in err
+    code, err = run_cli(capsys, "--input", src, "--out", out, "--allow-expanded-bars")
+    header, rows = read_csv(out)
+    assert code == 0 and {r[header.index("direction")] for r in rows} <= {"BUY", "SELL", "HOLD"}
+    assert {r[header.index("consensus")] for r in rows} <= {"UNANIMOUS", "STRONG", "WEAK", "SPLIT"}
 
 
 def test_bar_file_with_its_own_timeframe_and_utc_offset(tmp_path, capsys):
@@ -185,7 +192,7 @@ def test_mt5_tick_export_writes_one_row_per_closed_minute(tmp_path, capsys):
     src, out = tmp_path / "ticks.txt", tmp_path / "features.csv"
     times = write_mt5_ticks(src, 800, datetime(2024, 3, 5, 13, 58, 30))
     minutes = sorted({t.replace(second=0, microsecond=0) for t in times})
-    code, err = run_cli(capsys, "--input", src, "--out", out, "--indicators")
+    code, err = run_cli(capsys, "--input", src, "--out", out, "--indicators", "--utc-offset", "0")
     assert code == 0, err
     header, rows = read_csv(out)
     extra = [n for n in INDICATOR_NAMES if n not in set(FEATURE_NAMES)]
@@ -201,7 +208,7 @@ def test_tick_file_on_a_longer_timeframe(tmp_path, capsys):
     src, out = tmp_path / "ticks.txt", tmp_path / "features.csv"
     times = write_mt5_ticks(src, 800, datetime(2024, 3, 5, 13, 58, 30))
     starts = sorted({t.replace(minute=t.minute - t.minute % 5, second=0, microsecond=0) for t in times})
-    code, err = run_cli(capsys, "--input", src, "--out", out, "--timeframe", "M5")
+    code, err = run_cli(capsys, "--input", src, "--out", out, "--timeframe", "M5", "--utc-offset", "0")
     assert code == 0, err
     _, rows = read_csv(out)
     assert [r[0] for r in rows] == [f"{s:%Y-%m-%d %H:%M:%S}" for s in starts[:-1]]

@@ -72,8 +72,9 @@ def outcome(fn):
         data = fn()
     except MarketDataError as exc:
         return ("error", exc.path, exc.line, exc.reason)
-    names = ("times_ms", "bid", "ask", "volume") if isinstance(data, Ticks) else (
-        "times_ms", "open", "high", "low", "close", "volume", "spread_points", "timeframe_s", "point")
+    names = ("times_ms", "bid", "ask", "volume", "source_format") if isinstance(data, Ticks) else (
+        "times_ms", "open", "high", "low", "close", "volume", "spread_points", "timeframe_s", "point",
+        "source_format", "has_spread")
     values = []
     for name in names:
         value = getattr(data, name)
@@ -244,6 +245,13 @@ def test_bars_are_cached_with_their_timeframe_and_point(tmp_path, store):
     assert (first.times_ms - other.times_ms).tolist() == [3_600_000] * 3
     assert read_market_file(path, cache=store, point=0.001).point == 0.001
     assert len(store.entries()) == 3
+    plain = tmp_path / "EURUSD_H1.csv"  # no spread column: said so after a cache hit too
+    plain.write_text("time,open,high,low,close,volume\n2024-01-02 00:00,1.1,1.2,1.0,1.1,5\n"
+                     "2024-01-02 01:00,1.1,1.2,1.0,1.1,5\n")
+    first = read_market_file(plain, cache=store)
+    again = read_market_file(plain, cache=store)
+    assert (again.has_spread, again.source_format) == (first.has_spread, first.source_format) == (False, "CSV")
+    assert len(store.entries()) == 4
 
 
 def test_a_file_rewritten_to_the_same_size_and_time_is_read_again(tmp_path, store):

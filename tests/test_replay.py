@@ -60,7 +60,7 @@ def forced_buyer(tmp_path, **sections) -> tuple[Config, str]:
 def test_a_gap_through_the_stop_is_filled_at_the_gap_price_and_breaches_both_limits(tmp_path):
     cfg, model = forced_buyer(tmp_path)
     data = gap_bars(tmp_path / "EURUSD_M1.csv", gap_at_minute=1440 + 600, gap=0.2)
-    result = Replay(cfg, load_markets([data]), model=model, warmup_days=0.3).run()
+    result = Replay(cfg, load_markets([data], allow_expanded_bars=True), model=model, warmup_days=0.3).run()
     gap_open_ms = 1_704_672_000_000 + (1440 + 600) * MIN
     stops = [d for d in result.deals if d.reason == "SL" and d.time_msc == gap_open_ms]
     assert stops, "a position was open across the gap and its stop was hit by it"
@@ -90,7 +90,7 @@ def stop_in_force(result) -> dict[int, float]:
 def test_a_stop_inside_a_bar_is_filled_at_the_stop(tmp_path):
     cfg, model = forced_buyer(tmp_path)
     data = gap_bars(tmp_path / "EURUSD_M1.csv", gap_at_minute=10**9, gap=0.0)
-    result = Replay(cfg, load_markets([data]), model=model, warmup_days=0.3).run()
+    result = Replay(cfg, load_markets([data], allow_expanded_bars=True), model=model, warmup_days=0.3).run()
     stops = [d for d in result.deals if d.reason == "SL"]
     assert stops
     sl_of = stop_in_force(result)

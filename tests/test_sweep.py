@@ -58,7 +58,7 @@ def test_a_run_that_breaches_an_ftmo_rule_is_disqualified_and_never_recommended(
     base = config_for_signals()
     plan = plan_from_dict({"parameters": {"sizing.base_risk_pct_max": [0.05, 0.5],
                                           "sizing.base_risk_pct_min": [0.05]}}, base)
-    rows = run_sweep(plan, base, load_markets([data]), workers=1,
+    rows = run_sweep(plan, base, load_markets([data], allow_expanded_bars=True), workers=1,
                      replay_args={"model": always("BUY", tmp_path), "warmup_days": 0.3})
     breached = [r for r in rows if r["disqualified"]]
     kept = [r for r in rows if not r["disqualified"]]
@@ -92,7 +92,7 @@ def test_the_command_writes_results_and_a_best_configuration_that_loads(tmp_path
                      '[parameters]\n"exits.sl_atr" = [1.0, 2.0]\n"entry.min_score" = [0, 30]\n')
     out, best = tmp_path / "results.csv", tmp_path / "best.toml"
     code = main(["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "30", "--workers", "2",
-                 "--out", str(out), "--best", str(best), "--quiet"])
+                 "--out", str(out), "--best", str(best), "--quiet", "--store", str(tmp_path / "store.sqlite")])
     assert code == 0 and capsys.readouterr().out == ""
     rows = list(csv.DictReader(out.open()))
     assert [r["period"] for r in rows] == ["train"] * 4 + ["test"] * 2
@@ -101,3 +101,13 @@ def test_the_command_writes_results_and_a_best_configuration_that_loads(tmp_path
     assert cfg.exits.sl_atr == float(winner["exits.sl_atr"]) and cfg.entry.min_score == float(winner["entry.min_score"])
     assert main(["sweep", "--sweep", str(tmp_path / "none.toml"), "--synthetic", "EURUSD"]) == 2
     assert "none.toml" in capsys.readouterr().err
+    # Shown as a trader reads it: each period's dates, and a run that breached nothing but passed nothing
+    # is "no breach", not "kept".
+    assert main(["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "30", "--workers", "1",
+                 "--out", str(out), "--best", str(best), "--store", str(tmp_path / "store.sqlite")]) == 0
+    shown = capsys.readouterr()
+    assert "6 runs: 0 new, 6 stored" not in shown.err and "4 runs: 0 new, 4 stored" in shown.err
+    text = " ".join(shown.out.split())
+    assert "tuning period, 2024-01-15 00:00 → 2024-01-26 04:47 UTC" in text
+    assert "later period, 2024-01-26 04:48 → 2024-01-30 23:59 UTC" in text
+    assert "no breach" in text and "kept" not in text and "passed" not in text

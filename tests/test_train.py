@@ -198,11 +198,18 @@ def test_command_trains_from_a_file_and_writes_a_model_serve_can_load(ticks, fit
     data = tmp_path / "EURUSD_ticks.csv"
     _write_tick_csv(data, ticks)
     out = tmp_path / "eurusd.json"
-    code = main(["train", "--data", str(data), "--out", str(out), "--json"])
+    # A random walk cannot be predicted: the fit does not beat the base rate, and no model is written for it.
+    assert main(["train", "--data", str(data), "--out", str(out), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert not out.exists() and "does not beat the base rate" in captured.err and "--force" in captured.err
+    assert json.loads(captured.out)["beats_base_rate"] is False
+    code = main(["train", "--data", str(data), "--out", str(out), "--json", "--force"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
     model = load_model(out)
+    assert model.trained.model_dump() == {"symbols": ["EURUSD"], "data": ["ticks"], "timeframe": "M15",
+                                          "beats_base_rate": False}
     assert model.name == "trained-EURUSD_ticks" and FeatureEngine(str(out)).model_name == model.name
     # The file holds the synthetic market's prices exactly, so the fit is the one made in memory.
     assert _fit_of(type(fitted)(model, {}, {})) == _fit_of(fitted)
@@ -211,7 +218,7 @@ def test_command_trains_from_a_file_and_writes_a_model_serve_can_load(ticks, fit
     assert "out of sample" in model.description.lower()
 
     again = tmp_path / "again.json"
-    assert main(["train", "--data", str(data), "--out", str(again)]) == 0
+    assert main(["train", "--data", str(data), "--out", str(again), "--force"]) == 0
     text = capsys.readouterr().out
     assert again.read_bytes() == out.read_bytes()  # deterministic
     assert "out of sample" in text and "Calibration" in text and str(again) in text
@@ -247,3 +254,5 @@ def test_command_refuses_a_bar_file_of_the_wrong_timeframe(ticks, tmp_path, caps
     assert main(["train", "--data", str(path)]) == 2
     err = capsys.readouterr().err
     assert "M15 bars" in err and "m5_" in err and "--bars M1" in err
+    # What works comes first, the option that would only lead into another refusal last.
+    assert err.index("Export ticks or M1 bars") < err.index("--base-model")

@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "synthetic prices, and watch the FTMO headroom, decisions and latency live.")
     p.add_argument("--symbols", default="EURUSD,GBPUSD,USDJPY,XAUUSD", help="comma-separated synthetic symbols")
     p.add_argument("--days", type=float, default=3.0, help="days of synthetic market to replay (default 3)")
-    p.add_argument("--seconds", type=float, default=30.0, help="stop after this long (default 30; 0 = the whole replay)")
+    p.add_argument("--seconds", type=float, default=30.0, metavar="SECONDS",
+                   help="stop after this many seconds (default 30; 0 = the whole replay)")
     p.add_argument("--config", metavar="FILE", help="configuration (default: the embedded 2-Step challenge)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic market")
     p.set_defaults(func=run)

@@ -7,7 +7,10 @@ checked on, so they come from the same compiled engine that trades, fed the same
 
 A bar file is replayed as four ticks per bar (see ``expand_bars_to_ticks``), which rebuilds the same bars on
 the file's timeframe and on every longer one; shorter timeframes cannot be rebuilt from it, so ``--timeframe``
-must then be the file's own. A tick file is cut into bars of ``--timeframe`` (M1 by default).
+must then be the file's own. The features a bar file cannot rebuild (shorter timeframes, the tick level, the
+multi-timeframe ones unless the bars are M1) are written empty, and so are the score and direction when the
+model reads any of them, unless ``--allow-expanded-bars`` asks for them as modelled from four ticks per bar.
+A tick file is cut into bars of ``--timeframe`` (M1 by default).
 
 Exit status: 0 on success, 2 for a bad argument or an unusable input or output file, 1 when the compiled
 engine is not available.
@@ -23,6 +26,7 @@ import time
 import numpy as np
 
 from mt5bridge.common.atomicfile import replaced_when_complete
+from mt5bridge.workbench.quality import HistoryError
 from mt5bridge.core.catalog import FEATURE_NAMES, INDICATOR_NAMES
 from mt5bridge.market.readers import (
     TIMEFRAME_LABELS,
@@ -62,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="instead of a file, a deterministic synthetic market for SYMBOL (EURUSD, GBPUSD, USDJPY, XAUUSD,"
         " US30); see mt5bridge/market/synthetic.py",
     )
-    p.add_argument("--days", type=float, default=14.0, help="days of synthetic market (default 14)")
+    p.add_argument("--days", type=float, default=14.0, metavar="DAYS", help="days of synthetic market (default 14)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic market (default 0)")
     p.add_argument("--out", required=True, metavar="FILE.csv", help="the CSV to write (replaced if it exists)")
     p.add_argument(
@@ -74,13 +78,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="timeframe whose bar closes give the rows; for ticks the default is M1, for bars it is the file's"
         " own and must match it if given",
     )
+    from mt5bridge.cli.replay import add_clock_arguments
+
+    add_clock_arguments(p, "the file's")
     p.add_argument(
-        "--utc-offset", type=float, default=0.0, metavar="HOURS", dest="utc_offset",
-        help="the file's clock is UTC plus HOURS (MT5 server time, often 2 or 3); default 0",
+        "--point", type=float, default=None, metavar="PRICE",
+        help="price of one spread point for bar files, in price units, e.g. 0.00001 (default: from the decimals"
+        " of the prices)",
     )
     p.add_argument(
-        "--point", type=float, default=None, metavar="P",
-        help="price of one spread point for bar files (default: from the decimals of the prices)",
+        "--allow-expanded-bars", action="store_true", dest="allow_expanded_bars",
+        help="for a bar file, also write the features it cannot rebuild (shorter timeframes, tick level) and the"
+        " score and direction that read them, as computed from four made-up ticks per bar; default: left empty",
     )
     p.set_defaults(func=run)
 
@@ -92,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         _check_number_args(args)
         data = _load(args)
         record_s, ticks = _ticks_to_replay(data, wanted_s, args.input)
-    except (MarketDataError, UsageError) as exc:
+    except (MarketDataError, UsageError, HistoryError) as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"{args.input}: cannot read the file: {exc.strerror or exc}")
@@ -107,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         return _fail(str(exc), status=1)
 
-    writer = _FeatureCsv(args.indicators, DIRECTION_NAMES, CONSENSUS_NAMES)
+    blank = _cannot_rebuild(data) if not args.allow_expanded_bars else []
+    writer = _FeatureCsv(args.indicators, DIRECTION_NAMES, CONSENSUS_NAMES, blank)
     try:
         # A reader of --out never sees a half-written file after an interrupted run.
         with replaced_when_complete(args.out) as fh:
@@ -138,12 +148,37 @@ def run(args: argparse.Namespace) -> int:
         f" {len(ticks)} ticks, {time.perf_counter() - started:.2f} s)",
         file=sys.stderr,
     )
+    if blank:
+        print(f"{PROG}: {TIMEFRAME_LABELS[data.timeframe_s]} bars cannot rebuild {len(blank)} column(s), left empty:"
+              f" {', '.join(blank[:6])}{' ...' if len(blank) > 6 else ''} (--allow-expanded-bars writes them as"
+              " modelled from four ticks per bar)", file=sys.stderr)
+    elif isinstance(data, Bars):
+        print(f"{PROG}: warning: --allow-expanded-bars: shorter timeframes and the tick level are modelled from four"
+              " made-up ticks per bar", file=sys.stderr)
     return 0
+
+
+def _cannot_rebuild(data: Ticks | Bars) -> list[str]:
+    """The columns a bar file cannot rebuild: features, then the score and direction if the model reads them."""
+    if not isinstance(data, Bars):
+        return []
+    from mt5bridge.workbench.quality import cannot_rebuild, model_features
+
+    out = cannot_rebuild(data.timeframe_s, FEATURE_NAMES)
+    if cannot_rebuild(data.timeframe_s, model_features(None)):
+        out += ["score", "direction", "confidence", "consensus"]
+    return out
 
 
 def _load(args: argparse.Namespace) -> Ticks | Bars:
     if args.synthetic is None:
-        return read_market_file(args.input, utc_offset_hours=args.utc_offset, point=args.point)
+        from mt5bridge.workbench.quality import read_history, server_clock
+
+        # The spread does not change any feature but the spread ones; a bar file without one gets 0 and those
+        # are among the columns left empty.
+        data, _ = read_history(args.input, clock=server_clock(args.utc_offset, args.server_time), point=args.point,
+                               spread_points=0.0, spread_from="(no spread: features only)")
+        return data
     from mt5bridge.market.synthetic import generate_ticks
 
     try:
@@ -167,7 +202,7 @@ def _timeframe_arg(text: str | None) -> int | None:
 
 
 def _check_number_args(args: argparse.Namespace) -> None:
-    if not math.isfinite(args.utc_offset) or abs(args.utc_offset) > 24:
+    if args.utc_offset is not None and (not math.isfinite(args.utc_offset) or abs(args.utc_offset) > 24):
         raise UsageError(f"--utc-offset {args.utc_offset:g} is not between -24 and 24 hours")
     if args.point is not None and not (0.0 < args.point < math.inf):
         raise UsageError(f"--point {args.point:g} is not a positive price")
@@ -189,7 +224,7 @@ def _ticks_to_replay(data: Ticks | Bars, wanted_s: int | None, path: str) -> tup
 class _FeatureCsv:
     """The rows of the output CSV: one per bar close, features, score, direction and any indicators."""
 
-    def __init__(self, with_indicators: bool, direction_names, consensus_names) -> None:
+    def __init__(self, with_indicators: bool, direction_names, consensus_names, blank: list[str] = ()) -> None:
         self.direction_names = direction_names
         self.consensus_names = consensus_names
         features = set(FEATURE_NAMES)
@@ -208,6 +243,11 @@ class _FeatureCsv:
         )
         self.rows = 0
         self.fh = None
+        # Columns the input cannot rebuild are written empty (blank features as NaN, which prints empty).
+        self.blank_features = [FEATURE_NAMES.index(n) for n in blank if n in FEATURE_NAMES]
+        self.blank_signal = "score" in blank
+        prefixes = tuple(f"{n.split('_')[0]}_" for n in blank if n.split("_")[0] in ("m1", "m5", "m15"))
+        self.blank_extra = [j for j, i in enumerate(self.extra) if prefixes and INDICATOR_NAMES[i].startswith(prefixes)]
 
     def start(self, fh) -> None:
         self.fh = fh
@@ -217,10 +257,21 @@ class _FeatureCsv:
         n = len(res["time"])
         if n == 0:
             return
+        if self.blank_features or self.blank_signal:
+            res = dict(res, features=np.array(res["features"], dtype=np.float64, copy=True))
+            res["features"][:, self.blank_features] = np.nan
+            if self.blank_signal:
+                res["score"] = np.full(n, np.nan)
+                res["confidence"] = np.full(n, np.nan)
+            if self.blank_extra:
+                res["indicators"] = np.array(res["indicators"], dtype=np.float64, copy=True)
+                res["indicators"][:, [self.extra[j] for j in self.blank_extra]] = np.nan
         times = np.datetime_as_string(np.asarray(res["time"], dtype=np.int64).astype("datetime64[ms]"), unit="s")
         front = np.column_stack([res["features"], res["score"]]).tolist()
         directions = [self.direction_names[int(d)] for d in res["direction"]]
         consensus = [self.consensus_names[int(c)] for c in res["consensus"]]
+        if self.blank_signal:
+            directions = consensus = [""] * n
         confidence = np.asarray(res["confidence"], dtype=np.float64).tolist()
         back = res["indicators"][:, self.extra].tolist() if self.extra else [[]] * n
         fmt = self.row_format

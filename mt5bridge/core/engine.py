@@ -23,3 +23,6 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
         "`python -m pip install .` (or `python -m pip install -e .` while developing); "
         "a C compiler and Python's headers are needed (on Windows: Microsoft C++ Build Tools)."
     ) from exc
+
+__all__ = ["ACTION_NAMES", "CONSENSUS_NAMES", "DIRECTION_NAMES", "STATE_NAMES", "TIMEFRAME_SECONDS", "DecisionEngine",
+           "FeatureEngine", "ReplayLoop"]

@@ -108,11 +108,22 @@ class Score(_Strict):
         return v
 
 
+class Trained(_Strict):
+    """What a trained model was fitted on, written by ``mt5bridge train`` so a replay on other data can say so."""
+
+    symbols: list[str] = Field(default_factory=list, description="the symbols of the history it was fitted on")
+    data: list[str] = Field(default_factory=list, description="'ticks', or the bars' timeframe (M1, M5, M15, H1)"
+                            " of each history")
+    timeframe: str = Field("", description="the bar closes that were its samples (M1, M5, M15, H1)")
+    beats_base_rate: bool = Field(True, description="out of sample, its log-loss beat the base rate's")
+
+
 class DirectionModel(_Strict):
     format: Literal["mt5bridge.direction-model"]
     version: Literal[1]
     name: str
     description: str = ""
+    trained: Trained | None = Field(None, description="what the model was fitted on (absent in the shipped model)")
     standardize: Standardize = Field(default_factory=Standardize)
     submodels: dict[str, Submodel]
     direction: DirectionRule = Field(default_factory=DirectionRule)
@@ -198,4 +209,6 @@ def load_model(source: str | Path | DirectionModel | None = None) -> DirectionMo
 def model_to_json(model: DirectionModel) -> str:
     """Serialize a model the way the shipped file is written (stable key order, finite numbers only)."""
     data = model.model_dump(mode="json")
+    if data.get("trained") is None:
+        data.pop("trained", None)   # a model nobody trained here says nothing about it
     return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"

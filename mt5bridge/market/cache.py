@@ -39,7 +39,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # Bumped whenever the readers could give different arrays for the same bytes: older entries are then never used.
-READER_VERSION = 1
+READER_VERSION = 2
 MAGIC = b"MT5BRIDGE-MARKET-CACHE\n"
 SUFFIX = ".mt5cache"
 DEFAULT_MAX_MB = 4096
@@ -182,10 +182,12 @@ def _encode(data) -> tuple[bytes, list[np.ndarray]]:
         "kind": "bars" if isinstance(data, Bars) else "ticks",
         "arrays": [[n, a.dtype.str, int(a.shape[0])] for n, a in zip(names, arrays)],
         "crc32": crc,
+        "source_format": data.source_format,
     }
     if isinstance(data, Bars):
         meta["timeframe_s"] = int(data.timeframe_s)
         meta["point"] = float(data.point).hex()
+        meta["has_spread"] = bool(data.has_spread)
     text = MAGIC + json.dumps(meta, separators=(",", ":")).encode() + b"\n"
     header = text + b" " * (-len(text) % _ALIGN)  # the arrays start aligned
     return header, arrays
@@ -218,10 +220,12 @@ def _decode(blob: mmap.mmap):
         raise ValueError("entry longer than its arrays")
     if crc != meta["crc32"]:
         raise ValueError("checksum differs")
+    source_format = str(meta["source_format"])
     if meta["kind"] == "ticks" and tuple(arrays) == _TICK_ARRAYS:
-        return Ticks(**arrays)
+        return Ticks(**arrays, source_format=source_format)
     if meta["kind"] == "bars" and tuple(arrays) == _BAR_ARRAYS:
-        return Bars(**arrays, timeframe_s=int(meta["timeframe_s"]), point=float.fromhex(meta["point"]))
+        return Bars(**arrays, timeframe_s=int(meta["timeframe_s"]), point=float.fromhex(meta["point"]),
+                    source_format=source_format, has_spread=meta["has_spread"] is True)
     raise ValueError(f"unknown entry kind {meta['kind']!r}")
 
 

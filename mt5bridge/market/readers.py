@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Callable, Union
 
@@ -55,6 +55,12 @@ CSV_BAR_COLUMNS = ("time", "open", "high", "low", "close", "volume")
 CSV_BAR_OPTIONAL = ("spread",)
 CSV_TICK_COLUMNS = ("time", "bid", "ask")
 CSV_TICK_OPTIONAL = ("volume",)
+
+# Where a history came from (``Ticks.source_format`` / ``Bars.source_format``): MT5's own exports are in the broker's
+# server time; a plain CSV is read as written.
+MT5_TICK_EXPORT = "MT5 tick export"
+MT5_BAR_EXPORT = "MT5 bar export"
+CSV_FILE = "CSV"
 
 ACCEPTED_HEADERS = (
     "MT5 tick export '" + "\\t".join(MT5_TICK_HEADER) + "', "
@@ -95,6 +101,7 @@ class Ticks:
     bid: np.ndarray  # float64
     ask: np.ndarray  # float64
     volume: np.ndarray  # float64
+    source_format: str = ""  # MT5_TICK_EXPORT, CSV_FILE, or "" when not read from a file
 
     def __post_init__(self) -> None:
         n = len(self.times_ms)
@@ -121,6 +128,8 @@ class Bars:
     spread_points: np.ndarray
     timeframe_s: int
     point: float
+    source_format: str = ""  # MT5_BAR_EXPORT, CSV_FILE, or "" when not read from a file
+    has_spread: bool = True  # False for a CSV without a spread column (its spread_points are all 0)
 
     def __post_init__(self) -> None:
         n = len(self.times_ms)
@@ -193,11 +202,11 @@ def _parse_python(path: str, raw: bytes, offset_ms: int, point: float | None) ->
 
     tab_names = tuple(c.strip().upper() for c in header.split("\t"))
     if tab_names == MT5_TICK_HEADER:
-        return _read_mt5_ticks(path, lines, offset_ms)
+        return replace(_read_mt5_ticks(path, lines, offset_ms), source_format=MT5_TICK_EXPORT)
     if tab_names == MT5_BAR_HEADER:
-        return _read_mt5_bars(path, lines, offset_ms, point)
+        return replace(_read_mt5_bars(path, lines, offset_ms, point), source_format=MT5_BAR_EXPORT)
     if "," in header and "\t" not in header:
-        return _read_csv(path, lines, header, offset_ms, point)
+        return replace(_read_csv(path, lines, header, offset_ms, point), source_format=CSV_FILE)
     raise MarketDataError(path, 1, f"unrecognised header {_shorten(header)!r}; accepted headers: {ACCEPTED_HEADERS}")
 
 
@@ -231,10 +240,10 @@ def _parse_compiled(path: str, raw: bytes, offset_ms: int, point: float | None) 
     tab_names = tuple(c.strip().upper() for c in header.split("\t"))
     if tab_names == MT5_TICK_HEADER:
         columns = _marketread.mt5_ticks(data, end + 1)
-        return None if columns is None else _ticks(columns, offset_ms)
+        return None if columns is None else _ticks(columns, offset_ms, MT5_TICK_EXPORT)
     if tab_names == MT5_BAR_HEADER:
         columns = _marketread.mt5_bars(data, end + 1)
-        return None if columns is None else _bars(path, columns, offset_ms, point)
+        return None if columns is None else _bars(path, columns, offset_ms, point, MT5_BAR_EXPORT, True)
     if "," not in header or "\t" in header:
         return None
     names = tuple(c.strip().lower() for c in header.split(","))
@@ -246,25 +255,26 @@ def _parse_compiled(path: str, raw: bytes, offset_ms: int, point: float | None) 
             return None
         index = [names.index(c) for c in CSV_TICK_COLUMNS]
         columns = _marketread.csv_ticks(data, end + 1, len(names), *index, _index(names, "volume"))
-        return None if columns is None else _ticks(columns, offset_ms)
+        return None if columns is None else _ticks(columns, offset_ms, CSV_FILE)
     if not (set(CSV_BAR_COLUMNS) <= given <= set(CSV_BAR_COLUMNS + CSV_BAR_OPTIONAL)):
         return None
     index = [names.index(c) for c in CSV_BAR_COLUMNS]
     columns = _marketread.csv_bars(data, end + 1, len(names), *index, _index(names, "spread"))
-    return None if columns is None else _bars(path, columns, offset_ms, point)
+    return None if columns is None else _bars(path, columns, offset_ms, point, CSV_FILE, "spread" in names)
 
 
 def _index(names: tuple[str, ...], name: str) -> int:
     return names.index(name) if name in names else -1
 
 
-def _ticks(columns, offset_ms: int) -> Ticks:
+def _ticks(columns, offset_ms: int, source_format: str) -> Ticks:
     times, bid, ask, volume = columns
     times -= offset_ms
-    return Ticks(times_ms=times, bid=bid, ask=ask, volume=volume)
+    return Ticks(times_ms=times, bid=bid, ask=ask, volume=volume, source_format=source_format)
 
 
-def _bars(path: str, columns, offset_ms: int, point: float | None) -> Bars | None:
+def _bars(path: str, columns, offset_ms: int, point: float | None, source_format: str,
+          has_spread: bool) -> Bars | None:
     times, o, h, lo, c, volume, spread, digits = columns
     times -= offset_ms
     try:
@@ -274,7 +284,8 @@ def _bars(path: str, columns, offset_ms: int, point: float | None) -> Bars | Non
     if np.any(times % (timeframe_s * 1000)):
         return None  # the Python reader names the first bar off its boundary, with the time as written
     return Bars(times_ms=times, open=o, high=h, low=lo, close=c, volume=volume, spread_points=spread,
-                timeframe_s=timeframe_s, point=point if point is not None else _point_from_decimals(digits))
+                timeframe_s=timeframe_s, point=point if point is not None else _point_from_decimals(digits),
+                source_format=source_format, has_spread=has_spread)
 
 
 def _is_utf16(raw: bytes) -> bool:
@@ -739,7 +750,7 @@ def _read_csv(path: str, lines: list[str], header: str, offset_ms: int, point: f
         )
     if kind == "tick":
         return _read_csv_ticks(path, lines, names, offset_ms)
-    return _read_csv_bars(path, lines, names, offset_ms, point)
+    return replace(_read_csv_bars(path, lines, names, offset_ms, point), has_spread="spread" in names)
 
 
 def _read_csv_ticks(path: str, lines: list[str], names: tuple[str, ...], offset_ms: int) -> Ticks:

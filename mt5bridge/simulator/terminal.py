@@ -4,6 +4,7 @@ time in time order across symbols, with what happened counted in a SimulationRep
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import zlib
@@ -45,6 +46,10 @@ from mt5bridge.simulator.chart import (
     SimulatedChart,
     build_warmup_bars,
 )
+
+# A bridge that refuses this many ticks in a row as older than what it has seen for the account (TIME_BACKWARDS)
+# will refuse every later one too: the run stops and says why, rather than replaying on with every tick refused.
+MAX_BACKWARDS_REFUSALS = 5
 
 # --- The terminal -------------------------------------------------------------------------------------------
 
@@ -228,6 +233,7 @@ class SimulatedTerminal:
         self._context = context
         self._stop = threading.Event()
         self._executed: set[tuple[str, int]] = set()
+        self._backwards_in_a_row = 0
         self._started = False
         self._closed = False
 
@@ -242,6 +248,9 @@ class SimulatedTerminal:
         """Split each symbol's ticks into warm-up history and replay, and merge the replays in time order."""
         full: dict[str, Ticks] = {}
         bar_timeframe_s: dict[str, int] = {}
+        # Per tick, whether it continues an expanded bar's path (the price moved through every level since the
+        # tick before): a stop reached there fills at its level, as replay fills it (SimulatedBroker.quote).
+        continuous: dict[str, np.ndarray] = {}
         warmup_ms = int(round(warmup_days * MS_PER_DAY))
         if data is None:
             from mt5bridge.market.synthetic import generate_ticks
@@ -263,6 +272,7 @@ class SimulatedTerminal:
                 market = data[symbol]
                 if isinstance(market, Bars):
                     bar_timeframe_s[symbol] = int(market.timeframe_s)
+                    continuous[symbol] = np.tile(np.array([False, True, True, True]), len(market))
                     market = expand_bars_to_ticks(market)
                 if len(market) == 0:
                     raise SimulatorError(f"the market data for {symbol} holds no ticks")
@@ -281,6 +291,15 @@ class SimulatedTerminal:
             s: [tf for tf, sec in TIMEFRAMES_S.items() if sec >= bar_timeframe_s.get(s, 0)] for s in self.symbols
         }
         replays = [_slice_ticks(full[s], start_ms, end_ms) for s in self.symbols]
+        self._continuous = []
+        for s in self.symbols:
+            t = full[s].times_ms
+            a = int(np.searchsorted(t, start_ms, side="left"))
+            b = len(t) if end_ms is None else int(np.searchsorted(t, end_ms, side="left"))
+            path = continuous[s][a:b].copy() if s in continuous else np.zeros(b - a, dtype=bool)
+            if path.size:
+                path[0] = False   # the first replayed tick continues nothing the account saw
+            self._continuous.append(path)
         if sum(len(r) for r in replays) == 0:
             raise SimulatorError(f"no ticks to replay from {_server_text(start_ms)} UTC")
         times = np.concatenate([r.times_ms.astype(np.int64) for r in replays])
@@ -367,7 +386,7 @@ class SimulatedTerminal:
         self.last_tick_msc = server_ms
         self._heartbeats()
 
-        stop_deals = self.broker.quote(symbol, server_ms, bid, ask)
+        stop_deals = self.broker.quote(symbol, server_ms, bid, ask, continuous=bool(self._continuous[index][row]))
         self._report_deals(stop_deals, chart)
         if chart.offline and not self._introduce_again(chart):
             # As the EA: no TICK while no bridge has welcomed the chart; the account lives on meanwhile.
@@ -377,6 +396,7 @@ class SimulatedTerminal:
             )  # fmt: skip
         seq, reply = chart.tick(self.broker, time_msc=server_ms, bid=bid, ask=ask,
                                 volume=float(ticks.volume[row]), deadline_ms=self.deadline_ms(chart))  # fmt: skip
+        self._check_not_behind(chart, reply, server_ms)
         command = reply if isinstance(reply, wire.Command) else None
         execution = self._carry_out(chart, command) if command is not None else None
         return TickOutcome(
@@ -384,6 +404,23 @@ class SimulatedTerminal:
             error=reply if isinstance(reply, wire.ErrorReply) else None, timed_out=reply is None,
             execution=execution, stop_deals=tuple(stop_deals),
         )  # fmt: skip
+
+    def _check_not_behind(self, chart: SimulatedChart, reply, server_ms: int) -> None:
+        """Stop after a few ticks in a row refused as older than the bridge's: it has already seen later ticks
+        of this account (an earlier run against the same bridge and journal), and would refuse every one."""
+        if not (isinstance(reply, wire.ErrorReply) and reply.code == "TIME_BACKWARDS"):
+            self._backwards_in_a_row = 0
+            return
+        self._backwards_in_a_row += 1
+        if self._backwards_in_a_row < MAX_BACKWARDS_REFUSALS:
+            return
+        seen = re.search(r"previous tick of \S+, (\d+)", reply.message)
+        later = f" up to {_server_text(int(seen.group(1)))} server time" if seen else ""
+        raise SimulatorError(
+            f"the bridge at {self.endpoint} has already seen ticks of account {self.login} {chart.symbol}{later},"
+            f" later than this replay's {_server_text(server_ms)}: it refused the last {MAX_BACKWARDS_REFUSALS}"
+            " ticks as going back in time and would refuse every one. Replay history after that time, use"
+            " another --login, or start the bridge with a new journal (a fresh [bridge] journal file)")
 
     def _introduce_again(self, chart: SimulatedChart) -> bool:
         """Once the chart's back-off has passed: a new socket, HELLO, and the warm-up bars up to now, then what

@@ -34,7 +34,7 @@ from mt5bridge.market.news import blackout_calendar
 from mt5bridge.core.decision import ACTION_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.core.engine import FeatureEngine, ReplayLoop
 from mt5bridge.market.merge import MergedTicks
-from mt5bridge.market.readers import Bars, MarketDataError, Ticks, expand_bars_to_ticks, read_market_file
+from mt5bridge.market.readers import TIMEFRAME_LABELS, Bars, MarketDataError, Ticks, expand_bars_to_ticks
 from mt5bridge.core.reasons import CODES
 from mt5bridge.simulator import (
     COMMENT_PREFIX,
@@ -43,6 +43,15 @@ from mt5bridge.simulator import (
     SymbolSpec,
     price_digits,
     symbol_spec,
+)
+from mt5bridge.workbench.quality import (
+    HistoryError,
+    HistoryQuality,
+    crosses_us_clock_change,
+    expanded_bars_problem,
+    history_entry,
+    read_history,
+    server_clock,
 )
 
 MS_PER_DAY = 86_400_000
@@ -71,10 +80,15 @@ class Market:
     continuous: np.ndarray  # bool per tick
     digits: int
     source: str
+    quality: HistoryQuality | None = None  # how its prices were made, for the report's history quality
 
 
-def market_from(symbol: str, data: Ticks | Bars, source: str) -> Market:
+def market_from(symbol: str, data: Ticks | Bars, source: str, quality: HistoryQuality | None = None) -> Market:
     """A market from ticks, or from bars expanded to four ticks each (``marketdata.expand_bars_to_ticks``)."""
+    if quality is None:
+        quality = HistoryQuality(source=source, kind="bars" if isinstance(data, Bars) else "ticks",
+                                 bar_timeframe_s=int(data.timeframe_s) if isinstance(data, Bars) else 0,
+                                 source_format=data.source_format)
     if isinstance(data, Bars):
         ticks = expand_bars_to_ticks(data)
         continuous = np.tile(np.array([False, True, True, True]), len(data))
@@ -83,7 +97,7 @@ def market_from(symbol: str, data: Ticks | Bars, source: str) -> Market:
         continuous = np.broadcast_to(False, len(ticks))  # one shared False, not a byte per tick
     if len(ticks) == 0:
         raise ReplayError(f"{source}: no prices")
-    return Market(symbol.upper(), ticks, continuous, price_digits(ticks.bid), source)
+    return Market(symbol.upper(), ticks, continuous, price_digits(ticks.bid), source, quality)
 
 
 def slice_market(market: Market, start_ms: int, end_ms: int) -> Market | None:
@@ -127,19 +141,38 @@ def data_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def load_markets(paths: Iterable[str | os.PathLike], *, symbol: str | None = None,
-                 utc_offset_hours: float = 0.0) -> list[Market]:
-    """Read every file (one symbol each). ``symbol`` names the symbol of a single file."""
+                 utc_offset_hours: float | None = None, server_time: str | None = None,
+                 spread_points: float | None = None, specs: dict[str, dict] | None = None,
+                 allow_expanded_bars: bool = False) -> list[Market]:
+    """Read every file (one symbol each). ``symbol`` names the symbol of a single file.
+
+    An MT5 export needs its clock (``utc_offset_hours`` or the ``server_time`` rule, see
+    ``mt5bridge.workbench.quality``); a bar file without a spread of its own needs ``spread_points`` or a
+    ``spread_points`` in its symbol's spec table. ``allow_expanded_bars`` lets a replay trade on bars that cannot
+    rebuild what the engine reads, labelled so in its report.
+    """
     files = data_files(paths)
     if symbol and len(files) != 1:
         raise ReplayError(f"--symbol names the symbol of one file, but {len(files)} files were given")
+    try:
+        clock = server_clock(utc_offset_hours, server_time)
+    except HistoryError as exc:
+        raise ReplayError(str(exc)) from None
     markets: dict[str, Market] = {}
     for path in files:
         name = symbol.upper() if symbol else symbol_from_name(path)
         if name in markets:
             raise ReplayError(f"{path}: a second file for {name} (the first: {markets[name].source}); give one "
                               "file per symbol")
-        data = read_market_file(path, utc_offset_hours=utc_offset_hours)
-        markets[name] = market_from(name, data, str(path))
+        spread, spread_from = spread_points, "--spread-points"
+        if spread is None and specs and "spread_points" in specs.get(name, {}):
+            spread, spread_from = float(specs[name]["spread_points"]), f"the spec file's [symbols.{name}] table"
+        try:
+            data, quality = read_history(path, clock=clock, spread_points=spread, spread_from=spread_from,
+                                         allow_expanded=allow_expanded_bars)
+        except HistoryError as exc:
+            raise ReplayError(str(exc)) from None
+        markets[name] = market_from(name, data, str(path), quality)
     return list(markets.values())
 
 
@@ -154,7 +187,9 @@ def synthetic_markets(symbols: Iterable[str], *, days: float, seed: int = 0,
             ticks = generate_ticks(name, days=days, start=start, seed=seed + 7919 * i)
         except ValueError as exc:
             raise ReplayError(f"--synthetic: {exc}") from exc
-        market = market_from(name, ticks, f"synthetic {name}")
+        market = market_from(name, ticks, f"synthetic {name}",
+                             HistoryQuality(source=f"synthetic {name} (seed {seed + 7919 * i})", kind="synthetic",
+                                            spread="the synthetic market's own"))
         out.append(replace(market, digits=PROFILES[name.upper()].digits))
     return out
 
@@ -212,6 +247,9 @@ class ReplayResult:
     refusals: dict[str, int]                             # ticks held, by reason code
     deals: list[DealRecord]
     trading_days: list[int] = field(default_factory=list)
+    history: dict = field(default_factory=dict)         # the history quality (quality.history_entry)
+    specs: dict[str, SymbolSpec] = field(default_factory=dict)   # each symbol's spec, as replayed
+    leverage: float = 0.0                                         # the account's, for the margin level
 
 
 class Replay:
@@ -220,10 +258,16 @@ class Replay:
     def __init__(
         self, cfg: Config, markets: list[Market], *, specs: dict[str, dict] | None = None, model: str | None = None,
         warmup_days: float = 14.0, balance: float | None = None, slippage_points: float = 0.0,
-        magic: int = DEFAULT_MAGIC, sample_minutes: float = 0.0,
+        magic: int = DEFAULT_MAGIC, sample_minutes: float = 0.0, allow_expanded_bars: bool = False,
     ) -> None:  # fmt: skip
         if not markets:
             raise ReplayError("nothing to replay: no market data")
+        qualities = [m.quality or HistoryQuality(source=m.source, kind="ticks") for m in markets]
+        for q in qualities:
+            if not (allow_expanded_bars or q.allow_expanded):
+                problem = expanded_bars_problem(q, model)
+                if problem:
+                    raise ReplayError(problem)
         if not warmup_days >= 0:
             raise ReplayError(f"warm-up days must be >= 0, got {warmup_days!r}")
         if not slippage_points >= 0:
@@ -276,6 +320,24 @@ class Replay:
         self._deals: dict[int, list[dict]] = {}      # open position id -> its deals, to settle its trade from
         self._reason_codes: dict[int, str] = {}      # command id -> its reason code, for a trade's close reason
         self._done = False
+        self.warnings = self._history_warnings(markets, qualities, model)
+        self.history = history_entry(qualities, model, self.warnings)
+
+    def _history_warnings(self, markets: list[Market], qualities: list[HistoryQuality], model) -> list[str]:
+        """What the trader must know about the history before trusting the result."""
+        out = []
+        start, end = self._feed.first_ms, self._feed.last_ms
+        for m, q in zip(markets, qualities):
+            if q.modelled:
+                out.append(f"{m.symbol}: {q.summary}: features and decisions that read them rest on made-up ticks"
+                           " (--allow-expanded-bars)")
+            if "all year" in q.server_time and crosses_us_clock_change(start, end):
+                out.append(f"{m.symbol}: {q.server_time} over a period that crosses a US clock change: a server"
+                           " at UTC+2, UTC+3 in US summer time (FTMO's) is an hour off for part of it; give"
+                           " --server-time ny-close")
+        out += news_coverage_warnings(self.cfg, start, end)
+        out += model_fit_warnings(model, self.symbols, qualities)
+        return out
 
     @staticmethod
     def _span_days(markets: list[Market]) -> float:
@@ -309,6 +371,11 @@ class Replay:
         return len(self._feed)
 
     @property
+    def ticks_done(self) -> int:
+        """Ticks the account has seen so far (what an interrupted run got through)."""
+        return int(self.loop.ticks)
+
+    @property
     def end_ms(self) -> int:
         """Time of the last tick to replay (UTC ms)."""
         return self._feed.last_ms
@@ -331,7 +398,8 @@ class Replay:
         n = len(t)
         i, skip = 0, False
         while i < n:
-            end = min(n, i + chunk) if progress else n
+            # Always in chunks (a few tens of ms each), so Ctrl-C stops a long replay at once.
+            end = min(n, i + chunk)
             idx, kind = self.loop.run(sym, t, bid, ask, vol, i, end, skip)
             if kind == RUN_ROLLOVER:
                 # Swaps charged before the tick is looked at; the tick itself is handled on the next call,
@@ -448,10 +516,62 @@ class Replay:
             samples=list(self.loop.samples), max_daily_loss=self.loop.max_daily_loss,
             max_overall_loss=self.loop.max_overall_loss, max_drawdown_frac=self.loop.max_drawdown_frac,
             trades=self.trades, commands=self.commands, refusals=refusals, deals=list(self.broker.history),
-            trading_days=sorted(self.trading_days),
+            trading_days=sorted(self.trading_days), history=self.history, specs=dict(self.specs),
+            leverage=self.broker.leverage,
         )  # fmt: skip
 
 
+def news_coverage_warnings(cfg: Config, start_ms: int, end_ms: int) -> list[str]:
+    """A news blackout whose calendar does not cover the replayed period trades through the news it misses."""
+    if not cfg.funded.news_blackout:
+        return []
+    from datetime import datetime, timezone
+
+    from mt5bridge.market.news import load_news
+
+    calendar = load_news(cfg.funded.news_file)
+    first, last = int(calendar.times_ms[0]), int(calendar.times_ms[-1])
+
+    def day(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+
+    if first > end_ms or last < start_ms:
+        return [f"the news calendar {cfg.funded.news_file} ({day(first)} to {day(last)}) does not cover the replayed"
+                f" period ({day(start_ms)} to {day(end_ms)}): no news blackout was applied at all; give a calendar"
+                " of that period's releases"]
+    if first > start_ms + 7 * MS_PER_DAY:
+        return [f"the news calendar {cfg.funded.news_file} starts on {day(first)}, after the replay does"
+                f" ({day(start_ms)}): no news blackout before it"]
+    return []   # a calendar ending early is said by market.news.calendar_warnings
+
+
+def model_fit_warnings(model, symbols: list[str], qualities: list[HistoryQuality]) -> list[str]:
+    """A model trained on another symbol or timeframe than the one replayed."""
+    from mt5bridge.core.model import load_model
+
+    trained = load_model(model).trained
+    if trained is None:
+        return []
+    out = []
+    others = [s for s in symbols if trained.symbols and s not in trained.symbols]
+    if others:
+        out.append(f"the model was trained on {', '.join(trained.symbols)}, not on {', '.join(others)}: its"
+                   " out-of-sample scores say nothing about them")
+    replayed = sorted({TIMEFRAME_LABELS[q.bar_timeframe_s] if q.kind == "bars" else "ticks" for q in qualities},
+                      key=_DATA_ORDER.index)
+    if trained.data and replayed != sorted(set(trained.data), key=_DATA_ORDER.index):
+        out.append(f"the model was trained on {' and '.join(_data_words(trained.data))}, this replay runs on"
+                   f" {' and '.join(_data_words(replayed))}: the features it learnt from were not built alike")
+    return out
+
+
+_DATA_ORDER = ["ticks", "M1", "M5", "M15", "H1"]
+
+
+def _data_words(data) -> list[str]:
+    return ["ticks" if d == "ticks" else f"{d} bars" for d in sorted(set(data), key=_DATA_ORDER.index)]
+
+
 __all__ = ["ACTION_NAMES", "COMMENT_PREFIX", "Market", "MarketDataError", "Replay", "ReplayError", "ReplayResult",
-           "data_files", "load_markets", "load_specs", "market_from", "slice_market", "spec_for", "symbol_from_name",
-           "synthetic_markets"]
+           "data_files", "load_markets", "load_specs", "market_from", "model_fit_warnings", "news_coverage_warnings",
+           "slice_market", "spec_for", "symbol_from_name", "synthetic_markets"]

@@ -1,14 +1,15 @@
-"""The replay report: what FTMO's dashboard would show for the replayed period, and more.
+"""The replay report: what FTMO's dashboard would show for the replayed period, MT5's tester figures, and the
+odds of passing.
 
-``build_report`` turns a ReplayResult into plain data (the JSON report); ``render_html`` draws it as one
-self-contained page (the equity chart is inline SVG, nothing fetched); ``plot_png`` writes the same chart as a
-PNG with matplotlib (optional: ``pip install "mt5bridge[plot]"``). The JSON is the same bytes for the same input
-and configuration, bar ``generated_at``. docs/replay.md describes every field.
+``build_report`` turns a ReplayResult into plain data (the JSON report): FTMO's objectives and progress, every
+figure of MT5's Strategy Tester report (``mt5bridge.workbench.tester``), the odds of passing
+(``mt5bridge.workbench.odds``), tables per symbol, close reason, day, week and month, and the trade list.
+``render_html`` and ``plot_png`` (``mt5bridge.workbench.report_page``) draw it. The JSON is the same bytes for
+the same input and configuration, bar ``generated_at``. docs/replay.md describes every field.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections import Counter
@@ -16,10 +17,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from mt5bridge.core.decision import ACTION_NAMES
-from mt5bridge.core.reasons import WORDS
+from mt5bridge.workbench.tester import prague_day, tester_figures
+from mt5bridge.workbench.odds import DEFAULT_PATHS, odds_of_replay
+
+FILLED = (10008, 10009, 10010)
 
 REPORT_FORMAT = "mt5bridge.workbench.replay-report"
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 def iso(time_ms: int) -> str:
@@ -37,8 +41,20 @@ def _num(x: float | None, digits: int = 6) -> float | None:
     return round(float(x), digits) + 0.0
 
 
-def build_report(result, *, inputs: dict[str, Any] | None = None, generated_at: str | None = None) -> dict:
-    """The report as plain data (see docs/replay.md)."""
+def _rounded(value: Any, digits: int = 6) -> Any:
+    """Every float in a nested structure rounded for the report (None for one that is not finite)."""
+    if isinstance(value, float):
+        return _num(value, digits)
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v, digits) for v in value]
+    return value
+
+
+def build_report(result, *, inputs: dict[str, Any] | None = None, generated_at: str | None = None,
+                 odds_paths: int = DEFAULT_PATHS) -> dict:
+    """The report as plain data (see docs/replay.md). ``odds_paths``: paths of the odds' Monte Carlo (0: none)."""
     cfg = result.config
     initial = result.initial_balance
     pct = 100.0 / initial
@@ -53,12 +69,17 @@ def build_report(result, *, inputs: dict[str, Any] | None = None, generated_at: 
     objectives = []
     if ftmo.profit_target_pct > 0:
         objectives.append({"name": "profit_target", "value": _num(net * pct, 4), "limit": ftmo.profit_target_pct,
-                           "unit": "% of initial balance, closed", "passed": net * pct >= ftmo.profit_target_pct})
+                           "unit": "% of initial balance, closed", "passed": net * pct >= ftmo.profit_target_pct,
+                           "value_money": _num(net, 2), "limit_money": _num(ftmo.profit_target_pct * initial / 100, 2)})
     objectives.append({"name": "max_daily_loss", "value": _num(max_daily, 4), "limit": ftmo.daily_loss_pct,
                        "unit": "% of initial balance", "passed": not any(b[1] == "max_daily_loss"
-                                                                          for b in result.breaches)})
+                                                                          for b in result.breaches),
+                       "value_money": _num(result.max_daily_loss, 2),
+                       "limit_money": _num(ftmo.daily_loss_pct * initial / 100, 2)})
     objectives.append({"name": "max_loss", "value": _num(max_overall, 4), "limit": ftmo.max_loss_pct,
-                       "unit": "% of initial balance", "passed": not any(b[1] == "max_loss" for b in result.breaches)})
+                       "unit": "% of initial balance", "passed": not any(b[1] == "max_loss" for b in result.breaches),
+                       "value_money": _num(result.max_overall_loss, 2),
+                       "limit_money": _num(ftmo.max_loss_pct * initial / 100, 2)})
     if ftmo.min_trading_days > 0 and ftmo.profit_target_pct > 0:
         objectives.append({"name": "min_trading_days", "value": trading_days, "limit": ftmo.min_trading_days,
                            "unit": "Prague days with a position opened", "passed": trading_days >= ftmo.min_trading_days})
@@ -79,6 +100,17 @@ def build_report(result, *, inputs: dict[str, Any] | None = None, generated_at: 
         sd = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
         sharpe = mean / sd * math.sqrt(252) if sd > 0 else None
     decisions = Counter(c["action"] for c in result.commands)
+    target = ftmo.profit_target_pct
+    progress = {
+        "profit_pct": _num(net * pct, 4),
+        "profit_target_pct": target if target > 0 else None,
+        "profit_target_done_pct": _num(min(100.0, max(0.0, 100.0 * net * pct / target)), 2) if target > 0 else None,
+        "trading_days": trading_days,
+        "min_trading_days": ftmo.min_trading_days,
+        "trading_days_done_pct": _num(min(100.0, 100.0 * trading_days / ftmo.min_trading_days), 2)
+        if ftmo.min_trading_days > 0 else None,
+    }
+    odds = _rounded(odds_of_replay(result, paths=odds_paths)) if odds_paths > 0 else None
 
     return {
         "report": REPORT_FORMAT,
@@ -109,7 +141,10 @@ def build_report(result, *, inputs: dict[str, Any] | None = None, generated_at: 
             "trading_days": trading_days,
             "best_day_profit": _num(best_day, 2),
             "best_day_share": _num(best_share, 4),
+            "progress": progress,
         },
+        "odds": odds,
+        "tester": _rounded(tester_figures(result)),
         "trades": len(trades),
         "net_profit": _num(net, 2),
         "win_rate": _num(len(wins) / len(trades), 4) if trades else None,
@@ -121,14 +156,12 @@ def build_report(result, *, inputs: dict[str, Any] | None = None, generated_at: 
         "avg_mae_r": _num(sum(t["mae_r"] for t in trades) / len(trades), 4) if trades else None,
         "decisions": {a: decisions.get(a, 0) for a in ACTION_NAMES if a != "HOLD"},
         "refusals": dict(sorted(result.refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "days": [{"prague_day": prague_date(d), "start_balance": _num(s, 2), "end_balance": _num(e, 2),
-                  "lowest_equity": _num(lo, 2), "profit": _num(e - s, 2)} for d, s, e, lo in result.days],
-        "trade_list": [{
-            "ticket": t["ticket"], "symbol": t["symbol"], "side": t["side"], "volume": _num(t["volume"], 8),
-            "open_price": t["open_price"], "open_time": iso(t["open_time_ms"]), "close_time": iso(t["close_time_ms"]),
-            "profit": _num(t["profit"], 2), "r_multiple": _num(t["r_multiple"], 4), "mfe_r": _num(t["mfe_r"], 4),
-            "mae_r": _num(t["mae_r"], 4), "stage": t["stage"], "managed": t["managed"],
-        } for t in trades],
+        "days": day_table(result),
+        "by_week": period_table(result, "week"),
+        "by_month": period_table(result, "month"),
+        "by_symbol": symbol_table(trades),
+        "by_close_reason": close_reason_table(trades),
+        "trade_list": trade_list(result),
         "commands": [{
             "time": iso(c["time_ms"]), "command_id": c["command_id"], "action": c["action"], "symbol": c["symbol"],
             "side": c["side"], "volume": _num(c["volume"], 8), "sl": c["sl"], "tp": c["tp"], "ticket": c["ticket"],
@@ -146,150 +179,142 @@ def dumps(report: dict) -> str:
     return json.dumps(report, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-# --- HTML -------------------------------------------------------------------------------------------------------
-
-_W, _H, _PAD = 960, 360, 56
 
 
-def _svg_chart(result) -> str:
-    """Equity, balance and both FTMO floors over time, with each trade's open (▲ buy, ▼ sell) and close."""
-    samples = result.samples
-    if len(samples) < 2:
-        return "<p>Too short a replay to draw.</p>"
-    t0, t1 = samples[0][0], samples[-1][0]
-    values = [v for s in samples for v in s[1:5]]
-    lo, hi = min(values), max(values)
-    if hi - lo < 1e-9:
-        hi = lo + 1.0
-    margin = 0.05 * (hi - lo)
-    lo, hi = lo - margin, hi + margin
+# --- tables ---------------------------------------------------------------------------------------------------
 
-    def x(t: int) -> float:
-        return _PAD + (t - t0) / max(1, t1 - t0) * (_W - 2 * _PAD)
+def _group(trades: list[dict], key) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for t in trades:
+        out.setdefault(key(t), []).append(t)
+    return out
 
-    def y(v: float) -> float:
-        return _H - _PAD + (lo - v) / (hi - lo) * (_H - 2 * _PAD) + 0.0
 
-    def line(k: int, colour: str, width: float, dash: str = "") -> str:
-        pts = " ".join(f"{x(s[0]):.1f},{y(s[k]):.1f}" for s in samples)
-        extra = f' stroke-dasharray="{dash}"' if dash else ""
-        return f'<polyline fill="none" stroke="{colour}" stroke-width="{width}"{extra} points="{pts}"/>'
+def _trade_stats(trades: list[dict]) -> dict[str, Any]:
+    profits = [t["profit"] for t in trades]
+    won = sum(p > 0 for p in profits)
+    gross_profit = sum(p for p in profits if p > 0)
+    gross_loss = sum(p for p in profits if p < 0)
+    return {"trades": len(trades), "won_pct": _num(100.0 * won / len(trades), 2) if trades else None,
+            "net_profit": _num(gross_profit + gross_loss, 2), "gross_profit": _num(gross_profit, 2),
+            "gross_loss": _num(gross_loss, 2),
+            "profit_factor": _num(gross_profit / -gross_loss, 4) if gross_loss < 0 else None,
+            "average_profit": _num((gross_profit + gross_loss) / len(trades), 2) if trades else None}
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_W} {_H}" width="100%" role="img" '
-             'aria-label="equity chart">',
-             f'<rect x="0" y="0" width="{_W}" height="{_H}" fill="#fff"/>']
-    for k in range(5):
-        v = lo + (hi - lo) * k / 4
-        parts.append(f'<line x1="{_PAD}" x2="{_W - _PAD}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eee"/>'
-                     f'<text x="4" y="{y(v) + 4:.1f}" font-size="11" fill="#666">{v:,.0f}</text>')
-    for frac in (0.0, 0.5, 1.0):
-        t = int(t0 + frac * (t1 - t0))
-        parts.append(f'<text x="{x(t) - 30:.1f}" y="{_H - _PAD + 18}" font-size="11" fill="#666">'
-                     f'{iso(t)[:10]}</text>')
-    parts += [line(3, "#d62728", 1.2, "6 3"), line(4, "#7f0000", 1.2, "2 2"), line(2, "#1f77b4", 1.2),
-              line(1, "#2ca02c", 1.6)]
-    for c in result.commands:
-        if c["action"] in ("OPEN", "ADD") and c["retcode"] in (10008, 10009, 10010) and t0 <= c["time_ms"] <= t1:
-            up = c["side"] == "BUY"
-            cx, cy = x(c["time_ms"]), _PAD / 2 + (0 if up else 8)
-            pts = (f"{cx - 4:.1f},{cy + 4:.1f} {cx + 4:.1f},{cy + 4:.1f} {cx:.1f},{cy - 4:.1f}" if up else
-                   f"{cx - 4:.1f},{cy - 4:.1f} {cx + 4:.1f},{cy - 4:.1f} {cx:.1f},{cy + 4:.1f}")
-            parts.append(f'<polygon points="{pts}" fill="{"#2ca02c" if up else "#d62728"}">'
-                         f'<title>{html.escape(c["action"] + " " + c["side"] + " " + c["symbol"])} '
-                         f'{c["volume"]:g} lots {iso(c["time_ms"])}</title></polygon>')
+
+def symbol_table(trades: list[dict]) -> list[dict[str, Any]]:
+    """Per symbol: trades, won %, net, gross profit and loss, profit factor, lots traded, longs and shorts."""
+    rows = []
+    for symbol, group in sorted(_group(trades, lambda t: t["symbol"]).items()):
+        rows.append({"symbol": symbol, **_trade_stats(group), "lots": _num(sum(t["volume"] for t in group), 8),
+                     "long": sum(t["side"] == "BUY" for t in group), "short": sum(t["side"] == "SELL" for t in group)})
+    return rows
+
+
+def close_reason_table(trades: list[dict]) -> list[dict[str, Any]]:
+    """Per close reason (stop loss, take profit, trailing stop, engine exit, ...): the trades' figures."""
+    groups = _group(trades, lambda t: t.get("close_reason") or "UNSETTLED")
+    return [{"close_reason": reason, **_trade_stats(group)}
+            for reason, group in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+
+
+def day_table(result) -> list[dict[str, Any]]:
+    """Per Prague day: balances, lowest equity, profit (money and %), the day's worst loss against the daily
+    limit (% of the initial balance), trades closed, whether a position was opened."""
+    pct = 100.0 / result.initial_balance
+    closed = Counter(prague_day(t["close_time_ms"]) for t in result.trades)
+    traded = set(result.trading_days)
+    return [{"prague_day": prague_date(d), "start_balance": _num(s, 2), "end_balance": _num(e, 2),
+             "lowest_equity": _num(lo, 2), "profit": _num(e - s, 2), "profit_pct": _num((e - s) * pct, 4),
+             "daily_loss_pct": _num(max(0.0, s - lo) * pct, 4), "trades_closed": closed.get(d, 0),
+             "trading_day": d in traded} for d, s, e, lo in result.days]
+
+
+def period_table(result, period: str) -> list[dict[str, Any]]:
+    """Per ISO week (``2024-W02``) or month (``2024-01``) of Prague days: start and end balance, profit (money and
+    % of the start balance), the worst day's loss (% of initial), trades closed, trading days."""
+    def key(day: int) -> str:
+        d = date(1970, 1, 1) + timedelta(days=day)
+        if period == "week":
+            year, week, _ = d.isocalendar()
+            return f"{year}-W{week:02d}"
+        return f"{d.year}-{d.month:02d}"
+
+    pct = 100.0 / result.initial_balance
+    closed = Counter(key(prague_day(t["close_time_ms"])) for t in result.trades)
+    traded = Counter(key(d) for d in result.trading_days)
+    rows: dict[str, dict[str, Any]] = {}
+    for d, s, e, lo in result.days:
+        k = key(d)
+        row = rows.setdefault(k, {period: k, "start_balance": s, "end_balance": e, "worst_daily_loss_pct": 0.0})
+        row["end_balance"] = e
+        row["worst_daily_loss_pct"] = max(row["worst_daily_loss_pct"], max(0.0, s - lo) * pct)
+    out = []
+    for k, row in rows.items():
+        s, e = row["start_balance"], row["end_balance"]
+        out.append({period: k, "start_balance": _num(s, 2), "end_balance": _num(e, 2), "profit": _num(e - s, 2),
+                    "profit_pct": _num(100.0 * (e - s) / s, 4) if s > 0 else None,
+                    "worst_daily_loss_pct": _num(row["worst_daily_loss_pct"], 4), "trades_closed": closed.get(k, 0),
+                    "trading_days": traded.get(k, 0)})
+    return out
+
+
+def stops_of(commands: list[dict]) -> dict[int, dict[str, float]]:
+    """Each position's stop loss and take profit: as opened, and as in force at the end (its last MODIFY the
+    broker took)."""
+    out: dict[int, dict[str, float]] = {}
+    for c in commands:
+        if c["retcode"] not in FILLED:
+            continue
+        if c["action"] in ("OPEN", "ADD") and c["position"]:
+            out[c["position"]] = {"initial_sl": c["sl"], "initial_tp": c["tp"], "sl": c["sl"], "tp": c["tp"]}
+        elif c["action"] == "MODIFY" and c["ticket"] in out:
+            out[c["ticket"]].update(sl=c["sl"], tp=c["tp"])
+    return out
+
+
+def pip_size(spec) -> float | None:
+    """A pip: ten points on a 5- or 3-digit quote (0.0001 EURUSD, 0.01 USDJPY), else one point."""
+    if spec is None:
+        return None
+    return spec.point * 10 if spec.digits in (3, 5) else spec.point
+
+
+def trade_list(result) -> list[dict[str, Any]]:
+    """Every closed trade, MT5's history columns and the engine's: prices, close reason, duration, pips, SL, TP."""
+    stops = stops_of(result.commands)
+    specs = getattr(result, "specs", None) or {}
+    rows = []
     for t in result.trades:
-        if t0 <= t["close_time_ms"] <= t1:
-            parts.append(f'<circle cx="{x(t["close_time_ms"]):.1f}" cy="{_H - _PAD - 4}" r="2.5" '
-                         f'fill="{"#2ca02c" if t["profit"] > 0 else "#d62728"}"><title>close {html.escape(t["symbol"])}'
-                         f' {t["profit"]:+.2f}</title></circle>')
-    for t, rule, eq, _fl in result.breaches:
-        parts.append(f'<circle cx="{x(t):.1f}" cy="{y(eq):.1f}" r="6" fill="none" stroke="#000" stroke-width="2">'
-                     f'<title>breach: {html.escape(rule)} {iso(t)}</title></circle>')
-    legend = (("equity", "#2ca02c"), ("balance", "#1f77b4"), ("daily floor", "#d62728"),
-              ("overall floor", "#7f0000"))
-    for k, (name, colour) in enumerate(legend):
-        parts.append(f'<rect x="{_PAD + 120 * k}" y="{_H - 18}" width="14" height="4" fill="{colour}"/>'
-                     f'<text x="{_PAD + 120 * k + 18}" y="{_H - 12}" font-size="11">{name}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _table(rows: list[list[Any]], head: list[str]) -> str:
-    out = ["<table><thead><tr>", *(f"<th>{html.escape(h)}</th>" for h in head), "</tr></thead><tbody>"]
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+        pip = pip_size(specs.get(t["symbol"]))
+        close_price = t.get("close_price")
+        direction = 1.0 if t["side"] == "BUY" else -1.0
+        pips = direction * (close_price - t["open_price"]) / pip if pip and close_price is not None else None
+        levels = stops.get(t["ticket"], {})
+        rows.append({
+            "ticket": t["ticket"], "symbol": t["symbol"], "side": t["side"], "volume": _num(t["volume"], 8),
+            "open_time": iso(t["open_time_ms"]), "open_price": t["open_price"],
+            "close_time": iso(t["close_time_ms"]), "close_price": close_price,
+            "close_reason": t.get("close_reason"),
+            "duration_s": _num((t["close_time_ms"] - t["open_time_ms"]) / 1000, 3),
+            "pips": _num(pips, 1), "sl": levels.get("sl"), "tp": levels.get("tp"),
+            "initial_sl": levels.get("initial_sl"), "initial_tp": levels.get("initial_tp"),
+            "commission": _num(t.get("commission"), 2), "swap": _num(t.get("swap"), 2),
+            "profit": _num(t["profit"], 2), "r_multiple": _num(t["r_multiple"], 4), "mfe_r": _num(t["mfe_r"], 4),
+            "mae_r": _num(t["mae_r"], 4), "stage": t["stage"], "managed": t["managed"],
+        })
+    return rows
 
 
 def render_html(report: dict, result) -> str:
-    """One self-contained HTML page: verdict, objectives, statistics, the chart, decisions, refusals, trades."""
-    f = report["ftmo"]
-    verdict = "PASSED" if f["passed"] else "FAILED"
-    objectives = _table([[o["name"], o["value"], o["limit"], o["unit"], "yes" if o["passed"] else "NO"]
-                         for o in f["objectives"]], ["objective", "value", "limit", "unit", "met"])
-    breaches = _table([[b["time"], b["rule"], b["equity"], b["floor"]] for b in f["breaches"]],
-                      ["time", "rule", "equity", "floor"]) if f["breaches"] else "<p>None.</p>"
-    stats = _table([[k, report[k]] for k in ("trades", "net_profit", "win_rate", "profit_factor", "avg_r",
-                                             "max_drawdown_pct", "sharpe", "avg_mfe_r", "avg_mae_r")],
-                   ["statistic", "value"])
-    decisions = _table([[a, n] for a, n in report["decisions"].items()], ["command", "count"])
-    refusals = _table([[code, n, WORDS.get(code, "")] for code, n in report["refusals"].items()],
-                      ["reason", "ticks", "meaning"])
-    trades = _table([[t["open_time"], t["close_time"], t["symbol"], t["side"], t["volume"], t["profit"],
-                      t["r_multiple"], t["mfe_r"], t["mae_r"], t["stage"]] for t in report["trade_list"]],
-                    ["opened", "closed", "symbol", "side", "lots", "profit", "R", "MFE R", "MAE R", "stage"])
-    i = report["input"]
-    title = f"Replay {', '.join(i['symbols'])} {i['start'][:10]} to {i['end'][:10]}"
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1000px; }}
-table {{ border-collapse: collapse; margin: 8px 0 16px; }} td, th {{ border: 1px solid #ddd; padding: 3px 8px; }}
-th {{ background: #f4f4f4; text-align: left; }} .PASSED {{ color: #1a7f37; }} .FAILED {{ color: #b00020; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{html.escape(i['product'])} {html.escape(i['phase'])}, initial balance {report['account']['initial_balance']:,}
-{html.escape(report['account']['currency'])}, {i['ticks']:,} ticks. Generated {html.escape(report['generated_at'])}.</p>
-<h2 class="{verdict}">FTMO objectives: {verdict}</h2>
-{objectives}
-<p>Worst daily loss {f['max_daily_loss_pct']}% · worst overall loss {f['max_overall_loss_pct']}% ·
-trading days {f['trading_days']} · best day share {f['best_day_share']}</p>
-<h3>Breaches</h3>{breaches}
-<h2>Equity</h2>{_svg_chart(result)}
-<h2>Statistics</h2>{stats}
-<h2>Commands</h2>{decisions}
-<h2>Ticks held, by reason</h2>{refusals}
-<h2>Trades</h2>{trades}
-</body></html>
-"""
+    """The report as one self-contained, interactive HTML page (``mt5bridge.workbench.report_page``)."""
+    from mt5bridge.workbench.report_page import render_html as render
+
+    return render(report, result)
 
 
-def plot_png(result, path: str) -> None:
-    """The equity chart as a PNG (matplotlib, the optional ``plot`` extra)."""
-    try:
-        import matplotlib
+def plot_png(result, path: str, report: dict | None = None) -> None:
+    """The equity chart as a PNG (``mt5bridge.workbench.report_page``; needs matplotlib)."""
+    from mt5bridge.workbench.report_page import plot_png as plot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise RuntimeError('--plot needs matplotlib: pip install "mt5bridge[plot]"') from exc
-    samples = result.samples
-    times = [datetime.fromtimestamp(s[0] / 1000, tz=timezone.utc) for s in samples]
-    fig, ax = plt.subplots(figsize=(11, 4.5), dpi=100)
-    ax.plot(times, [s[1] for s in samples], color="#2ca02c", lw=1.4, label="equity")
-    ax.plot(times, [s[2] for s in samples], color="#1f77b4", lw=1.0, label="balance")
-    ax.plot(times, [s[3] for s in samples], color="#d62728", lw=1.0, ls="--", label="daily floor")
-    ax.plot(times, [s[4] for s in samples], color="#7f0000", lw=1.0, ls=":", label="overall floor")
-    for c in result.commands:
-        if c["action"] in ("OPEN", "ADD") and c["retcode"] in (10008, 10009, 10010):
-            ax.axvline(datetime.fromtimestamp(c["time_ms"] / 1000, tz=timezone.utc), color="#bbb", lw=0.5)
-    for t, _rule, eq, _fl in result.breaches:
-        ax.plot([datetime.fromtimestamp(t / 1000, tz=timezone.utc)], [eq], "ko", mfc="none", ms=9)
-    ax.set_ylabel(result.config.account.currency)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    plot(result, path, report)

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from mt5bridge.core.catalog import FEATURE_INDEX, FEATURES, TIMEFRAMES
+from mt5bridge.core.catalog import FEATURE_INDEX, FEATURES
 from mt5bridge.market.readers import TIMEFRAME_LABELS, Bars, Ticks, expand_bars_to_ticks
 from mt5bridge.core.model import MODEL_FORMAT, SUBMODELS, DirectionModel, load_model
 
@@ -49,7 +49,6 @@ MIN_TRAIN_SAMPLES = 200
 MIN_VALIDATION_SAMPLES = 50
 MIN_SAMPLES_PER_SIDE = 20  # a side seen a handful of times gives a bias, not a model
 
-_TIMEFRAME_ORDER = {name: seconds for name, seconds in TIMEFRAMES}
 _PROB_FLOOR = 1e-12  # log-loss of a probability rounded to 0 or 1 stays finite
 
 
@@ -120,25 +119,30 @@ def market_rows(data: Ticks | Bars, timeframe_s: int, source: str, *, read_featu
 
 
 def _check_bars_fit(bars: Bars, timeframe_s: int, source: str, read_features: list[str]) -> None:
+    """Refuse, in one message that leads with what works, a bar file that cannot rebuild what the fit needs."""
+    from mt5bridge.workbench.quality import cannot_rebuild
+
     file_tf = TIMEFRAME_LABELS[bars.timeframe_s]
-    if timeframe_s < bars.timeframe_s:
-        raise TrainError(
-            f"{source} holds {file_tf} bars, which cannot rebuild {TIMEFRAME_LABELS[timeframe_s]} bars: give"
-            f" --timeframe {file_tf} or longer, or a file of shorter bars or ticks"
-        )
-    unusable = []
-    for name in read_features:
-        tf = FEATURES[FEATURE_INDEX[name]].timeframe
-        shorter = tf in _TIMEFRAME_ORDER and _TIMEFRAME_ORDER[tf] < bars.timeframe_s
-        # Four ticks per bar make no tick-level market, and the multi-timeframe features read M1 bars too.
-        if shorter or tf == "tick" or (tf == "all" and bars.timeframe_s > 60):
-            unusable.append(name)
+    # Four ticks per bar make no tick-level market, and the multi-timeframe features read M1 bars too.
+    unusable = cannot_rebuild(bars.timeframe_s, read_features)
+    shorter = timeframe_s < bars.timeframe_s
+    if not shorter and not unusable:
+        return
+    why = []
+    if shorter:
+        why.append(f"{TIMEFRAME_LABELS[timeframe_s]} bar closes")
     if unusable:
-        raise TrainError(
-            f"{source} holds {file_tf} bars, but the sub-models read features that {file_tf} bars cannot rebuild:"
-            f" {', '.join(unusable)}; export ticks or M1 bars (mt5bridge history --ticks, or --bars M1), or give"
-            " --base-model with sub-models that read only what the file holds"
-        )
+        why.append(f"the sub-models' features {', '.join(unusable)}")
+    then = []
+    if shorter:
+        then.append(f"--timeframe {file_tf} or longer")
+    if unusable:
+        then.append("--base-model with sub-models that read only what the file holds")
+    raise TrainError(
+        f"{source} holds {file_tf} bars, which cannot rebuild {' nor '.join(why)}. Export ticks or M1 bars"
+        " (mt5bridge history --ticks or --bars M1, or MT5's tick export) and train on them; with this file only,"
+        f" give {' and '.join(then)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
