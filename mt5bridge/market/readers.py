@@ -18,6 +18,10 @@ Times are read as the wall-clock of the file and shifted to UTC by ``utc_offset_
 server time (commonly UTC+2, UTC+3 in summer), and an integer epoch written by MT5 is server time too, so it is
 shifted the same way. A price file is trusted only after checking it: every rejected value raises a
 :class:`MarketDataError` that names the file, the line and the column.
+
+Two readers, one answer: the compiled one (``ext/_marketread.pyx``) takes the plain files in one pass in C and
+declines anything unusual, a bad value included; the Python one below reads what it declines and alone explains
+what is wrong. A large file's arrays are kept in the cache of ``mt5bridge.market.cache``.
 """
 
 from __future__ import annotations
