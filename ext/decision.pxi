@@ -2,12 +2,15 @@
 # ADD, CLOSE (full or partial), MODIFY or CLOSE_ALL — with the reason and the numbers behind it. Nothing
 # else opens risk. The order of precedence on a tick: flatten when HALTED, flatten before the weekend, the
 # news blackout, a command already in flight, managing the engine's positions, then a new entry.
-
-cdef enum:
-    SESSION_ASIA = 1
-    SESSION_LONDON = 2
-    SESSION_NEWYORK = 4
-
+#
+# Here: the class with its state (parameters, symbols, the book, the commands in flight, the last decision),
+# the book as the terminal reports it, the worst case and headroom, that order of precedence on each tick
+# (`_decide`), the operator, surviving a restart and reading the state. The parts it decides with are files
+# of their own, included after this one: entry.pxi (a new entry and its size), adds.pxi (DCA and scale-in,
+# position groups), exits.pxi (managing a position, the circuit breaker's flatten). Cython allows no `include`
+# inside a class body, so each part is module-level `cdef inline` functions taking the engine, and the class
+# keeps a one-line method for each: every call site and the method table are as before, and the C compiler
+# inlines each function into its method.
 
 cdef struct EntryParams:
     double min_score
@@ -57,10 +60,6 @@ cdef struct Decision:
     double risk_money
     double worst_case_loss             # every position and order in flight stopped out, with slippage
     double headroom                    # equity - worst case - floor - buffer, after this command
-
-
-cdef inline int _consensus_bit(int c) noexcept nogil:
-    return 1 << c
 
 
 ACTION_NAMES = ("HOLD", "OPEN", "ADD", "CLOSE", "MODIFY", "CLOSE_ALL")
@@ -348,22 +347,12 @@ cdef class DecisionEngine:
                 return k
         return -1
 
+    # Position groups: adds.pxi.
     cdef int _group_on(self, int sym, int side, int skip) noexcept nogil:
-        """The oldest of the engine's own original positions on (sym, side) other than ``skip``, or -1."""
-        cdef int i, found = -1
-        for i in range(self.n_pos):
-            if (i != skip and self.pos[i].managed and self.pos[i].sym == sym and self.pos[i].side == side
-                    and self.pos[i].group == self.pos[i].ticket
-                    and (found < 0 or self.pos[i].open_time_ms < self.pos[found].open_time_ms)):
-                found = i
-        return found
+        return group_on(self, sym, side, skip)
 
     cdef int _open_adds(self, long long group) noexcept nogil:
-        cdef int i, n = 0
-        for i in range(self.n_pos):
-            if self.pos[i].group == group and self.pos[i].ticket != group:
-                n += 1
-        return n
+        return open_adds(self, group)
 
     @cython.boundscheck(True)
     def sync_positions(self, long long time_ms, const long long[:] ticket, const int[:] sym, const int[:] side,
@@ -507,17 +496,9 @@ cdef class DecisionEngine:
                 return True
         return False
 
+    # A refused add given back to its group: adds.pxi.
     cdef void _give_back_add(self, long long group, int reason) noexcept nogil:
-        """A definite refusal: nothing was added, so the group may try again."""
-        cdef int i = self._find_position(group)
-        if i < 0:
-            return
-        if self.pos[i].adds > 0:
-            self.pos[i].adds -= 1
-        if reason == R_DCA and self.pos[i].dca_adds > 0:
-            self.pos[i].dca_adds -= 1
-        elif reason == R_SCALE_IN and self.pos[i].scale_adds > 0:
-            self.pos[i].scale_adds -= 1
+        give_back_add(self, group, reason)
 
     def expire(self, long long command_id):
         """Forget a command in flight after it has been reconciled against the book."""
@@ -767,22 +748,9 @@ cdef class DecisionEngine:
             return
         self._entry(sym, fe, t)
 
+    # The tripped circuit breaker's flatten: exits.pxi.
     cdef bint _breaker_flatten(self, int sym) noexcept nogil:
-        """The tripped circuit breaker closes everything: CLOSE_ALL, again after a refusal, until the book is
-        flat with no entry in flight. True while it is not done (the tick's decision is made)."""
-        cdef int k
-        if self.n_pos == 0:
-            for k in range(self.n_fl):
-                if self.fl[k].action == ACT_OPEN or self.fl[k].action == ACT_ADD:
-                    self._hold(R_CIRCUIT_BREAKER)   # an entry may still fill: wait for it, then close it
-                    return True
-            self.acct.breaker_flatten_pending = False
-            return False
-        if not self._close_all_in_flight():
-            self._emit(ACT_CLOSE_ALL, sym, 0, 0.0, 0.0, 0.0, 0.0, 0, R_CIRCUIT_BREAKER_FLATTEN, 0.0)
-        else:
-            self._hold(R_CIRCUIT_BREAKER)
-        return True
+        return circuit_breaker_flatten(self, sym)
 
     cdef bint _close_all_in_flight(self) noexcept nogil:
         cdef int k
@@ -791,305 +759,34 @@ cdef class DecisionEngine:
                 return True
         return False
 
-    # ---- managing a position ------------------------------------------------------------------------------
+    # ---- managing a position: exits.pxi, adding to it: adds.pxi -------------------------------------------
 
     cdef bint _manage(self, int sym, FeatureEngine fe, Position* p, long long t) noexcept:
-        """Decide for one of the engine's positions; True when a command was emitted (or a refusal set)."""
-        cdef SymbolSpec* s = &self.syms[sym].spec
-        cdef ExitParams* x = &self.exits
-        cdef double pr = profit_r(s, p), price = exit_price(s, p.side), vol, new_sl
-        cdef double min_dist = min_stop_distance(s, x.stop_buffer_points)
-        if x.time_exit_ms > 0 and t - p.open_time_ms >= x.time_exit_ms and pr < x.time_exit_min_r:
-            return self._emit(ACT_CLOSE, sym, p.side, p.volume, price, 0.0, 0.0, p.ticket, R_TIME_EXIT, 0.0)
-        if (exit_score(x, p, fe.feat, fe.warm, &fe.signal, self.entry.min_score, self.entry.min_confidence)
-                >= exit_threshold(x, (price - p.open_price) * p.side / p.open_price)):
-            return self._emit(ACT_CLOSE, sym, p.side, p.volume, price, 0.0, 0.0, p.ticket, R_EXIT_SCORE, 0.0)
-        if p.stage == STAGE_OPEN and x.partial_r > 0 and pr >= x.partial_r:
-            vol = round_volume_down(s, p.volume * x.partial_fraction)
-            if vol >= s.volume_min and p.volume - vol >= s.volume_min - 1e-12:
-                return self._emit(ACT_CLOSE, sym, p.side, vol, price, 0.0, 0.0, p.ticket, R_PARTIAL_TP, 0.0)
-        if stop_is_frozen(s, p):
-            return False
-        if x.breakeven_r > 0 and pr >= x.breakeven_r:
-            new_sl = round_price(s, p.open_price + p.side * x.breakeven_offset_points * s.point)
-            if (p.sl <= 0.0 or (new_sl - p.sl) * p.side > 0.5 * s.point) and (price - new_sl) * p.side >= min_dist:
-                return self._emit(ACT_MODIFY, sym, p.side, 0.0, price, new_sl, p.tp, p.ticket, R_BREAKEVEN, 0.0)
-        if p.stage != STAGE_OPEN and x.trail_atr > 0 and s.atr > 0:
-            new_sl = round_price(s, price - p.side * x.trail_atr * s.atr)
-            if (new_sl - p.sl) * p.side > s.point and (price - new_sl) * p.side >= min_dist:
-                if self._emit(ACT_MODIFY, sym, p.side, 0.0, price, new_sl, p.tp, p.ticket, R_TRAILING, 0.0):
-                    p.stage = STAGE_TRAILING
-                return True
-        if p.group != p.ticket:
-            return False   # an add is never added to: only its group's original position is
-        return self._add(sym, fe, p)
+        return manage_position(self, sym, fe, p, t)
 
     cdef bint _add(self, int sym, FeatureEngine fe, Position* p) noexcept:
-        """DCA or scale-in for one of the engine's original positions: within the group's add limits, and
-        through every cap an entry meets (max positions, the class's lots for the whole group, notional,
-        concentration of the group's risk, exposure, the FTMO headroom)."""
-        cdef SymbolSpec* s = &self.syms[sym].spec
-        cdef AddParams* a = &self.adds
-        # Moves are measured as the configuration describes them: % of the entry price, in the position's favour.
-        cdef double move = (exit_price(s, p.side) - p.open_price) * p.side / p.open_price
-        cdef double p_side = fe.signal.p_up if p.side > 0 else 1.0 - fe.signal.p_up
-        cdef double share, vol, price, sl_dist, group_volume = 0.0, group_risk = 0.0
-        cdef int reason, binding = R_NONE, i, used
-        cdef bint dca, scale
-        if self.acct.state != STATE_ACTIVE or p.sl <= 0.0:
-            return False
-        dca = a.dca_enabled and move < -a.dca_loss_frac and p_side > a.dca_probability
-        scale = (a.scale_enabled and move > a.scale_profit_frac and fe.signal.score > a.scale_min_score
-                 and fe.signal.direction == p.side)
-        if not (dca or scale):
-            return False
-        if p.adds >= self.sizing.max_adds or (dca and p.dca_adds >= a.dca_max_adds) or (
-                scale and p.scale_adds >= a.scale_max_adds):
-            self._hold(R_ADDS_USED)
-            return True
-        if dca:
-            share = a.dca_min + (a.dca_max - a.dca_min) * (p_side - a.dca_probability) / (1.0 - a.dca_probability)
-            reason = R_DCA
-        else:
-            share = a.scale_min + (a.scale_max - a.scale_min) * (fe.signal.score - a.scale_min_score) / (
-                100.0 - a.scale_min_score)
-            reason = R_SCALE_IN
-        price = s.ask if p.side > 0 else s.bid
-        if (exit_price(s, p.side) - p.sl) * p.side <= min_stop_distance(s, self.exits.stop_buffer_points):
-            return False   # the stop is about to go (or has gone): nothing to add to
-        # On a hedging account the add is a position of its own.
-        used = self.n_pos
-        for i in range(self.n_fl):
-            if self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD:
-                used += 1
-        if used >= self.sizing.max_positions:
-            self._hold(R_MAX_POSITIONS)
-            return True
-        # The group as it stands: the position, its adds, and an add of it in flight.
-        for i in range(self.n_pos):
-            if self.pos[i].group == p.ticket:
-                group_volume += self.pos[i].volume
-                group_risk += stop_loss_money(s, p.side, self.pos[i].volume, exit_price(s, p.side), self.pos[i].sl,
-                                              0.0, self.acct.p.slippage_frac, 0.0)
-        for i in range(self.n_fl):
-            if self.fl[i].action == ACT_ADD and self.fl[i].ticket == p.ticket:
-                group_volume += self.fl[i].volume
-                group_risk += stop_loss_money(s, p.side, self.fl[i].volume, self.fl[i].price, self.fl[i].sl, 0.0,
-                                              self.acct.p.slippage_frac, 0.0)
-        sl_dist = (price - p.sl) * p.side
-        vol = self._capped_volume(sym, price, p.initial_volume * share, sl_dist, group_volume, group_risk, &binding)
-        if vol == -INFINITY:
-            self._hold(R_UNPROTECTED_POSITION)
-            return True
-        vol = round_volume_down(s, vol) if vol > 0 else 0.0
-        self.dec.cap_reason = binding
-        if vol < s.volume_min:
-            if binding == R_NONE:
-                return False   # the share itself is below the minimum volume: nothing to add
-            self._hold(R_DCA_HEADROOM if binding == R_HEADROOM else binding)
-            return True
-        if self._emit(ACT_ADD, sym, p.side, vol, price, p.sl, p.tp, p.ticket, reason,
-                      stop_loss_money(s, p.side, vol, price, p.sl, 0.0, self.acct.p.slippage_frac, 0.0)):
-            p.adds += 1
-            if reason == R_DCA:
-                p.dca_adds += 1
-            else:
-                p.scale_adds += 1
-        return True
+        return add_to_position(self, sym, fe, p)
 
-    # ---- a new entry --------------------------------------------------------------------------------------
+    # ---- a new entry, and the caps an add meets too: entry.pxi --------------------------------------------
 
     cdef void _entry(self, int sym, FeatureEngine fe, long long t) noexcept:
-        cdef SymbolSpec* s = &self.syms[sym].spec
-        cdef EntryParams* e = &self.entry
-        cdef const double* f = fe.feat
-        cdef const Signal* sig = &fe.signal
-        cdef int side = sig.direction, i, opens = 0
-        cdef bint high_vol
-        cdef double spread_points, atr_pct, min_conf
-        if self.acct.state != STATE_ACTIVE:
-            self._hold(self.acct.state_reason if self.acct.state_reason != R_NONE else R_STATE_REDUCING)
-            return
-        if not s.enabled:
-            self._hold(R_TRADE_DISABLED)
-            return
-        if e.require_warm:
-            for i in range(N_FEATURES):
-                if not fe.warm[i]:
-                    self._hold(R_NOT_WARM)
-                    return
-        if side == DIR_HOLD:
-            self._hold(R_DIRECTION_HOLD)
-            return
-        if sig.score < e.min_score:
-            self._hold(R_SCORE_LOW)
-            return
-        high_vol = f[2 * TF_BLOCK_LEN + TFO_ATR_RATIO_14_50] > e.high_vol_atr_ratio
-        min_conf = e.min_confidence_high_vol if high_vol else e.min_confidence
-        if sig.confidence < min_conf:
-            self._hold(R_CONFIDENCE_LOW)
-            return
-        if not (e.consensus_mask & _consensus_bit(sig.consensus)):
-            self._hold(R_CONSENSUS_WEAK)
-            return
-        spread_points = (s.ask - s.bid) / s.point
-        if spread_points > s.max_spread_points:
-            self._hold(R_SPREAD_WIDE)
-            return
-        if fe.warm[F_SPREAD_RATIO_1000] and f[F_SPREAD_RATIO_1000] > e.max_spread_typical_ratio:
-            self._hold(R_SPREAD_ABNORMAL)
-            return
-        if s.atr <= 0.0:
-            self._hold(R_NOT_WARM)
-            return
-        atr_pct = 100.0 * s.atr / s.bid
-        if atr_pct > e.max_atr_pct:
-            self._hold(R_VOLATILITY_GATE)
-            return
-        if e.require_h1_ema200 and f[3 * TF_BLOCK_LEN + TFO_EMA_200_DIST] * side <= 0.0:
-            self._hold(R_TREND_MISALIGNED)
-            return
-        if e.session_mask and not (((e.session_mask & SESSION_ASIA) and f[F_SESSION_ASIA] > 0.5)
-                                   or ((e.session_mask & SESSION_LONDON) and f[F_SESSION_LONDON] > 0.5)
-                                   or ((e.session_mask & SESSION_NEWYORK) and f[F_SESSION_NEWYORK] > 0.5)):
-            self._hold(R_SESSION_CLOSED)
-            return
-        if t < s.cooldown_until_ms:
-            self._hold(R_COOLDOWN)
-            return
-        for i in range(self.n_fl):
-            if self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD:
-                opens += 1
-        if self.n_pos + opens >= self.sizing.max_positions:
-            self._hold(R_MAX_POSITIONS)
-            return
-        self._size_and_open(sym, fe, side, high_vol)
+        decide_entry(self, sym, fe, t)
 
     cdef double _diversification(self, int sym, int side) noexcept nogil:
-        """1 for an uncorrelated book; less as the book already holds the same bet through correlated symbols.
-        Orders in flight are bets already made: two charts deciding one after the other must not both get
-        full size because the first one's fill has not reached the book yet."""
-        cdef double load = 0.0, rho
-        cdef int i
-        for i in range(self.n_pos):
-            if self.pos[i].sym == sym:
-                continue
-            rho = self.corr[sym][self.pos[i].sym] * side * self.pos[i].side
-            if rho > 0.0:
-                load += rho
-        for i in range(self.n_fl):
-            if self.fl[i].sym == sym or not (self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD):
-                continue
-            rho = self.corr[sym][self.fl[i].sym] * side * self.fl[i].side
-            if rho > 0.0:
-                load += rho
-        cdef double factor = 1.0 - 0.5 * load
-        return factor if factor > self.sizing.diversification_floor else self.sizing.diversification_floor
+        return diversification_factor(self, sym, side)
 
     cdef double _class_notional(self, int cls) noexcept nogil:
-        cdef double total = 0.0
-        cdef int i
-        cdef const SymbolSpec* s
-        for i in range(self.n_pos):
-            s = &self.syms[self.pos[i].sym].spec
-            if s.symbol_class == cls:
-                total += notional(s, self.pos[i].volume, self.pos[i].open_price)
-        for i in range(self.n_fl):
-            s = &self.syms[self.fl[i].sym].spec
-            if s.symbol_class == cls and (self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD):
-                total += notional(s, self.fl[i].volume, self.fl[i].price)
-        return total
+        return class_notional(self, cls)
 
     cdef double _in_flight_margin(self) noexcept nogil:
-        """Margin the orders in flight will take: the account's reported margin does not hold them yet."""
-        cdef double total = 0.0
-        cdef int i
-        for i in range(self.n_fl):
-            if self.fl[i].action == ACT_OPEN or self.fl[i].action == ACT_ADD:
-                total += margin_for(&self.syms[self.fl[i].sym].spec, self.fl[i].volume, self.fl[i].price)
-        return total
+        return in_flight_margin(self)
 
     cdef double _capped_volume(self, int sym, double price, double vol, double sl_dist, double group_volume,
                                double group_risk, int* binding) noexcept nogil:
-        """``vol`` cut to every ceiling, the same for an entry and an add, the last that bound noted in
-        ``binding``: the symbol's maximum volume; the class's lots (for the whole position with its adds) and
-        notional; concentration (the position's stop risk with its adds); margin exposure (orders in flight
-        included); the FTMO headroom (over the weekend close, the gap allowance when it exceeds the stop).
-        -INFINITY when the worst case is unknowable (an unprotected position without an ATR)."""
-        cdef SymbolSpec* s = &self.syms[sym].spec
-        cdef SizingParams* z = &self.sizing
-        cdef double equity = self.acct.equity, vpp = value_per_price(s), cap, worst
-        cdef double per_lot_stop = sl_dist * (1.0 + self.acct.p.slippage_frac) * vpp
-        cdef double per_lot_gap = self._gap(s) * price * vpp
-        if vol > s.volume_max:
-            vol, binding[0] = s.volume_max, R_SYMBOL_MAX_VOLUME
-        cap = z.class_max_lots[s.symbol_class] - group_volume
-        if vol > cap:
-            vol, binding[0] = cap, R_CLASS_MAX_LOTS
-        cap = (z.class_max_notional_frac[s.symbol_class] * equity - self._class_notional(s.symbol_class)) / (
-            price * vpp)
-        if vol > cap:
-            vol, binding[0] = cap, R_CLASS_NOTIONAL
-        cap = (z.concentration_share * z.daily_budget_frac * equity - group_risk) / per_lot_stop
-        if vol > cap:
-            vol, binding[0] = cap, R_CONCENTRATION
-        cap = (z.max_exposure_frac * equity - self.margin - self._in_flight_margin()) / margin_for(s, 1.0, price)
-        if vol > cap:
-            vol, binding[0] = cap, R_EXPOSURE
-        worst = self._worst_case_loss()
-        if worst == INFINITY:
-            return -INFINITY
-        cap = self._room(worst) / (per_lot_gap if per_lot_gap > per_lot_stop else per_lot_stop)
-        if vol > cap:
-            vol, binding[0] = cap, (R_GAP_HEADROOM if per_lot_gap > per_lot_stop else R_HEADROOM)
-        return vol
+        return capped_volume(self, sym, price, vol, sl_dist, group_volume, group_risk, binding)
 
     cdef void _size_and_open(self, int sym, FeatureEngine fe, int side, bint high_vol) noexcept:
-        cdef SymState* ss = &self.syms[sym]
-        cdef SymbolSpec* s = &ss.spec
-        cdef SizingParams* z = &self.sizing
-        cdef const Signal* sig = &fe.signal
-        cdef double equity = self.acct.equity, price = s.ask if side > 0 else s.bid
-        cdef double min_dist = min_stop_distance(s, self.exits.stop_buffer_points)
-        cdef double sl_dist = self.exits.sl_atr * s.atr, tp_dist = self.exits.tp_atr * s.atr
-        cdef double quality, risk_frac, risk_money, sizing_dist, cvar, vpp = value_per_price(s), vol
-        cdef double per_lot_worst, slip = self.acct.p.slippage_frac
-        cdef int binding = R_NONE
-        if sl_dist < min_dist:
-            sl_dist = min_dist
-        if tp_dist < min_dist:
-            tp_dist = min_dist
-        cdef double sl = round_price(s, price - side * sl_dist), tp = round_price(s, price + side * tp_dist)
-        sl_dist = fabs(price - sl)
-        quality = signal_quality(sig.score, sig.confidence, self.entry.min_score, self.entry.min_confidence,
-                                 z.quality_min, z.quality_max)
-        risk_frac = z.base_max_frac * quality
-        if risk_frac < z.base_min_frac:
-            risk_frac = z.base_min_frac
-        if high_vol:
-            risk_frac *= z.high_vol_factor
-        sizing_dist = sl_dist
-        if z.full:
-            risk_frac *= performance_multiplier(&self.acct)
-            risk_frac *= self._diversification(sym, side)
-            risk_frac *= z.trend_factor if fe.feat[3 * TF_BLOCK_LEN + TFO_ADX_14] >= 25.0 else z.range_factor
-            risk_frac *= controller_multiplier(&self.acct)
-            cvar = cvar_adverse(ss.closes, ss.closes_count, ss.closes_head, CVAR_CAP, z.cvar_window,
-                                z.holding_bars, side, z.cvar_level, self.scratch)
-            if cvar > sizing_dist:
-                sizing_dist = cvar
-        risk_money = equity * risk_frac
-        vol = self._capped_volume(sym, price, risk_money / (sizing_dist * vpp), sl_dist, 0.0, 0.0, &binding)
-        if vol == -INFINITY:
-            self._hold(R_UNPROTECTED_POSITION)
-            return
-        per_lot_worst = sl_dist * (1.0 + slip) * vpp
-        vol = round_volume_down(s, vol) if vol > 0 else 0.0
-        self.dec.cap_reason = binding
-        if vol < s.volume_min:
-            self._hold(binding if binding != R_NONE else R_BELOW_MIN_VOLUME)
-            return
-        self._emit(ACT_OPEN, sym, side, vol, price, sl, tp, 0, R_ENTRY_SIGNAL, vol * per_lot_worst)
+        size_and_open(self, sym, fe, side, high_vol)
 
     # ---- the operator -------------------------------------------------------------------------------------
 

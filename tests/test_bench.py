@@ -61,3 +61,16 @@ def test_the_sweep_benchmark_runs_quick_from_another_folder_and_finds_the_same_r
     figures = json.loads(run.stdout.strip().splitlines()[-1])
     assert figures["runs"] == 4 and figures["same_results_everywhere"] is True
     assert figures["one_process_replays_per_s"] > 0 and figures["cluster_replays_per_s"] > 0
+
+
+def test_the_recording_benchmark_runs_from_another_folder_on_the_installed_package(tmp_path):
+    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
+    probe = ("import runpy, sys, mt5bridge; sys.argv = ['recording.py', '--ticks', '600', '--json']; "
+             f"runpy.run_path({str(BENCH / 'recording.py')!r}, run_name='__main__')")
+    env = {"PYTHONPATH": where} if not where.endswith("site-packages") else {}
+    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, **env))
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["timed_ticks"] == 600 and figures["bytes_on_disk_per_tick"] > 0
+    assert figures["recorded_handle_p50_us"] > 0 and figures["bare_handle_p50_us"] > 0

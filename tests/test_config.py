@@ -289,7 +289,7 @@ def test_every_problem_is_reported_at_once():
         "entry.min_confidance = 0.6: unknown key; did you mean entry.min_confidence?",
         'sizing.mode = "fixed": must be one of "full", "plain"',
         "[journal]: unknown section; the sections are account, ftmo, guards, entry, sizing, exits, dca, scale_in,"
-        " funded, bridge, symbols",
+        " funded, bridge, recording, symbols",
         # rules between settings that are valid on their own are checked too, even with other errors around
         "ftmo.daily_loss_pct = 12.0: must not be above ftmo.max_loss_pct (10.0)",
         "ftmo.reduce_at_share = 0.7: must be below ftmo.halt_at_share (0.6)",

@@ -56,7 +56,7 @@ input group "Warm-up bars sent at start"
 input int    InpWarmupM1            = 3000;    // M1 bars
 input int    InpWarmupM5            = 2000;    // M5 bars
 input int    InpWarmupM15           = 1000;    // M15 bars
-input int    InpWarmupH1            = 600;     // H1 bars (the H1 EMA200 needs 300 or more)
+input int    InpWarmupH1            = 1000;    // H1 bars (the H1 EMA200 settles within 1000)
 input group "Strategy Tester (TimeGMT is not the real UTC there)"
 input int    InpTesterUtcOffsetH    = 2;       // Broker's server time minus UTC outside US summer time, hours
 input bool   InpTesterUsSummerTime  = true;    // +1 hour while the US is on summer time (FTMO's servers)
@@ -143,9 +143,9 @@ bool CheckInputs(string &problem)
       problem="InpGuardBufferPct must be 0 or more and below InpDailyLossPct and InpMaxLossPct";
    else if(InpMaxRequestsPerMinute<1 || InpMaxRequestsPerMinute>600)
       problem="InpMaxRequestsPerMinute must be 1..600";
-   else if(InpWarmupM1<300 || InpWarmupM5<300 || InpWarmupM15<300 || InpWarmupH1<300 ||
+   else if(InpWarmupM1<1000 || InpWarmupM5<1000 || InpWarmupM15<1000 || InpWarmupH1<1000 ||
            InpWarmupM1>50000 || InpWarmupM5>50000 || InpWarmupM15>50000 || InpWarmupH1>50000)
-      problem="each InpWarmup value must be 300..50000 bars";
+      problem="each InpWarmup value must be 1000..50000 bars (fewer leave the slow features unsettled)";
    else if(InpCurveServerKey!="" && StringLen(InpCurveServerKey)!=ZMQ_Z85_KEY_CHARS)
       problem="InpCurveServerKey must be the 40-character key printed by mt5bridge keygen";
    else if((InpCurvePublicKey=="")!=(InpCurveSecretKey==""))

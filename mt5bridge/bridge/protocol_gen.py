@@ -258,8 +258,10 @@ count on deals arriving in time order.
 **Warm-up.** Every bar feature is defined once its timeframe has 200 closed bars (the EMA200 and the features
 built on it need the most; see docs/features.md), so WARMUP must carry at least 200 closed bars of each of M1,
 M5, M15 and H1, oldest first, the forming bar left out. Send more: EMAs are seeded as TA-Lib seeds them, so a
-history of only 200 bars gives values that differ from a longer replay until they have converged; the EA sends
-300 or more of each (by default 3000 M1, 2000 M5, 1000 M15, 600 H1). After it the tick features need live ticks:
+history of only 200 bars gives values that differ from a longer replay until they have converged. Measured by
+`mt5bridge check-bias`, the slowest features (the EMA200 distances) come within 1% of a long history's values after
+about 800 bars and within 0.1% after 1000, so the EA sends 1000 or more of each (by default 3000 M1, 2000 M5,
+1000 M15, 1000 H1). After it the tick features need live ticks:
 100 ticks (spread and imbalance statistics) and 60 s of ticks (tick rates).
 
 **What a RESULT carries.** `outcome` first: only DONE and PARTIAL carry a fill.

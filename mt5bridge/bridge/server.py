@@ -30,6 +30,7 @@ from mt5bridge.config import Config, journal_path
 from mt5bridge.bridge.journal import Journal, JournalError
 from mt5bridge.bridge.node import Node
 from mt5bridge.bridge.ratelog import RateLog
+from mt5bridge.bridge.recorder import start_recorder
 
 log = logging.getLogger("mt5bridge.bridge.server")
 
@@ -214,6 +215,7 @@ class Bridge:
         self._dropped = RateLog(cfg.bridge.log_refusals_every_s)   # messages of several parts: not an EA's
         self.frames = 0
         self.started = time.monotonic()
+        self.recorder = start_recorder(cfg, config_path, self.node, model)   # for `replay --recorded`
 
     # ---- the loop ------------------------------------------------------------------------------------------
 
@@ -284,6 +286,8 @@ class Bridge:
             return
         # The node reads the connection's properties (the ZAP User-Id: the client's CURVE key) from the frame.
         self.node.frame = part
+        if self.recorder is not None:
+            self.recorder.frame(identity, frame, self.node)
         try:
             if self.client_keys is not None:
                 reply = self._handle_keyed(identity, frame)
@@ -304,6 +308,8 @@ class Bridge:
     def _housekeeping(self) -> None:
         self._say_refusals(time.monotonic())
         self._forget_chart_keys()
+        if self.recorder is not None:
+            self.recorder.housekeeping(self.node)
         self.node.housekeeping()
 
     def _guarded(self, what: str, step) -> None:
@@ -390,6 +396,8 @@ class Bridge:
             except JournalError as exc:
                 # The operator's word is journaled before it takes effect: not written, not done.
                 return {"ok": False, "error": f"not done: {exc}"}
+            if self.recorder is not None:
+                self.recorder.control(cmd == "halt", bool(request.get("flatten")), by)
             return {"ok": True, "halt": self.node.halt}
         return {"ok": False, "error": f"unknown control command {logsafe.escape(str(cmd))[:40]!r}"}
 
@@ -431,6 +439,8 @@ class Bridge:
         """Finish cleanly: every account's state saved, the journal flushed and closed, the sockets closed. A
         fault on the way (a journal that cannot write) is logged and the rest still done."""
         try:
+            if getattr(self, "recorder", None) is not None:
+                self._guarded("finishing the recording", self.recorder.close)
             if hasattr(self, "node"):
                 self._guarded("saving the state at shutdown", self.node.close)
             self._guarded("closing the journal", self.journal.close)

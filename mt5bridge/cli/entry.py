@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "mt5bridge.cli.simulate",
     "mt5bridge.cli.operator",
     "mt5bridge.cli.features",
+    "mt5bridge.cli.check_bias",
     "mt5bridge.cli.check_config",
     "mt5bridge.cli.export_trades",
     "mt5bridge.cli.replay",

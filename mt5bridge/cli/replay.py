@@ -19,9 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "one account) through the same compiled decision engine the bridge runs, with a simulated broker in "
         "place of the EA, and write what FTMO would report. See docs/replay.md.",
     )
-    add_market_arguments(p)
+    source = add_market_arguments(p)
     add_account_arguments(p)
-    p.add_argument("--report", required=True, metavar="FILE.json", help="the JSON report to write")
+    from mt5bridge.cli.replay_recorded import add_arguments as add_recorded_arguments
+
+    add_recorded_arguments(p, source)
+    p.add_argument("--report", metavar="FILE.json", help="the JSON report to write (required but with --recorded)")
     p.add_argument("--html", metavar="FILE.html", help="also write the report as one self-contained HTML page")
     p.add_argument("--plot", metavar="FILE.png",
                    help='also write the equity chart as a PNG (needs matplotlib: pip install "mt5bridge[plot]")')
@@ -29,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_market_arguments(p: argparse.ArgumentParser) -> None:
-    """The market data arguments, shared with `mt5bridge sweep`."""
+def add_market_arguments(p: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """The market data arguments, shared with `mt5bridge sweep`; returns the group of the data's sources."""
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", action="append", metavar="FILE|FOLDER",
                         help="MT5 tick or bar export or CSV, one symbol per file named after it (EURUSD_ticks.csv);"
@@ -47,6 +50,7 @@ def add_market_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-expanded-bars", action="store_true", dest="allow_expanded_bars",
                    help="run on bar files although the engine reads shorter timeframes or tick-level features they"
                    " cannot rebuild (modelled from four ticks per bar); the report says so at the top")
+    return source
 
 
 def add_clock_arguments(p: argparse.ArgumentParser, whose: str) -> None:
@@ -130,6 +134,13 @@ def check_plot_available(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.recorded:
+        from mt5bridge.cli.replay_recorded import run as run_recorded
+
+        return run_recorded(args)
+    if not args.report:
+        print(f"{PROG}: error: --report FILE.json is required", file=sys.stderr)
+        return 2
     from mt5bridge.common.atomicfile import write_text
     from mt5bridge.config import load_config
     from mt5bridge.market.readers import MarketDataError

@@ -945,6 +945,28 @@ class BridgeSettings(Section):
                                          below("stale_after_ms", "forget_after_ms"))
 
 
+class RecordingSettings(Section):
+    """What the bridge keeps of every account's session so `mt5bridge replay --recorded DAY` can run it again
+    through the engine and compare it, decision by decision, with what was sent live: every frame the EAs sent
+    (HELLO, WARMUP, TICK, RESULT, DEAL, ...), compressed, one file per account and UTC day."""
+
+    enabled: bool = Field(True, description="Record every account's frames for `replay --recorded`.")
+    folder: str = Field(
+        "",
+        description="Where the recordings go (a folder per account, a file per UTC day). Empty = `recordings` "
+        "in the journal's folder; a relative path is taken from the config file's folder.",
+    )
+    max_mb: int = Field(
+        2048, ge=1, le=10_000_000,
+        description="Most disk the recordings may take, MB; the oldest days are deleted first to stay under it.",
+    )
+    flush_every_s: float = Field(
+        2.0, ge=0.1, le=60.0,
+        description="How often what was recorded is compressed and written (and at BYE and shutdown); a "
+        "killed bridge loses at most this much of its recording.",
+    )
+
+
 class Config(BaseModel):
     """Everything the trader sets. ``Config()`` is the FTMO 2-Step challenge."""
 
@@ -960,6 +982,8 @@ class Config(BaseModel):
     scale_in: ScaleInSettings = Field(default_factory=ScaleInSettings, description="Adding to a winning position.")
     funded: FundedSettings = Field(default_factory=FundedSettings, description="Funded-account rules.")
     bridge: BridgeSettings = Field(default_factory=BridgeSettings, description="Sockets, timings, journal.")
+    recording: RecordingSettings = Field(default_factory=RecordingSettings,
+                                         description="The sessions kept for `replay --recorded`.")
     symbols: dict[SymbolName, SymbolSettings] = Field(
         default_factory=default_symbols,
         description="Per-symbol settings, keyed by the symbol's name in MT5. What a file gives is added to the "

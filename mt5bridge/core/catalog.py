@@ -287,6 +287,45 @@ def render_pxi() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Measured with `mt5bridge check-bias` (mt5bridge/workbench/bias.py); kept here because docs/features.md is
+# generated from this module. Measure again after changing an indicator's seeding or smoothing.
+WARMUP_MEASURED = (
+    "## No look-ahead, and the warm-up each timeframe needs",
+    "",
+    "`mt5bridge check-bias` checks both (`--synthetic EURUSD`, or `--input FILE` with `--server-time ny-close` or"
+    " `--utc-offset HOURS` for an MT5 export; `--report FILE.json` keeps every figure):",
+    "",
+    "- **No look-ahead.** At sampled bars (`--cuts`, 12 by default, spread over the first `--lookahead-days`), a fresh"
+    " engine is run on the history cut at the bar (every tick up to the one that closes it) and its 147 features"
+    " are compared, bit for bit, with the full run's at that bar. They are equal: no feature uses anything later."
+    " A feature that did (a centred average, a swing confirmed by bars still to come, a scale fitted on the whole"
+    " file) differs at the cuts, and the command names it and exits 1.",
+    "- **Warm-up.** Per timeframe, a fresh engine is warmed (as WARMUP warms it) with only the last L closed bars"
+    " before a cut, and each feature of that timeframe is compared with its value from all the history before the"
+    " cut. A feature needs L bars when, from L on, it stays within the tolerance (`--tolerance`, in units of the"
+    " feature's `scale` above) at every cut. Exponential smoothing is what takes long: an EMA seeded with the"
+    " SMA of its first n values carries that seed for a while after it is defined.",
+    "",
+    "Measured on 250 days of synthetic EURUSD (seed 0) and XAUUSD (seed 3), 12 cuts, warm-ups 50 to 3000 bars; the"
+    " needed warm-up is the largest of the two symbols:",
+    "",
+    "| timeframe | needed, within 1% of scale | within 0.1% of scale | slowest feature | next slowest | the EA sends"
+    " (default / least accepted) |",
+    "| --- | ---: | ---: | --- | --- | --- |",
+    "| M1 | 800 | 1000 | `m1_ema_200_dist` | `m1_atr_ratio_14_50` (400; 400 at 0.1%) | 3000 / 1000 |",
+    "| M5 | 800 | 1000 | `m5_ema_200_dist` | `m5_atr_ratio_14_50` (400; 500 at 0.1%) | 2000 / 1000 |",
+    "| M15 | 800 | 1000 | `m15_ema_200_dist` | `m15_atr_ratio_14_50` (400; 500 at 0.1%) | 1000 / 1000 |",
+    "| H1 | 800 | 1000 | `h1_ema_200_dist` | `h1_atr_ratio_14_50` (300; 400 at 0.1%) | 1000 / 1000 |",
+    "",
+    "Every other timeframe feature is within 1% of its scale after 250 bars (the 50-bar EMAs and the ADX take"
+    " 150 to 250; at 0.1% they take 250), and `mtf_ema200_align` follows the EMA200s. What it means for WARMUP: the protocol's minimum"
+    " of 200 closed bars makes every feature *defined*, not *settled*. The EA therefore sends and requires at least"
+    " 1000 closed bars of each timeframe (by default 3000 M1, 2000 M5, 1000 M15, 1000 H1: about two months of H1,"
+    " which every MT5 terminal holds), so that the live features equal the replayed ones.",
+    "",
+)
+
+
 def render_markdown() -> str:
     """docs/features.md, generated from the catalog."""
     out = [
@@ -335,6 +374,7 @@ def render_markdown() -> str:
         "",
         ", ".join(f"`{k}`" for k in INDICATORS_PER_TIMEFRAME),
         "",
+        *WARMUP_MEASURED,
     ]
     return "\n".join(out)
 
