@@ -320,6 +320,14 @@ def test_the_cache_folder_stays_under_its_limit(tmp_path):
         assert key + cache_module.SUFFIX in kept
 
 
+def test_entries_of_older_readers_go_at_the_next_write(tmp_path, store):
+    store.folder.mkdir(parents=True)
+    stale = store.folder / ("0" * 64 + f"-v{cache_module.READER_VERSION - 1}-o0-pauto" + cache_module.SUFFIX)
+    stale.write_bytes(b"made by an older reader")
+    read_market_file(tick_file(tmp_path / "EURUSD.csv"), cache=store)
+    assert not stale.exists() and len(store.entries()) == 1
+
+
 def test_small_files_are_not_cached_and_a_folder_that_cannot_be_written_is_no_failure(tmp_path, caplog):
     path = tick_file(tmp_path / "EURUSD.csv")
     assert read_market_file(path, cache=MarketCache(tmp_path / "c", min_file_bytes=1 << 20)) is not None

@@ -154,9 +154,14 @@ class MarketCache:
         return sum(_size(p) for p in self.entries())
 
     def prune(self) -> None:
-        """Delete the least recently used entries until the folder holds at most ``max_bytes``."""
+        """Delete the entries older readers made (never to be used again), then the least recently used ones
+        until the folder holds at most ``max_bytes``."""
         entries = []
+        current = f"-v{READER_VERSION}-"
         for p in self.entries():
+            if current not in p.name:
+                _remove(p)
+                continue
             try:
                 st = p.stat()
             except OSError:
