@@ -10,8 +10,8 @@ parsing the same bytes.
 Each entry carries a CRC-32 of its arrays and its own length; an entry that fails either check (a disk error,
 a copy cut short, a hand edit) is deleted and the file is parsed again. Entries are written to a temporary
 name and renamed into place, so parallel sweep workers never read half an entry. The folder is bounded: after
-each write the least recently used entries go until the total is under the limit. Deleting the folder at any
-time is safe.
+each write, entries made by older readers go, then the least recently used ones until the total is under the
+limit. Deleting the folder at any time is safe.
 
 Where it lives, and its size, from the environment:
 
