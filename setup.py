@@ -65,6 +65,15 @@ extensions = [
         extra_compile_args=compile_args,
         extra_link_args=["-g"] if DEBUG and sys.platform != "win32" else [],
     ),
+    # The price-file reader parses bytes the market package has read: its own module, like the TICK reader.
+    Extension(
+        "mt5bridge.market._marketread",
+        ["ext/_marketread.pyx"],
+        include_dirs=[numpy.get_include()],
+        define_macros=macros,
+        extra_compile_args=compile_args,
+        extra_link_args=["-g"] if DEBUG and sys.platform != "win32" else [],
+    ),
 ]
 
 setup(

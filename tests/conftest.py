@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def market_cache_folder(tmp_path_factory):
+    """Parsed price files cached in a folder of the test session, never in the user's own cache folder (the
+    processes tests start inherit it); a run that sets MT5BRIDGE_CACHE_DIR keeps its own."""
+    if "MT5BRIDGE_CACHE_DIR" not in os.environ:
+        os.environ["MT5BRIDGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("market-cache"))
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,20 @@ def test_the_node_benchmark_runs_from_another_folder_on_the_installed_package(tm
     assert figures["timed_ticks"] == 200 and figures["none_handle_p50_us"] > 0
 
 
+def test_the_market_data_benchmark_runs_quick_from_another_folder(tmp_path):
+    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
+    env = {"PYTHONPATH": where} if not where.endswith("site-packages") else {}
+    run = subprocess.run([sys.executable, str(BENCH / "marketdata.py"), "--quick", "--json"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300, env=dict(os.environ, **env))
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    for name in ("tick_csv", "mt5_tick_export", "mt5_tick_export_utf16", "bar_csv", "mt5_bar_export"):
+        assert figures["formats"][name]["same_arrays"] is True
+        assert figures["formats"][name]["rows_per_s"] > 0 and figures["formats"][name]["python_rows_per_s"] > 0
+    assert figures["replay_command"]["replayed_ticks"] > 0
+    assert figures["synthetic_replay_memory"]["peak_rss_mb"] > 0
+
+
 def test_the_sweep_benchmark_runs_quick_from_another_folder_and_finds_the_same_results_everywhere(tmp_path):
     pytest.importorskip("distributed", reason="the sweep benchmark's cluster needs mt5bridge[cluster]")
     where = str(Path(mt5bridge.__file__).resolve().parent.parent)

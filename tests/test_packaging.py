@@ -28,6 +28,7 @@ def test_ci_runs_the_readmes_test_command(repo_root):
 @pytest.mark.parametrize(("module", "importer", "named"), [
     ("mt5bridge.core._engine", "mt5bridge.core.engine", "compiled engine"),
     ("mt5bridge.bridge._tickwire", "mt5bridge.bridge.node", "compiled TICK reader"),
+    ("mt5bridge.market._marketread", "mt5bridge.market.readers", "compiled price-file reader"),
 ])
 def test_a_missing_compiled_module_fails_with_how_to_build_it(module, importer, named, tmp_path):
     from conftest import package_process

@@ -18,6 +18,10 @@ Times are read as the wall-clock of the file and shifted to UTC by ``utc_offset_
 server time (commonly UTC+2, UTC+3 in summer), and an integer epoch written by MT5 is server time too, so it is
 shifted the same way. A price file is trusted only after checking it: every rejected value raises a
 :class:`MarketDataError` that names the file, the line and the column.
+
+Two readers, one answer: the compiled one (``ext/_marketread.pyx``) takes the plain files in one pass in C and
+declines anything unusual, a bad value included; the Python one below reads what it declines and alone explains
+what is wrong. A large file's arrays are kept in the cache of ``mt5bridge.market.cache``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,17 @@ from itertools import islice
 from typing import Callable, Union
 
 import numpy as np
+
+from mt5bridge.market.cache import MarketCache, default_cache
+
+try:
+    from mt5bridge.market import _marketread
+except ImportError as exc:  # pragma: no cover - exercised by a test that hides the module
+    raise ImportError(
+        f"mt5bridge's compiled price-file reader (mt5bridge.market._marketread) is not built or does not load: {exc}."
+        " Build it by installing the package from its source folder: `python -m pip install .` (or `python -m pip"
+        " install -e .` while developing, or `python setup.py build_ext --inplace` after pulling new sources)."
+    ) from exc
 
 SUPPORTED_TIMEFRAMES_S: tuple[int, ...] = (60, 300, 900, 3600)
 TIMEFRAME_LABELS: dict[int, str] = {60: "M1", 300: "M5", 900: "M15", 3600: "H1"}
@@ -139,7 +154,7 @@ class Bars:
 
 
 def read_market_file(
-    path: PathLike, *, utc_offset_hours: float = 0.0, point: float | None = None
+    path: PathLike, *, utc_offset_hours: float = 0.0, point: float | None = None, cache: MarketCache | None | bool = None
 ) -> Ticks | Bars:
     """Read a tick or bar history file, detecting its format from the header line.
 
@@ -147,6 +162,9 @@ def read_market_file(
     subtracted so the arrays hold UTC. ``point``: the price of one spread point for bar files; when None it is
     10**-d, d being the most decimals written in any price (MT5 writes prices with the symbol's digits).
     Tick files do not need it.
+
+    ``cache``: where the parsed arrays of a large file are kept, keyed by a hash of its content
+    (``mt5bridge.market.cache``); None for the default cache folder, False for none.
 
     Raises :class:`MarketDataError` for any content problem, ``OSError`` when the file cannot be read and
     ``ValueError`` for an offset beyond 24 hours or a point that is not a positive number.
@@ -156,16 +174,40 @@ def read_market_file(
     if point is not None and not (0.0 < point < _INF):
         raise ValueError(f"point must be a positive number, not {point!r}")
     path = os.fspath(path)
+    offset_ms = round(utc_offset_hours * 3_600_000)
+    store = default_cache() if cache is None else (cache or None)
     with open(path, "rb") as fh:
+        # Read, not mapped: a mapped file cut short while it is read (an export being rewritten) would kill the
+        # process with SIGBUS; a copy costs a few tens of milliseconds per 100 MB.
         raw = fh.read()
-    lines = _decode_lines(raw, path)
-    del raw
+    key = store.key(raw, offset_ms, point) if store is not None else None
+    if key is not None:
+        cached = store.load(key)
+        if cached is not None:
+            return cached
+    data = parse_market_bytes(path, raw, offset_ms, point)
+    if key is not None:
+        store.save(key, data)
+    return data
+
+
+def parse_market_bytes(path: str, raw: bytes, offset_ms: int, point: float | None, *, compiled: bool = True) -> Ticks | Bars:
+    """The content of a price file read: by the compiled reader when it takes the file, else by the Python one,
+    which alone explains what is wrong with a file (``compiled=False`` asks it directly)."""
+    if compiled and _marketread is not None:  # None only where a benchmark measures the Python reader alone
+        data = _parse_compiled(path, raw, offset_ms, point)
+        if data is not None:
+            return data
+    return _parse_python(path, raw, offset_ms, point)
+
+
+def _parse_python(path: str, raw: bytes, offset_ms: int, point: float | None) -> Ticks | Bars:
+    lines = _decode_lines(bytes(raw), path)
 
     header = lines[0].strip() if lines else ""
     if not header and not any(line.strip() for line in lines):
         raise MarketDataError(path, 0, "the file is empty")
 
-    offset_ms = round(utc_offset_hours * 3_600_000)
     tab_names = tuple(c.strip().upper() for c in header.split("\t"))
     if tab_names == MT5_TICK_HEADER:
         return replace(_read_mt5_ticks(path, lines, offset_ms), source_format=MT5_TICK_EXPORT)
@@ -174,6 +216,90 @@ def read_market_file(
     if "," in header and "\t" not in header:
         return replace(_read_csv(path, lines, header, offset_ms, point), source_format=CSV_FILE)
     raise MarketDataError(path, 1, f"unrecognised header {_shorten(header)!r}; accepted headers: {ACCEPTED_HEADERS}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The compiled reader (ext/_marketread.pyx): the plain files in one pass in C; None for anything unusual.
+
+
+def _parse_compiled(path: str, raw: bytes, offset_ms: int, point: float | None) -> Ticks | Bars | None:
+    if _is_utf16(raw):
+        try:
+            # C decodes and re-encodes at several hundred MB/s; the parser then reads ASCII.
+            data = bytes(raw).decode("utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16-le").encode()
+        except UnicodeError:
+            return None
+        start = 0
+    else:
+        data = raw
+        start = 3 if raw[:3] == b"\xef\xbb\xbf" else 0
+    end = data.find(b"\n", start)
+    if end < 0:
+        return None
+    try:
+        header = data[start:end].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if header.endswith("\r"):
+        header = header[:-1]
+    if "\r" in header:
+        return None
+    header = header.strip()
+    tab_names = tuple(c.strip().upper() for c in header.split("\t"))
+    if tab_names == MT5_TICK_HEADER:
+        columns = _marketread.mt5_ticks(data, end + 1)
+        return None if columns is None else _ticks(columns, offset_ms, MT5_TICK_EXPORT)
+    if tab_names == MT5_BAR_HEADER:
+        columns = _marketread.mt5_bars(data, end + 1)
+        return None if columns is None else _bars(path, columns, offset_ms, point, MT5_BAR_EXPORT, True)
+    if "," not in header or "\t" in header:
+        return None
+    names = tuple(c.strip().lower() for c in header.split(","))
+    given = set(names)
+    if len(given) != len(names):
+        return None
+    if given & {"bid", "ask"}:
+        if not (set(CSV_TICK_COLUMNS) <= given <= set(CSV_TICK_COLUMNS + CSV_TICK_OPTIONAL)):
+            return None
+        index = [names.index(c) for c in CSV_TICK_COLUMNS]
+        columns = _marketread.csv_ticks(data, end + 1, len(names), *index, _index(names, "volume"))
+        return None if columns is None else _ticks(columns, offset_ms, CSV_FILE)
+    if not (set(CSV_BAR_COLUMNS) <= given <= set(CSV_BAR_COLUMNS + CSV_BAR_OPTIONAL)):
+        return None
+    index = [names.index(c) for c in CSV_BAR_COLUMNS]
+    columns = _marketread.csv_bars(data, end + 1, len(names), *index, _index(names, "spread"))
+    return None if columns is None else _bars(path, columns, offset_ms, point, CSV_FILE, "spread" in names)
+
+
+def _index(names: tuple[str, ...], name: str) -> int:
+    return names.index(name) if name in names else -1
+
+
+def _ticks(columns, offset_ms: int, source_format: str) -> Ticks:
+    times, bid, ask, volume = columns
+    times -= offset_ms
+    return Ticks(times_ms=times, bid=bid, ask=ask, volume=volume, source_format=source_format)
+
+
+def _bars(path: str, columns, offset_ms: int, point: float | None, source_format: str,
+          has_spread: bool) -> Bars | None:
+    times, o, h, lo, c, volume, spread, digits = columns
+    times -= offset_ms
+    try:
+        timeframe_s = infer_timeframe(times, path)
+    except MarketDataError:
+        return None  # the Python reader says it, the same way
+    if np.any(times % (timeframe_s * 1000)):
+        return None  # the Python reader names the first bar off its boundary, with the time as written
+    return Bars(times_ms=times, open=o, high=h, low=lo, close=c, volume=volume, spread_points=spread,
+                timeframe_s=timeframe_s, point=point if point is not None else _point_from_decimals(digits),
+                source_format=source_format, has_spread=has_spread)
+
+
+def _is_utf16(raw: bytes) -> bool:
+    # MT5 saves "Unicode" exports as UTF-16 LE with a BOM; a UTF-16 file whose BOM was lost is ASCII text with
+    # a zero after each byte.
+    return raw[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(raw) >= 2 and raw[0] != 0 and raw[1] == 0)
 
 
 def _decode_lines(raw: bytes, path: str) -> list[str]:

@@ -21,11 +21,13 @@ commission, which HELLO does not carry::
 
 ``mt5bridge history --spec-out`` writes a symbol's table (keeping the other symbols) and docs/history.md
 documents the layout. A key the layout does not know is refused, so a misspelt one is never silently ignored.
-:func:`read_spec_file` checks every value and names the file, the symbol and the key of a bad one.
+:func:`read_spec_file` checks every value and reports every problem at once, each naming the file, the symbol
+and the key, with the nearest known key for a misspelt one (as ``check-config`` does for the configuration).
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -59,7 +61,15 @@ _HEADER = """\
 
 
 class SpecFileError(ValueError):
-    """A spec file that cannot be used: the file, the symbol, the key and what is wrong."""
+    """A spec file that cannot be used: every problem found, one line each naming the file, the symbol, the key
+    and what is wrong (``problems``), so a trader fixes them all in one go."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def __reduce__(self):
+        return (type(self), (self.problems,))
 
 
 def read_spec_file(path: str | os.PathLike[str], *, partial: bool = False) -> dict[str, dict]:
@@ -81,40 +91,68 @@ def read_spec_file(path: str | os.PathLike[str], *, partial: bool = False) -> di
     symbols = data.get("symbols")
     if not isinstance(symbols, dict) or not symbols:
         raise SpecFileError(f"{where}: no [symbols.NAME] table; see docs/history.md for the layout")
-    return {name: check_spec(spec, f"{where}: symbols.{name}", partial=partial) for name, spec in symbols.items()}
+    checked, problems = {}, []
+    for name, spec in symbols.items():
+        try:
+            checked[name] = check_spec(spec, f"{where}: symbols.{name}", partial=partial)
+        except SpecFileError as exc:
+            problems += exc.problems
+    if problems:
+        raise SpecFileError(problems)
+    return checked
 
 
 def check_spec(spec: object, where: str, *, partial: bool = False) -> dict:
-    """The specification with every key (``partial``: every key given) known and in range; SpecFileError
-    naming ``where`` and the key."""
+    """The specification with every key (``partial``: every key given) known and in range; else SpecFileError
+    with every problem, each naming ``where`` and the key (a misspelt key with the nearest known one)."""
     if not isinstance(spec, dict):
         raise SpecFileError(f"{where}: expected a table of keys, got {spec!r}")
-    unknown = sorted(k for k in spec if k not in SPEC_KEYS)
-    if unknown:
-        raise SpecFileError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(SPEC_KEYS)}")
-    missing = [k for k in SPEC_KEYS if k not in spec and k not in OPTIONAL_KEYS]
+    problems = []
+    meant = set()
+    for key in spec:
+        if key in SPEC_KEYS:
+            continue
+        close = difflib.get_close_matches(key, SPEC_KEYS, n=1, cutoff=0.6)
+        if close:
+            meant.add(close[0])
+            problems.append(f"{where}.{key} = {spec[key]!r}: unknown key; did you mean {close[0]}?")
+        else:
+            problems.append(f"{where}.{key} = {spec[key]!r}: unknown key; a symbol's table has {', '.join(SPEC_KEYS)}")
+    missing = [k for k in SPEC_KEYS if k not in spec and k not in OPTIONAL_KEYS and k not in meant]
     if missing and not partial:
-        raise SpecFileError(f"{where}: missing {', '.join(missing)}")
+        problems.append(f"{where}: missing {', '.join(missing)}")
+    sound = set()
     for key in SPEC_KEYS:
         if key not in spec:
             continue
-        value = spec[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SpecFileError(f"{where}.{key} = {value!r}: expected a number")
-        if key in _WHOLE and (value != int(value) or value < 0):
-            raise SpecFileError(f"{where}.{key} = {value!r}: expected a whole number >= 0")
-        if key in _POSITIVE and not value > 0:
-            raise SpecFileError(f"{where}.{key} = {value!r}: must be above 0")
-        if value < 0 and key not in _SIGNED:
-            raise SpecFileError(f"{where}.{key} = {value!r}: must not be negative")
-    if spec.get("digits", 0) > 10:
-        raise SpecFileError(f"{where}.digits = {spec['digits']!r}: at most 10")
-    if "volume_min" in spec and "volume_max" in spec and spec["volume_min"] > spec["volume_max"]:
-        raise SpecFileError(f"{where}: volume_min {spec['volume_min']!r} is above volume_max {spec['volume_max']!r}")
+        problem = _value_problem(key, spec[key])
+        if problem:
+            problems.append(f"{where}.{key} = {spec[key]!r}: {problem}")
+        else:
+            sound.add(key)
+    if {"volume_min", "volume_max"} <= sound and spec["volume_min"] > spec["volume_max"]:
+        problems.append(f"{where}: volume_min {spec['volume_min']!r} is above volume_max {spec['volume_max']!r}")
+    if problems:
+        raise SpecFileError(problems)
     out = dict(spec)
     for key in _WHOLE & set(spec):
         out[key] = int(spec[key])
     return out
+
+
+def _value_problem(key: str, value: object) -> str | None:
+    """What is wrong with one key's value, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "expected a number"
+    if key in _WHOLE and (value != int(value) or value < 0):
+        return "expected a whole number >= 0"
+    if key in _POSITIVE and not value > 0:
+        return "must be above 0"
+    if value < 0 and key not in _SIGNED:
+        return "must not be negative"
+    if key == "digits" and value > 10:
+        return "at most 10"
+    return None
 
 
 def write_spec(path: str | os.PathLike[str], symbol: str, spec: dict) -> None:

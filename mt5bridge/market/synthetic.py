@@ -86,6 +86,19 @@ def _market_open(t_ms: np.ndarray) -> np.ndarray:
     return ~closed
 
 
+_BLOCK = 1 << 18
+
+
+def _blocks(n: int, size: int = _BLOCK):
+    """(start, end) of consecutive blocks covering range(n)."""
+    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
+
+
+def _hour_index(t: np.ndarray, t0: int):
+    """A function giving the hour (index into the hours from t0) of the ticks t[lo:hi]."""
+    return lambda lo, hi: (t[lo:hi] - t0) // MS_PER_HOUR
+
+
 @dataclass(frozen=True)
 class SyntheticMarket:
     """The ticks and what made them: each hour's start (UTC ms) and regime (index into REGIMES), and the news
@@ -131,20 +144,24 @@ def generate_market(
     hours = int(np.ceil(days * 24))
     hour_starts = t0 + np.arange(hours, dtype=np.int64) * MS_PER_HOUR
 
+    # The random draws come whole, in a fixed order (the same seed gives the same market); everything computed
+    # from them per tick is done a block of ticks at a time, into the arrays the ticks keep, so a long market
+    # costs its three arrays and little more (no dozen full-length temporaries).
+
     # Ticks per hour from the session's activity; arrival times uniform inside the hour (Poisson process).
     hour_of_day = (hour_starts % MS_PER_DAY) // MS_PER_HOUR
     activity = _session_activity(hour_of_day) * _market_open(hour_starts)
     counts = rng.poisson(prof.ticks_per_s / 1.5 * 3600 * activity)
-    n = int(counts.sum())
-    hour_index = np.repeat(np.arange(hours), counts)
-    t = hour_starts[hour_index] + rng.integers(0, MS_PER_HOUR, n)
-    order = np.argsort(t, kind="stable")
-    t = t[order]
-    hour_index = hour_index[order]
-    keep = _market_open(t)
-    t = t[keep]
-    hour_index = hour_index[keep]
+    t = rng.integers(0, MS_PER_HOUR, int(counts.sum()))
+    first = np.r_[0, np.cumsum(counts)]
+    for lo_h, hi_h in _blocks(hours, 24 * 7):
+        t[first[lo_h]:first[hi_h]] += np.repeat(hour_starts[lo_h:hi_h], counts[lo_h:hi_h])
+    t.sort()  # the same times as a stable sort by time of (time, hour); the hour is the time's own
+    # Ticks fall in open hours only, but an hour cut by a start that is not on the hour can reach past one.
+    if not all(_market_open(t[lo:hi]).all() for lo, hi in _blocks(t.size)):
+        t = t[_market_open(t)]
     n = t.size
+    hour_index = _hour_index(t, t0)
 
     # Regime path, one state per hour.
     regime = np.empty(hours, dtype=np.int64)
@@ -153,19 +170,22 @@ def generate_market(
     cum = np.cumsum(_REGIME_SWITCH, axis=1)
     for h in range(1, hours):
         regime[h] = int(np.searchsorted(cum[regime[h - 1]], u[h]))
-    reg = regime[hour_index]
 
     # Log-price increments: per tick, the hour's drift and volatility shared among the hour's ticks.
-    per_hour_ticks = np.maximum(counts[hour_index], 1)
-    act = np.maximum(activity[hour_index], 0.25)
-    sigma = prof.hourly_vol * _REGIME_VOL[reg] * np.sqrt(act) / np.sqrt(per_hour_ticks)
-    drift = prof.hourly_vol * _REGIME_DRIFT[reg] / per_hour_ticks
-    steps = drift + sigma * rng.standard_normal(n)
+    steps = rng.standard_normal(n)
+    for lo, hi in _blocks(n):
+        h = hour_index(lo, hi)
+        reg = regime[h]
+        per_hour_ticks = np.maximum(counts[h], 1)
+        act = np.maximum(activity[h], 0.25)
+        sigma = prof.hourly_vol * _REGIME_VOL[reg] * np.sqrt(act) / np.sqrt(per_hour_ticks)
+        drift = prof.hourly_vol * _REGIME_DRIFT[reg] / per_hour_ticks
+        steps[lo:hi] = drift + sigma * steps[lo:hi]
 
     # Weekend gap: the first tick after a closed market jumps by about one hourly move.
-    dt = np.diff(t, prepend=t[0] if n else 0)
-    gap = dt > MS_PER_DAY
-    steps[gap] += prof.hourly_vol * rng.normal(0.0, 1.5, int(gap.sum()))
+    gap = np.concatenate([np.flatnonzero(np.diff(t[lo:min(n, hi + 1)]) > MS_PER_DAY) + lo + 1
+                          for lo, hi in _blocks(n)] or [np.empty(0, np.int64)])
+    steps[gap] += prof.hourly_vol * rng.normal(0.0, 1.5, gap.size)
 
     # News: jumps at round minutes during the busy sessions.
     weeks = days / 7.0
@@ -177,28 +197,46 @@ def generate_market(
     jump_sizes = prof.hourly_vol * rng.choice([-1.0, 1.0], news_ms.size) * rng.uniform(2.0, 5.0, news_ms.size)
     np.add.at(steps, news_after[valid], jump_sizes[valid])
 
-    log_mid = np.log(prof.price) + np.cumsum(steps)
-    # Mean reversion in ranging hours: pull each ranging tick 30% of the way back to its hour's open level.
-    if n:
-        first_of_hour = np.r_[True, hour_index[1:] != hour_index[:-1]]
-        anchor = np.maximum.accumulate(np.where(first_of_hour, np.arange(n), 0))
-        ranging = reg == 2
-        log_mid[ranging] -= 0.3 * (log_mid[ranging] - log_mid[anchor[ranging]])
-    mid = np.exp(log_mid)
+    # The log mid price, in place of the steps: a running sum carried from block to block (adding the carry to
+    # a block's first step gives the very sums one cumsum over the whole would).
+    log_mid = steps
+    log_start = np.log(prof.price)
+    carry = 0.0
+    for lo, hi in _blocks(n):
+        block = log_mid[lo:hi]
+        block[0] += carry
+        np.cumsum(block, out=block)
+        carry = float(block[-1])
+        block += log_start
+        # Mean reversion in ranging hours: pull each ranging tick 30% of the way back to its hour's open level,
+        # the hour's first tick (which this leaves as it is, so one in an earlier block reads the same).
+        h = hour_index(lo, hi)
+        ranging = regime[h] == 2
+        if ranging.any():
+            anchor = np.searchsorted(t, hour_starts[h[ranging]])
+            block[ranging] -= 0.3 * (block[ranging] - log_mid[anchor])
+    mid = np.exp(log_mid, out=log_mid)
 
-    # Spread in points: base, times the rollover, regime, Sunday-open and news widenings.
-    hour_of_tick = (t % MS_PER_DAY) // MS_PER_HOUR
-    spread = prof.spread_points * rng.uniform(0.8, 1.3, n)
-    spread[hour_of_tick == 21] *= 3.0
-    spread[reg == 3] *= 1.8
-    spread[gap] *= 4.0
-    for ms in news_ms:
-        lo, hi = np.searchsorted(t, [ms - 60_000, ms + 120_000])
-        spread[lo:hi] *= 4.0
-    spread = np.round(spread) * prof.point
-    bid = np.round((mid - spread / 2) / prof.point) * prof.point
-    ask = np.round((bid + spread) / prof.point) * prof.point
-    bid = np.round(bid, prof.digits)
-    ask = np.round(ask, prof.digits)
-    ticks = Ticks(times_ms=t.astype(np.int64), bid=bid, ask=ask, volume=np.ones(n))
+    # Spread in points: base, times the rollover, regime, Sunday-open and news widenings; bid and ask from
+    # the mid, into the arrays of the mid and the spread.
+    spread = rng.uniform(0.8, 1.3, n)
+    spread *= prof.spread_points
+    windows = [np.searchsorted(t, [ms - 60_000, ms + 120_000]) for ms in news_ms]
+    for lo, hi in _blocks(n):
+        block = spread[lo:hi]
+        block[(t[lo:hi] % MS_PER_DAY) // MS_PER_HOUR == 21] *= 3.0
+        block[regime[hour_index(lo, hi)] == 3] *= 1.8
+        block[gap[np.searchsorted(gap, lo):np.searchsorted(gap, hi)] - lo] *= 4.0
+    for w_lo, w_hi in windows:
+        spread[w_lo:w_hi] *= 4.0
+    point = prof.point
+    for lo, hi in _blocks(n):
+        sp = np.round(spread[lo:hi]) * point
+        bid = np.round((mid[lo:hi] - sp / 2) / point) * point
+        ask = np.round((bid + sp) / point) * point
+        mid[lo:hi] = np.round(bid, prof.digits)
+        spread[lo:hi] = np.round(ask, prof.digits)
+    bid, ask = mid, spread
+    # Every tick's volume is 1: one shared value, not eight bytes per tick.
+    ticks = Ticks(times_ms=t, bid=bid, ask=ask, volume=np.broadcast_to(1.0, n))
     return SyntheticMarket(ticks, hour_starts, regime, news_ms)

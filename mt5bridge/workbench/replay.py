@@ -33,6 +33,7 @@ from mt5bridge.config import Config
 from mt5bridge.market.news import blackout_calendar
 from mt5bridge.core.decision import ACTION_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.core.engine import FeatureEngine, ReplayLoop
+from mt5bridge.market.merge import MergedTicks
 from mt5bridge.market.readers import TIMEFRAME_LABELS, Bars, MarketDataError, Ticks, expand_bars_to_ticks
 from mt5bridge.core.reasons import CODES
 from mt5bridge.simulator import (
@@ -93,7 +94,7 @@ def market_from(symbol: str, data: Ticks | Bars, source: str, quality: HistoryQu
         continuous = np.tile(np.array([False, True, True, True]), len(data))
     else:
         ticks = data
-        continuous = np.zeros(len(ticks), dtype=bool)
+        continuous = np.broadcast_to(False, len(ticks))  # one shared False, not a byte per tick
     if len(ticks) == 0:
         raise ReplayError(f"{source}: no prices")
     return Market(symbol.upper(), ticks, continuous, price_digits(ticks.bid), source, quality)
@@ -299,14 +300,14 @@ class Replay:
             }, FeatureEngine(model))  # fmt: skip
         self.symbols = [m.symbol for m in markets]
         self._sym_index = {name: i for i, name in enumerate(self.engine.symbols)}
-        self._arrays, warm = self._merge(markets, warmup_days)
-        if len(self._arrays[0]) == 0:
+        self._feed, warm = self._merge(markets, warmup_days)
+        if len(self._feed) == 0:
             raise ReplayError(f"nothing left to trade after {warmup_days:g} days of warm-up: the data spans "
                               f"{self._span_days(markets):.1f} days; give more data or a shorter --warmup-days")
         for m, (t, b, a, v) in zip(markets, warm):
             if len(t):
                 self.engine.feature_engine(self._sym_index[m.symbol]).process_ticks(t, b, a, v, 3)
-        span_ms = int(self._arrays[1][-1] - self._arrays[1][0])
+        span_ms = self._feed.last_ms - self._feed.first_ms
         sample_ms = int(sample_minutes * 60_000) if sample_minutes > 0 else max(60_000, span_ms // 4000)
         self.loop = ReplayLoop(self.engine, initial, cfg.ftmo.daily_loss_pct, cfg.ftmo.max_loss_pct,
                                cfg.ftmo.max_loss_mode == "eod_trailing", sample_ms)
@@ -325,7 +326,7 @@ class Replay:
     def _history_warnings(self, markets: list[Market], qualities: list[HistoryQuality], model) -> list[str]:
         """What the trader must know about the history before trusting the result."""
         out = []
-        start, end = int(self._arrays[1][0]), int(self._arrays[1][-1])
+        start, end = self._feed.first_ms, self._feed.last_ms
         for m, q in zip(markets, qualities):
             if q.modelled:
                 out.append(f"{m.symbol}: {q.summary}: features and decisions that read them rest on made-up ticks"
@@ -345,25 +346,29 @@ class Replay:
         return (last - first) / MS_PER_DAY
 
     def _merge(self, markets: list[Market], warmup_days: float):
-        """All markets' ticks in one time order (ties in the order the markets were given), after warm-up."""
+        """All markets' ticks in one time order (ties in the order the markets were given), after warm-up.
+
+        Merged a window at a time as the replay walks them (``MergedTicks``): memory holds each market's own
+        arrays and one window, never a second copy of the whole history."""
         start = min(int(m.ticks.times_ms[0]) for m in markets) + int(warmup_days * MS_PER_DAY)
         parts, warm = [], []
         for m in markets:
             t = np.asarray(m.ticks.times_ms, dtype=np.int64)
             cut = int(np.searchsorted(t, start, side="left"))
-            warm.append((t[:cut], m.ticks.bid[:cut].astype(np.float64), m.ticks.ask[:cut].astype(np.float64),
-                         m.ticks.volume[:cut].astype(np.float64)))
-            parts.append((np.full(len(t) - cut, self._sym_index[m.symbol], dtype=np.int32), t[cut:],
-                          np.asarray(m.ticks.bid[cut:], dtype=np.float64), np.asarray(m.ticks.ask[cut:], np.float64),
-                          np.asarray(m.ticks.volume[cut:], np.float64), np.asarray(m.continuous[cut:], dtype=bool)))
-        sym, t, bid, ask, vol, cont = (np.concatenate([p[k] for p in parts]) for k in range(6))
-        order = np.lexsort((sym, t)) if len(markets) > 1 else np.arange(len(t))
-        arrays = tuple(np.ascontiguousarray(a[order]) for a in (sym, t, bid, ask, vol, cont))
-        return arrays, warm
+            warm.append((t[:cut], np.asarray(m.ticks.bid[:cut], np.float64), np.asarray(m.ticks.ask[:cut], np.float64),
+                         np.asarray(m.ticks.volume[:cut], np.float64)))
+            parts.append((self._sym_index[m.symbol], t[cut:], m.ticks.bid[cut:], m.ticks.ask[cut:],
+                          m.ticks.volume[cut:], m.continuous[cut:]))
+        return MergedTicks(parts), warm
+
+    @property
+    def _arrays(self):
+        """The whole merge at once, for a look at it (the run walks it a window at a time)."""
+        return self._feed.arrays()
 
     @property
     def total_ticks(self) -> int:
-        return len(self._arrays[0])
+        return len(self._feed)
 
     @property
     def ticks_done(self) -> int:
@@ -373,14 +378,23 @@ class Replay:
     @property
     def end_ms(self) -> int:
         """Time of the last tick to replay (UTC ms)."""
-        return int(self._arrays[1][-1])
+        return self._feed.last_ms
 
     def run(self, progress: Callable[[int], None] | None = None, chunk: int = 1 << 18) -> ReplayResult:
         """Replay every tick; ``progress(ticks_done)`` is called every ``chunk`` ticks and at the end."""
         if self._done:
             raise ReplayError("a replay runs once; make a new Replay to run again")
         self._done = True
-        sym, t, bid, ask, vol, cont = self._arrays
+        done = 0
+        for sym, t, bid, ask, vol, cont in self._feed.windows():
+            done = self._run_window(sym, t, bid, ask, vol, cont, done, progress, chunk)
+        self.loop.finish()
+        if progress:
+            progress(done)
+        return self._result()
+
+    def _run_window(self, sym, t, bid, ask, vol, cont, done: int, progress, chunk: int) -> int:
+        """Replay one window of the merged ticks; ``done`` ticks came before it. Returns the ticks done after it."""
         n = len(t)
         i, skip = 0, False
         while i < n:
@@ -398,7 +412,7 @@ class Replay:
             if kind == RUN_END:
                 i = end
                 if progress:
-                    progress(i)
+                    progress(done + i)
                 continue
             symbol = self.engine.symbols[sym[idx]]
             if kind == RUN_STOP:
@@ -411,12 +425,9 @@ class Replay:
                 self._command(int(t[idx]))
                 i = idx + 1
             else:
-                raise ReplayError(f"tick {idx} of {symbol} at {int(t[idx])} ms refused by the engine "
+                raise ReplayError(f"tick {done + idx} of {symbol} at {int(t[idx])} ms refused by the engine "
                                   f"(bid {bid[idx]!r}, ask {ask[idx]!r})")
-        self.loop.finish()
-        if progress:
-            progress(n)
-        return self._result()
+        return done + n
 
     # ---- the broker side --------------------------------------------------------------------------------
 
@@ -496,11 +507,11 @@ class Replay:
         return self._reason_codes.get(command_id, "")
 
     def _result(self) -> ReplayResult:
-        t = self._arrays[1]
         refusals = {CODES[k]: int(v) for k, v in sorted(self.loop.refusals().items())}
         return ReplayResult(
             config=self.cfg, symbols=self.symbols, initial_balance=self.loop.initial_balance,
-            final_balance=self.broker.balance, final_equity=self.loop.equity, start_ms=int(t[0]), end_ms=int(t[-1]),
+            final_balance=self.broker.balance, final_equity=self.loop.equity, start_ms=self._feed.first_ms,
+            end_ms=self._feed.last_ms,
             ticks=int(self.loop.ticks), days=list(self.loop.days), breaches=list(self.loop.breaches),
             samples=list(self.loop.samples), max_daily_loss=self.loop.max_daily_loss,
             max_overall_loss=self.loop.max_overall_loss, max_drawdown_frac=self.loop.max_drawdown_frac,
