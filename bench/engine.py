@@ -69,7 +69,6 @@ import time
 import numpy as np
 
 # The installed package is measured (pip install .), never a source tree beside this script.
-
 from mt5bridge.core.engine import FeatureEngine
 from mt5bridge.core.model import load_model
 
@@ -343,7 +342,19 @@ def bench_throughput(model, warm: Series, measured: Series) -> tuple[dict, Featu
 
 
 def bench_talipp(all_ticks: Series, warm_end: int) -> dict:
-    from talipp.indicators import ADX, ATR, BB, CCI, EMA, MACD, ROC, RSI, SMA, Stoch, Williams
+    from talipp.indicators import (
+        ADX,
+        ATR,
+        BB,
+        CCI,
+        EMA,
+        MACD,
+        ROC,
+        RSI,
+        SMA,
+        Stoch,
+        Williams,
+    )
     from talipp.ohlcv import OHLCV
 
     # M1 bars from the end of the warm-up through section 1's ticks.

@@ -37,12 +37,11 @@ from pathlib import Path
 import numpy as np
 
 # The installed package is measured (pip install .), never a source tree beside this script.
-
 from mt5bridge.bridge import fastwire
 from mt5bridge.bridge import protocol as wire
-from mt5bridge.config import Config
 from mt5bridge.bridge.journal import Journal
 from mt5bridge.bridge.node import Node
+from mt5bridge.config import Config
 
 SERVER_OFFSET_MS = 3 * 3_600_000
 START_MS = 1_783_400_000_000

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 # The installed package is measured (pip install .), never a source tree beside this script.
-
 from mt5bridge.bridge import protocol as wire
 from mt5bridge.bridge.journal import Journal
 from mt5bridge.bridge.node import Node

@@ -41,7 +41,6 @@ import sys
 import time
 
 # The installed package is measured (pip install .), never a source tree beside this script.
-
 from mt5bridge.config import Config
 from mt5bridge.core.engine import FeatureEngine
 from mt5bridge.workbench.odds import Rules, odds_of_passing, odds_of_replay

@@ -46,7 +46,6 @@ import numpy as np
 import zmq
 
 # The installed package is measured (pip install .), never a source tree beside this script.
-
 from mt5bridge.bridge import protocol as wire
 from mt5bridge.bridge.server import control_request
 

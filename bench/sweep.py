@@ -41,7 +41,6 @@ from dataclasses import replace
 from pathlib import Path
 
 # The installed package is measured (pip install .), never a source tree beside this script.
-
 from mt5bridge.config import Config
 from mt5bridge.workbench.replay import synthetic_markets
 from mt5bridge.workbench.store import ResultStore

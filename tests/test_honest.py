@@ -410,3 +410,13 @@ def test_simulate_fills_a_stop_inside_an_expanded_bar_at_the_stop_as_replay_does
         sim.run()
     stops = [d for d in sim.broker.history if d.reason == "SL"]
     assert len(stops) == 1 and stops[0].price == 1.09980   # at the stop, not at the bar's low 1.09950
+
+
+def test_a_sweep_says_its_calendar_does_not_cover_the_history_too(tmp_path, capsys):
+    preset = Path(__file__).resolve().parents[1] / "config" / "funded_standard.toml"
+    sweep = tmp_path / "sweep.toml"
+    sweep.write_text('[parameters]\n"exits.sl_atr" = [1.5]\n')
+    assert main(["sweep", "--sweep", str(sweep), "--synthetic", "EURUSD", "--days", "16", "--config", str(preset),
+                 "--workers", "1", "--no-store", "--out", str(tmp_path / "s.csv"),
+                 "--best", str(tmp_path / "b.toml")]) == 0
+    assert "does not cover the replayed period (2024-01-" in capsys.readouterr().err

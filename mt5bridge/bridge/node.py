@@ -25,16 +25,22 @@ from typing import Any
 import numpy as np
 
 from mt5bridge.bridge import protocol as wire
+from mt5bridge.bridge import readout
 from mt5bridge.bridge.access import login_refusal
-from mt5bridge.config import Config, config_from_dict
-from mt5bridge.core.decision import ACTION_NAMES, STATE_NAMES, add_symbol, build_engine, sync_book
-from mt5bridge.core.engine import TIMEFRAME_SECONDS, FeatureEngine
+from mt5bridge.bridge.alerts import NO_ALERTS
 from mt5bridge.bridge.fastwire import hold_reply, read_tick, tick_values
 from mt5bridge.bridge.journal import JournalError, RecordRefused
 from mt5bridge.bridge.ratelog import RateLog, printable
-from mt5bridge.bridge import readout
-from mt5bridge.bridge.alerts import NO_ALERTS
+from mt5bridge.config import Config, config_from_dict
 from mt5bridge.core.catalog import FEATURE_INDEX
+from mt5bridge.core.decision import (
+    ACTION_NAMES,
+    STATE_NAMES,
+    add_symbol,
+    build_engine,
+    sync_book,
+)
+from mt5bridge.core.engine import TIMEFRAME_SECONDS, FeatureEngine
 from mt5bridge.core.reasons import CODES, WORDS
 
 log = logging.getLogger("mt5bridge.bridge.node")

@@ -68,8 +68,14 @@ def _warmups(text: str | None) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from mt5bridge.market.readers import Bars, MarketDataError, expand_bars_to_ticks
-    from mt5bridge.workbench.bias import (BiasError, engine_lookahead, first_days, measure_warmup,
-                                          synthetic_history, warmup_verdict)
+    from mt5bridge.workbench.bias import (
+        BiasError,
+        engine_lookahead,
+        first_days,
+        measure_warmup,
+        synthetic_history,
+        warmup_verdict,
+    )
     from mt5bridge.workbench.quality import HistoryError, read_history, server_clock
 
     if args.cuts < 1:

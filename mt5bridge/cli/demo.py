@@ -39,9 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    from mt5bridge.config import config_from_dict, load_config
-    from mt5bridge.cli.live_view import plain_line, watch
     from mt5bridge.bridge.server import Bridge, control_request
+    from mt5bridge.cli.live_view import plain_line, watch
+    from mt5bridge.config import config_from_dict, load_config
     from mt5bridge.simulator import SimulatedTerminal, SimulatorError
 
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
@@ -51,9 +51,8 @@ def run(args: argparse.Namespace) -> int:
     ea, control = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
     data["bridge"].update(endpoint=ea, control_endpoint=control, journal=str(folder / "journal.sqlite"))
     cfg = config_from_dict(data, "the demo configuration")
-    from mt5bridge.market.news import blackout_calendar
-
     from mt5bridge.bridge.server import BridgeError
+    from mt5bridge.market.news import blackout_calendar
 
     try:
         bridge = Bridge(cfg, news=blackout_calendar(cfg), page=True if args.page else None)

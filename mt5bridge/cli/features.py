@@ -26,7 +26,6 @@ import time
 import numpy as np
 
 from mt5bridge.common.atomicfile import replaced_when_complete
-from mt5bridge.workbench.quality import HistoryError
 from mt5bridge.core.catalog import FEATURE_NAMES, INDICATOR_NAMES
 from mt5bridge.market.readers import (
     TIMEFRAME_LABELS,
@@ -34,9 +33,9 @@ from mt5bridge.market.readers import (
     MarketDataError,
     Ticks,
     expand_bars_to_ticks,
-    read_market_file,
     timeframe_seconds,
 )
+from mt5bridge.workbench.quality import HistoryError
 
 PROG = "mt5bridge features"
 

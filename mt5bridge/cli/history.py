@@ -22,13 +22,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-
 from mt5bridge.market.readers import TIMEFRAME_LABELS, timeframe_seconds
 from mt5bridge.mt5.history import (
     crosses_us_clock_change,
+    prague_midnight_utc_ms,
     typical_spread,
     write_csv,
-    prague_midnight_utc_ms,
 )
 from mt5bridge.mt5.reconcile import format_reconcile, reconcile
 

@@ -43,9 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mt5bridge.bridge.access import AccessError, control_token_path, read_control_token
-    from mt5bridge.config import journal_path, load_config
+    from mt5bridge.bridge.access import (
+        AccessError,
+        control_token_path,
+        read_control_token,
+    )
     from mt5bridge.bridge.server import control_request
+    from mt5bridge.config import journal_path, load_config
 
     cfg = load_config(args.config)
     token_file = Path(args.token_file) if args.token_file else control_token_path(cfg, args.config)
@@ -153,7 +157,11 @@ def keygen(args: argparse.Namespace) -> int:
 
     import zmq
 
-    from mt5bridge.bridge.access import CLIENTS_FOLDER_NAME, write_public_key, write_secret_key
+    from mt5bridge.bridge.access import (
+        CLIENTS_FOLDER_NAME,
+        write_public_key,
+        write_secret_key,
+    )
 
     if not zmq.has("curve"):
         print("mt5bridge keygen: this pyzmq/libzmq has no CURVE support", file=sys.stderr)

@@ -76,9 +76,7 @@ def add_account_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def markets_from_args(args: argparse.Namespace):
-    from mt5bridge.workbench.replay import load_markets, synthetic_markets
-
-    from mt5bridge.workbench.replay import load_specs
+    from mt5bridge.workbench.replay import load_markets, load_specs, synthetic_markets
 
     if args.synthetic:
         symbols = [s.strip() for s in args.synthetic.split(",") if s.strip()]
@@ -143,9 +141,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from mt5bridge.common.atomicfile import write_text
     from mt5bridge.config import load_config
-    from mt5bridge.market.readers import MarketDataError
     from mt5bridge.core.model import ModelError
     from mt5bridge.market.news import NewsCalendarError
+    from mt5bridge.market.readers import MarketDataError
     from mt5bridge.workbench.replay import Replay, ReplayError, load_specs
     from mt5bridge.workbench.report import build_report, dumps, plot_png, render_html
 

@@ -30,11 +30,15 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     import time
 
-    from mt5bridge.config import config_warnings, load_config
     from mt5bridge.bridge.journal import JournalError
-    from mt5bridge.core.model import ModelError
-    from mt5bridge.market.news import NewsCalendarError, blackout_calendar, calendar_warnings
     from mt5bridge.bridge.server import Bridge, BridgeError
+    from mt5bridge.config import config_warnings, load_config
+    from mt5bridge.core.model import ModelError
+    from mt5bridge.market.news import (
+        NewsCalendarError,
+        blackout_calendar,
+        calendar_warnings,
+    )
 
     cfg = load_config(args.config)
     try:

@@ -142,7 +142,11 @@ def _load(args: argparse.Namespace, symbols: list[str]):
         return None
     if len(symbols) != 1:
         raise ValueError(f"--data holds one symbol's market; --symbols names {len(symbols)}: {', '.join(symbols)}")
-    from mt5bridge.workbench.quality import expanded_bars_problem, read_history, server_clock
+    from mt5bridge.workbench.quality import (
+        expanded_bars_problem,
+        read_history,
+        server_clock,
+    )
 
     data, quality = read_history(args.data, clock=server_clock(args.utc_offset, args.server_time),
                                  spread_points=args.spread_points)

@@ -64,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
     from mt5bridge.market.readers import MarketDataError
     from mt5bridge.workbench.executors import ExecutorError, executor_for
     from mt5bridge.workbench.figures import FigureError, figure
-    from mt5bridge.workbench.replay import ReplayError, load_specs
+    from mt5bridge.workbench.replay import (
+        ReplayError,
+        load_specs,
+        news_coverage_warnings,
+    )
     from mt5bridge.workbench.store import ResultStore, StoreError, default_path
     from mt5bridge.workbench.sweep import SweepError, best_config, load_plan, run_sweep
 
@@ -95,8 +99,10 @@ def run(args: argparse.Namespace) -> int:
         # What every run would refuse, refused once here rather than in each worker.
         if args.model:
             load_model(args.model)
+        since = min(int(m.ticks.times_ms[0]) for m in markets)
         until = max(int(m.ticks.times_ms[-1]) for m in markets)
-        for warning in config_warnings(base) + calendar_warnings(base, until):
+        for warning in (config_warnings(base) + news_coverage_warnings(base, since, until)
+                        + calendar_warnings(base, until)):
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
         if not args.no_store:
             store = ResultStore(args.store or default_path())

@@ -96,7 +96,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mt5bridge.core.model import ModelError, Trained, load_model, model_to_json
-    from mt5bridge.workbench.train import market_rows, submodel_features, train_direction_model
+    from mt5bridge.workbench.train import (
+        market_rows,
+        submodel_features,
+        train_direction_model,
+    )
 
     try:
         timeframe_s = _timeframe(args.timeframe)

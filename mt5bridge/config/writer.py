@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Optional
 
+import tomli_w
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-
-import tomli_w
 
 from mt5bridge.config.schema import Config
 from mt5bridge.config.wording import _dotted, _key

@@ -10,6 +10,7 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
+from mt5bridge.common.currencies import currency_mask
 from mt5bridge.config import (
     ASSET_CLASSES,
     Config,
@@ -18,8 +19,13 @@ from mt5bridge.config import (
     symbol_params,
     symbol_settings,
 )
-from mt5bridge.common.currencies import currency_mask
-from mt5bridge.core.engine import ACTION_NAMES, STATE_NAMES, DecisionEngine, FeatureEngine
+from mt5bridge.core.engine import (
+    ACTION_NAMES,
+    STATE_NAMES,
+    DecisionEngine,
+    FeatureEngine,
+)
+
 
 def decision_params(cfg: Config) -> dict[str, Any]:
     """The compiled engine's parameters, in its own units (fractions, milliseconds, bit masks)."""

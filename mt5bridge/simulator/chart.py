@@ -28,6 +28,7 @@ from mt5bridge.simulator.broker import (
     result_outcome,
 )
 
+
 class BridgeUnreachable(SimulatorError):
     """No WELCOME arrived before the HELLO deadline."""
 

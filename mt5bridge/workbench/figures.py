@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-
 SWEEP_ODDS_PATHS = 2_000
 """Monte Carlo paths of the odds a sweep stores with each run (a replay's own report draws 10,000)."""
 

@@ -28,8 +28,20 @@ from typing import Any
 
 from mt5bridge.bridge.journal import Journal
 from mt5bridge.bridge.node import Node
-from mt5bridge.bridge.recorder import (ACCOUNT, CONTROL, END, FRAME, GAP, HOUSEKEEPING, SESSION, RecordingError,
-                                       day_files, model_fingerprint, read_records, recorded_days)
+from mt5bridge.bridge.recorder import (
+    ACCOUNT,
+    CONTROL,
+    END,
+    FRAME,
+    GAP,
+    HOUSEKEEPING,
+    SESSION,
+    RecordingError,
+    day_files,
+    model_fingerprint,
+    read_records,
+    recorded_days,
+)
 from mt5bridge.config import Config
 
 __all__ = ["compare_day", "Comparison", "RecordingError", "config_differences"]

@@ -28,14 +28,20 @@ from pathlib import Path
 import numpy as np
 
 from mt5bridge.bridge import protocol as wire
-from mt5bridge.core import settlement
 from mt5bridge.config import Config
-from mt5bridge.market.news import blackout_calendar
+from mt5bridge.core import settlement
 from mt5bridge.core.decision import ACTION_NAMES, add_symbol, build_engine, sync_book
 from mt5bridge.core.engine import FeatureEngine, ReplayLoop
-from mt5bridge.market.merge import MergedTicks
-from mt5bridge.market.readers import TIMEFRAME_LABELS, Bars, MarketDataError, Ticks, expand_bars_to_ticks
 from mt5bridge.core.reasons import CODES
+from mt5bridge.market.merge import MergedTicks
+from mt5bridge.market.news import blackout_calendar
+from mt5bridge.market.readers import (
+    TIMEFRAME_LABELS,
+    Bars,
+    MarketDataError,
+    Ticks,
+    expand_bars_to_ticks,
+)
 from mt5bridge.simulator import (
     COMMENT_PREFIX,
     DealRecord,

@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from mt5bridge.core.decision import ACTION_NAMES
-from mt5bridge.workbench.tester import prague_day, tester_figures
 from mt5bridge.workbench.odds import DEFAULT_PATHS, odds_of_replay
+from mt5bridge.workbench.tester import prague_day, tester_figures
 
 FILLED = (10008, 10009, 10010)
 

@@ -50,9 +50,23 @@ except ModuleNotFoundError:  # Python 3.10
 
 from mt5bridge.config import Config, ConfigError, config_from_dict
 from mt5bridge.workbench.executors import ExecutorError, Job, Task, executor_for
-from mt5bridge.workbench.figures import FIGURES, METRICS, Constraint, FigureError, available, constraint, figure
+from mt5bridge.workbench.figures import (
+    FIGURES,
+    METRICS,
+    Constraint,
+    FigureError,
+    available,
+    constraint,
+    figure,
+)
 from mt5bridge.workbench.replay import Market, ReplayError, slice_market
-from mt5bridge.workbench.store import ResultStore, engine_version, file_hash, market_hash, run_key
+from mt5bridge.workbench.store import (
+    ResultStore,
+    engine_version,
+    file_hash,
+    market_hash,
+    run_key,
+)
 
 # objective name -> True when larger is better (every figure available here)
 OBJECTIVES: dict[str, bool] = {name: FIGURES[name].larger_is_better for name in available()}

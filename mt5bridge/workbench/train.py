@@ -37,8 +37,8 @@ from datetime import datetime, timezone
 import numpy as np
 
 from mt5bridge.core.catalog import FEATURE_INDEX, FEATURES
-from mt5bridge.market.readers import TIMEFRAME_LABELS, Bars, Ticks, expand_bars_to_ticks
 from mt5bridge.core.model import MODEL_FORMAT, SUBMODELS, DirectionModel, load_model
+from mt5bridge.market.readers import TIMEFRAME_LABELS, Bars, Ticks, expand_bars_to_ticks
 
 DEFAULT_TIMEFRAME_S = 900
 DEFAULT_HORIZON = 4
