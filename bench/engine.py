@@ -556,6 +556,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ticks", type=int, default=2_000_000, help="measured ticks for throughput and RSS (default 2M)")
     p.add_argument("--seed", type=int, default=7, help="seed of the synthetic series (default 7)")
     args = p.parse_args(argv)
+    import importlib.util
+
+    if importlib.util.find_spec("talipp") is None:
+        # The baseline is measured in the same run; without it there is no ratio to print.
+        print("bench/engine.py measures talipp as its baseline: pip install talipp (or \"mt5bridge[test]\")",
+              file=sys.stderr)
+        return 2
     if args.ticks < TICK_SAMPLES:
         p.error(f"--ticks must be at least {TICK_SAMPLES}")
 
