@@ -436,6 +436,18 @@ cdef class BarColumns:
         return _trimmed((self.times, self.open, self.high, self.low, self.close, self.volume, self.spread), n)
 
 
+cdef inline void put_bar(BarColumns out, Py_ssize_t n, long long t, double o, double h, double lo, double c,
+                         double v, double sp) noexcept nogil:
+    # A plain function, not a method: no virtual call in the per-row loop.
+    out.t_out[n] = t
+    out.o_out[n] = o
+    out.h_out[n] = h
+    out.l_out[n] = lo
+    out.c_out[n] = c
+    out.v_out[n] = v
+    out.s_out[n] = sp
+
+
 def mt5_bars(const unsigned char[::1] data, Py_ssize_t start):
     """The rows of an MT5 bar export after its header: (times_ms, open, high, low, close, tickvol, spread, the
     most decimals written in a price) in the file's clock, or None."""
@@ -467,13 +479,7 @@ def mt5_bars(const unsigned char[::1] data, Py_ssize_t start):
                 ok = False
                 break
             digits = max(digits, d0, d1, d2, d3)
-            out.t_out[n] = t
-            out.o_out[n] = o
-            out.h_out[n] = h
-            out.l_out[n] = lo
-            out.c_out[n] = c
-            out.v_out[n] = tv
-            out.s_out[n] = sp
+            put_bar(out, n, t, o, h, lo, c, tv, sp)
             n += 1
     if not ok or lines.bad or n == 0:
         return None
@@ -521,13 +527,7 @@ def csv_bars(const unsigned char[::1] data, Py_ssize_t start, int columns, int i
                 ok = False
                 break
             digits = max(digits, d0, d1, d2, d3)
-            out.t_out[n] = t
-            out.o_out[n] = o
-            out.h_out[n] = h
-            out.l_out[n] = lo
-            out.c_out[n] = c
-            out.v_out[n] = v
-            out.s_out[n] = sp
+            put_bar(out, n, t, o, h, lo, c, v, sp)
             n += 1
     if not ok or lines.bad or n == 0:
         return None
