@@ -15,13 +15,13 @@ Exit status: ``history`` 0 when the file was written, 2 for a bad argument, no t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mt5bridge.common import strictjson
 from mt5bridge.market.readers import TIMEFRAME_LABELS, timeframe_seconds
 from mt5bridge.mt5.history import (
     crosses_us_clock_change,
@@ -225,7 +225,7 @@ def run_reconcile(args: argparse.Namespace, *, platform: str | None = None, cloc
         "differences": differences,
     }
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(strictjson.dumps(summary, indent=2))   # strict: a parser that refuses NaN reads it
     else:
         print(format_reconcile(summary))
     if args.server_utc_offset is None:

@@ -17,11 +17,11 @@ or too little history.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
 
+from mt5bridge.common import strictjson
 from mt5bridge.common.atomicfile import write_text
 from mt5bridge.market.readers import (
     TIMEFRAME_LABELS,
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     report = dict(result.report, model=dict(result.report["model"], path=written), verdict=verdict,
                   beats_base_rate=beats)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(strictjson.dumps(report, indent=2))   # strict: a parser that refuses NaN reads it
     else:
         from mt5bridge.workbench.train import format_report
 
