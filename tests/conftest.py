@@ -75,3 +75,13 @@ def on_a_terminal(args: list[str], cwd):
     proc = subprocess.Popen(cmd, env=env, cwd=where, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     return proc, master
+
+
+def without_browser(reason: str) -> None:
+    """Skip a browser test where no browser is installed; where CI installed one
+    (MT5BRIDGE_BROWSER_TESTS=required), its absence is a failure, never a quiet skip."""
+    import os
+
+    if os.environ.get("MT5BRIDGE_BROWSER_TESTS", "").lower() == "required":
+        pytest.fail(f"MT5BRIDGE_BROWSER_TESTS=required, but {reason}")
+    pytest.skip(reason)

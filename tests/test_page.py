@@ -17,12 +17,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import without_browser
 
 pytest.importorskip("starlette", reason="the live page needs Starlette and uvicorn: pip install \"mt5bridge[page]\"")
 pytest.importorskip("uvicorn", reason="the live page needs Starlette and uvicorn: pip install \"mt5bridge[page]\"")
 
+from test_bridge import (  # noqa: E402
+    Chart,
+    _bridge_process,
+    _process_config,
+    bridge_config,
+    free_port,
+)
+
 from mt5bridge.cli.entry import main  # noqa: E402
-from test_bridge import Chart, _bridge_process, _process_config, bridge_config, free_port  # noqa: E402
 
 T0 = 1_783_400_000_000
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
@@ -34,8 +42,8 @@ CHROMEDRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if os.pa
 def _browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="the page test drives Chromium with Selenium")
     if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("no headless browser here: install Debian's chromium and chromium-driver "
-                    "(apt-get install chromium chromium-driver)")
+        without_browser("no headless browser here: install Debian's chromium and chromium-driver "
+                        "(apt-get install chromium chromium-driver)")
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()

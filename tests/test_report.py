@@ -17,9 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+from conftest import without_browser
 from desk import always, config_for_signals
+
 from mt5bridge.simulator import DealRecord
+from mt5bridge.workbench.replay import Replay, synthetic_markets
+from mt5bridge.workbench.report import build_report, dumps, render_html
 from mt5bridge.workbench.tester import (
     balance_curve,
     by_time,
@@ -32,8 +35,6 @@ from mt5bridge.workbench.tester import (
     trade_figures,
     z_score,
 )
-from mt5bridge.workbench.replay import Replay, synthetic_markets
-from mt5bridge.workbench.report import build_report, dumps, render_html
 
 
 def ms(text: str) -> int:
@@ -322,7 +323,7 @@ class Browser:
 def browser(tmp_path):
     exe = _browser()
     if exe is None:
-        pytest.skip("no Chromium on this machine: the page's browser test needs one (apt-get install chromium)")
+        without_browser("no Chromium on this machine: the page's browser test needs one (apt-get install chromium)")
     b = Browser(exe, tmp_path / "profile")
     yield b
     b.close()
