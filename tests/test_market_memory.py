@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import package_process
 
 from mt5bridge.config import Config
 from mt5bridge.market import merge, synthetic
@@ -77,7 +78,11 @@ def _peak_rss(days: float) -> tuple[int, int]:
             "peak = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])\n"
             "print(json.dumps([rc, peak]))\n")
     report = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"mt5bridge-memory-{os.getpid()}-{days}.json")
-    run = subprocess.run([sys.executable, "-c", code, report], capture_output=True, text=True, timeout=600)
+    # From a folder of its own, with the package under test (installed or built in place) first on the path:
+    # never a source tree without its compiled parts.
+    _, env, cwd = package_process([], os.environ.get("TMPDIR", "/tmp"))
+    run = subprocess.run([sys.executable, "-c", code, report], capture_output=True, text=True, timeout=600,
+                         env=env, cwd=cwd)
     assert run.returncode == 0, run.stderr
     rc, kib = json.loads(run.stdout.strip().splitlines()[-1])
     assert rc == 0

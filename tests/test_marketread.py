@@ -17,14 +17,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import test_marketdata as samples
+from conftest import package_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import test_marketdata as samples
 from mt5bridge.market import cache as cache_module
 from mt5bridge.market import readers
 from mt5bridge.market.cache import MarketCache
-from mt5bridge.market.readers import Bars, MarketDataError, Ticks, parse_market_bytes, read_market_file
+from mt5bridge.market.readers import (
+    Bars,
+    MarketDataError,
+    Ticks,
+    parse_market_bytes,
+    read_market_file,
+)
 
 EXAMPLES = int(os.environ.get("MT5BRIDGE_PROPERTY_EXAMPLES", "300"))
 
@@ -360,9 +367,10 @@ def test_a_second_replay_command_reads_the_cache(tmp_path):
     reports = []
     for i in range(2):
         report = tmp_path / f"r{i}.json"
-        run = subprocess.run([sys.executable, "-m", "mt5bridge", "replay", "--data", str(path), "--report",
-                              str(report), "--quiet", "--warmup-days", "0"], env=env, capture_output=True,
-                             text=True, timeout=120)
+        cmd, base_env, cwd = package_process(["replay", "--data", str(path), "--report", str(report), "--quiet",
+                                              "--warmup-days", "0"], tmp_path)
+        run = subprocess.run(cmd, env=dict(base_env, MT5BRIDGE_CACHE_DIR=env["MT5BRIDGE_CACHE_DIR"]), cwd=cwd,
+                             capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr
         written = json.loads(report.read_text())
         written.pop("generated_at")
