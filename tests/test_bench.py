@@ -17,6 +17,17 @@ import mt5bridge
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
+def run_benchmark(script: str, args: list[str], cwd: Path, timeout: float) -> dict:
+    """bench/SCRIPT ARGS run from ``cwd`` (another folder) against the package the tests import, installed or
+    built in place; the figures of its last line."""
+    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
+    env = {"PYTHONPATH": where} if not where.endswith("site-packages") else {}
+    run = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=cwd, capture_output=True, text=True,
+                         timeout=timeout, env=dict(os.environ, **env))
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
 def test_no_benchmark_puts_a_source_tree_on_the_import_path(script):
     tree = ast.parse((BENCH / script).read_text(encoding="utf-8"))
@@ -26,24 +37,12 @@ def test_no_benchmark_puts_a_source_tree_on_the_import_path(script):
 
 
 def test_the_node_benchmark_runs_from_another_folder_on_the_installed_package(tmp_path):
-    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
-    probe = ("import runpy, sys, mt5bridge; sys.argv = ['node.py', '--ticks', '200', '--json']; "
-             f"runpy.run_path({str(BENCH / 'node.py')!r}, run_name='__main__')")
-    env = {"PYTHONPATH": where} if not where.endswith("site-packages") else {}
-    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, **env))
-    assert run.returncode == 0, run.stderr
-    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    figures = run_benchmark("node.py", ["--ticks", "200", "--json"], tmp_path, 120)
     assert figures["timed_ticks"] == 200 and figures["none_handle_p50_us"] > 0
 
 
 def test_the_market_data_benchmark_runs_quick_from_another_folder(tmp_path):
-    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
-    env = {"PYTHONPATH": where} if not where.endswith("site-packages") else {}
-    run = subprocess.run([sys.executable, str(BENCH / "marketdata.py"), "--quick", "--json"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300, env=dict(os.environ, **env))
-    assert run.returncode == 0, run.stderr
-    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    figures = run_benchmark("marketdata.py", ["--quick", "--json"], tmp_path, 300)
     for name in ("tick_csv", "mt5_tick_export", "mt5_tick_export_utf16", "bar_csv", "mt5_bar_export"):
         assert figures["formats"][name]["same_arrays"] is True
         assert figures["formats"][name]["rows_per_s"] > 0 and figures["formats"][name]["python_rows_per_s"] > 0
@@ -53,24 +52,12 @@ def test_the_market_data_benchmark_runs_quick_from_another_folder(tmp_path):
 
 def test_the_sweep_benchmark_runs_quick_from_another_folder_and_finds_the_same_results_everywhere(tmp_path):
     pytest.importorskip("distributed", reason="the sweep benchmark's cluster needs mt5bridge[cluster]")
-    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
-    env = {"PYTHONPATH": where} if not where.endswith("site-packages") else {}
-    run = subprocess.run([sys.executable, str(BENCH / "sweep.py"), "--quick", "--json"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300, env=dict(os.environ, **env))
-    assert run.returncode == 0, run.stderr
-    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    figures = run_benchmark("sweep.py", ["--quick", "--json"], tmp_path, 300)
     assert figures["runs"] == 4 and figures["same_results_everywhere"] is True
     assert figures["one_process_replays_per_s"] > 0 and figures["cluster_replays_per_s"] > 0
 
 
 def test_the_recording_benchmark_runs_from_another_folder_on_the_installed_package(tmp_path):
-    where = str(Path(mt5bridge.__file__).resolve().parent.parent)
-    probe = ("import runpy, sys, mt5bridge; sys.argv = ['recording.py', '--ticks', '600', '--json']; "
-             f"runpy.run_path({str(BENCH / 'recording.py')!r}, run_name='__main__')")
-    env = {"PYTHONPATH": where} if not where.endswith("site-packages") else {}
-    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, **env))
-    assert run.returncode == 0, run.stderr
-    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    figures = run_benchmark("recording.py", ["--ticks", "600", "--json"], tmp_path, 120)
     assert figures["timed_ticks"] == 600 and figures["bytes_on_disk_per_tick"] > 0
     assert figures["recorded_handle_p50_us"] > 0 and figures["bare_handle_p50_us"] > 0
