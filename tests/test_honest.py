@@ -187,6 +187,7 @@ def test_bars_without_a_spread_are_refused_until_one_is_given(tmp_path, capsys):
     assert main([*base, "--spread-points", "9"]) == 0
     got = json.loads(report.read_text())
     assert got["trades"] >= 0
+    assert got["input"]["history"]["symbols"][0]["spread"] == "9 points on every bar, from --spread-points"
     markets = load_markets([data], spread_points=9)
     assert np.allclose(markets[0].ticks.ask - markets[0].ticks.bid, 9e-5)
     spec = tmp_path / "spec.toml"

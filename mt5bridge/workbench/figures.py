@@ -60,10 +60,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
            lambda r: _odds(r, "p_max_breach")),
 )}
 
-# Columns of the results file, in order.
-METRICS = ("net_profit", "trades", "win_rate", "profit_factor", "avg_r", "sharpe", "max_drawdown_pct",
-           "max_daily_loss_pct", "max_overall_loss_pct", "trading_days", "passed", "breaches", "p_pass",
-           "p_daily_breach", "p_max_breach")
+# Columns of the results file, in order: every figure, as FIGURES lists them.
+METRICS = tuple(FIGURES)
 # The worst values already named as maxima: their own name is an upper bound in [constraints].
 _ALREADY_MAXIMA = {"max_drawdown_pct", "max_daily_loss_pct", "max_overall_loss_pct"}
 

@@ -360,8 +360,8 @@ def render_html(report: dict, result) -> str:
     breaches = _table([[b["time"], b["rule"], b["equity"], b["floor"]] for b in f["breaches"]],
                       ["time", "rule", "equity", "floor"]) if f["breaches"] else "<p>None.</p>"
     t = report["tester"]
-    half = (len(tester_rows(t)) + 1) // 2
     rows = tester_rows(t)
+    half = (len(rows) + 1) // 2
     tester = ("<div class='cols'>" + _table(rows[:half], ["figure", "value"]) +
               _table(rows[half:], ["figure", "value"]) + "</div>")
     timing = "".join(f"<div>{_bars(t[k], k)}</div>" for k in ("hour", "weekday", "month"))

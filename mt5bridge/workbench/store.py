@@ -86,10 +86,11 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def file_hash(path: str | os.PathLike | None) -> str | None:
-    if path is None:
+def content_hash(data: bytes | None) -> str | None:
+    """A content hash of a file's bytes, as read once for the runs that use them (None: no file)."""
+    if data is None:
         return None
-    return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def run_key(config_data: dict, data_hashes: Iterable[str], replay_settings: dict, engine: str) -> str:
@@ -167,5 +168,5 @@ class ResultStore:
         self.close()
 
 
-__all__ = ["ResultStore", "STORE_FORMAT", "StoreError", "canonical", "default_path", "engine_version", "file_hash",
+__all__ = ["ResultStore", "STORE_FORMAT", "StoreError", "canonical", "content_hash", "default_path", "engine_version",
            "market_hash", "run_key"]

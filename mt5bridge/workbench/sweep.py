@@ -62,8 +62,8 @@ from mt5bridge.workbench.figures import (
 from mt5bridge.workbench.replay import Market, ReplayError, slice_market
 from mt5bridge.workbench.store import (
     ResultStore,
+    content_hash,
     engine_version,
-    file_hash,
     market_hash,
     run_key,
 )
@@ -417,7 +417,7 @@ def run_sweep(
         job.periods["all"] = markets
         first = "all"
     windows = {period: trading_window(m, warmup) for period, m in job.periods.items()}
-    replay_key = {"specs": job.specs, "model": file_hash(model) if model else None, "warmup_days": warmup,
+    replay_key = {"specs": job.specs, "model": content_hash(model_text), "warmup_days": warmup,
                   "balance": job.balance, "slippage_points": job.slippage_points}
     runner = _Runner(base, job, store, executor, cluster, workers, progress, replay_key)
     try:

@@ -257,11 +257,11 @@ def by_time(deals: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
 # --- a replay's figures ---------------------------------------------------------------------------------------
 
 def prague_day(time_ms: int) -> int:
-    """The Prague calendar day of a UTC time, as days since 1970-01-01 (the replay's day key)."""
-    from zoneinfo import ZoneInfo
+    """The Prague calendar day of a UTC time, as days since 1970-01-01: the replay's day key, from the engine's
+    own Prague offset so the two can never disagree."""
+    from mt5bridge.core._engine import prague_offset_minutes
 
-    local = datetime.fromtimestamp(time_ms / 1000, tz=timezone.utc).astimezone(ZoneInfo("Europe/Prague"))
-    return local.date().toordinal() - 719163
+    return (time_ms + prague_offset_minutes(time_ms) * 60_000) // 86_400_000
 
 
 def equity_points(result) -> list[float]:
