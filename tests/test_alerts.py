@@ -344,3 +344,19 @@ def test_an_alert_that_comes_back_after_its_opposite_is_sent_again():
                   ("journal_unavailable", "journal unavailable", "disk full")):
         alerts.emit(*event)
     assert [e.kind for e in alerts.recent][-3:] == ["journal_unavailable", "journal_back", "journal_unavailable"]
+
+
+def test_the_repeats_kept_stay_bounded_in_a_flood_of_different_alerts():
+    """More different alerts within REPEAT_S than MAX_REPEATS_KEPT: the oldest are forgotten, the newest still held."""
+    from types import SimpleNamespace
+
+    from mt5bridge.bridge.alerts import MAX_REPEATS_KEPT, Alerts
+
+    alerts = Alerts(SimpleNamespace(urls=[], failsafe="silent"))
+    for n in range(MAX_REPEATS_KEPT + 500):
+        alerts.emit("failsafe", f"chart {n}", "the EA acted on its own")
+    assert len(alerts._repeats) == MAX_REPEATS_KEPT
+    alerts.emit("failsafe", f"chart {MAX_REPEATS_KEPT + 499}", "the EA acted on its own")
+    assert alerts.counts["repeated"] == 1
+    alerts.emit("failsafe", "chart 0", "the EA acted on its own")   # forgotten: sent again
+    assert alerts.counts["repeated"] == 1 and len(alerts._repeats) == MAX_REPEATS_KEPT
