@@ -323,3 +323,40 @@ def test_a_flood_of_one_failsafe_reaches_the_trader_once(webhook, tmp_path):
     failsafes = [t for t in webhook.titles() if "EA failsafe" in t]
     assert len(failsafes) == 1, webhook.titles()
     assert status["alerts"]["repeated"] == 39
+
+
+def test_an_alert_that_comes_back_after_its_opposite_is_sent_again():
+    """EA silent, EA back, EA silent again within REPEAT_S: the second "silent" is sent, or the trader's last word
+    would be "back" while the EA is silent; the very same alert with nothing between is still held back."""
+    from types import SimpleNamespace
+
+    from mt5bridge.bridge.alerts import Alerts
+
+    settings = SimpleNamespace(urls=[], ea_silence="silent", journal="silent", operator="silent")
+    alerts = Alerts(settings)
+    silent = ("ea_silent", "1 EURUSD: EA silent", "the EA on EURUSD has been silent for 6 s")
+    back = ("ea_back", "1 EURUSD: EA back", "the EA on EURUSD is heard again")
+    for event in (silent, back, silent, back, silent, silent):
+        alerts.emit(*event)
+    assert [e.kind for e in alerts.recent] == ["ea_silent", "ea_back", "ea_silent", "ea_back", "ea_silent"]
+    assert alerts.counts["repeated"] == 1
+    for event in (("journal_unavailable", "journal unavailable", "disk full"), ("journal_back", "back", "ok"),
+                  ("journal_unavailable", "journal unavailable", "disk full")):
+        alerts.emit(*event)
+    assert [e.kind for e in alerts.recent][-3:] == ["journal_unavailable", "journal_back", "journal_unavailable"]
+
+
+def test_the_repeats_kept_stay_bounded_in_a_flood_of_different_alerts():
+    """More different alerts within REPEAT_S than MAX_REPEATS_KEPT: the oldest are forgotten, the newest still held."""
+    from types import SimpleNamespace
+
+    from mt5bridge.bridge.alerts import MAX_REPEATS_KEPT, Alerts
+
+    alerts = Alerts(SimpleNamespace(urls=[], failsafe="silent"))
+    for n in range(MAX_REPEATS_KEPT + 500):
+        alerts.emit("failsafe", f"chart {n}", "the EA acted on its own")
+    assert len(alerts._repeats) == MAX_REPEATS_KEPT
+    alerts.emit("failsafe", f"chart {MAX_REPEATS_KEPT + 499}", "the EA acted on its own")
+    assert alerts.counts["repeated"] == 1
+    alerts.emit("failsafe", "chart 0", "the EA acted on its own")   # forgotten: sent again
+    assert alerts.counts["repeated"] == 1 and len(alerts._repeats) == MAX_REPEATS_KEPT

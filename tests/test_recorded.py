@@ -319,3 +319,21 @@ def test_a_fault_of_the_recorder_stops_the_recording_not_the_trading(tmp_path, c
     said = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("the recorder failed: a bug in the recorder") for m in said) == 1
     assert sum("RECORDING STOPPED" in m for m in said) == 1
+
+
+def test_a_tick_of_a_known_chart_is_kept_in_its_accounts_file_without_looking_for_a_hello(tmp_path):
+    """The usual frame, a TICK of a known chart in the EA's layout, goes to the chart's account as before; a HELLO
+    under the same identity is still read for its login."""
+    from types import SimpleNamespace
+
+    from mt5bridge.bridge.recorder import FRAME, TICK_HEAD, Recorder
+
+    rec = Recorder(tmp_path, max_bytes=1 << 30, flush_every_s=60, session={})
+    node = SimpleNamespace(charts={b"c1": SimpleNamespace(account="111")}, accounts={"111": None, "222": None})
+    tick = TICK_HEAD + b'"seq":1,"positions":[{"comment":"HELLO"}]}'
+    hello = b'{"type":"HELLO","seq":2,"login":222}'
+    rec.frame(b"c1", tick, node)
+    rec.frame(b"c1", hello, node)
+    rec.close()
+    frames = {p.parent.name: [r.b for r in read_records(p) if r.kind == FRAME] for p in tmp_path.glob("*/*.mt5rec")}
+    assert frames == {"111": [tick], "222": [hello]}

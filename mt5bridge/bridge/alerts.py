@@ -160,8 +160,17 @@ class Alerts:
             return
         if seen is not None and seen[1]:
             body = f"{body} (and {seen[1]:.0f} times more in the {REPEAT_S:.0f} s before)"
-        if len(self._repeats) >= MAX_REPEATS_KEPT:
-            self._repeats = {k: v for k, v in self._repeats.items() if now - v[0] < REPEAT_S}
+        # Put back last, so the dict stays in the order the alerts were sent: at the bound, the one sent longest
+        # ago is forgotten (a repeat of it is then sent again, never lost), however many came in the window.
+        self._repeats.pop(key, None)
+        while len(self._repeats) >= MAX_REPEATS_KEPT:
+            del self._repeats[next(iter(self._repeats))]
+        # An alert of another kind under the same [alerts] key says the opposite (EA back after EA silent,
+        # journal back, resume after halt): the alert it ends is sent again when it comes back, even within
+        # REPEAT_S, or the last word the trader has would be "back" while the EA is silent again.
+        setting = EVENTS[kind][0]
+        for other in [k for k in self._repeats if k[0] != kind and EVENTS[k[0]][0] == setting]:
+            del self._repeats[other]
         self._repeats[key] = [now, 0]
         event = Event(kind, title, body, int(self.wall() * 1000), mode == "on")
         self.recent.append(event)

@@ -47,6 +47,7 @@ RECORD = struct.Struct("<cQddHI")
 """Kind (one byte), event number, monotonic time (s), wall time (s, UTC epoch), length of a, length of b."""
 FRAME, HOUSEKEEPING, CONTROL, SESSION, ACCOUNT, GAP, END = b"F", b"H", b"C", b"S", b"A", b"G", b"E"
 SUFFIX = ".mt5rec"
+TICK_HEAD = b'{"type":"TICK",'   # how the EA (and the simulator) begin a TICK
 FORMAT = 1
 DAY_S = 86_400
 RETRY_S = 60.0
@@ -113,7 +114,12 @@ class Recorder:
             return
         try:
             chart = node.charts.get(identity)
-            if chart is None or b'"HELLO"' in frame:
+            # Most frames are TICKs of a known chart, which the EA begins with their type: no HELLO or BYE to look
+            # for in them (two scans of the frame, each longer than the rest of this, with positions).
+            usual = chart is not None and frame.startswith(TICK_HEAD)
+            if usual:
+                login = chart.account
+            elif chart is None or b'"HELLO"' in frame:
                 login = _hello_login(frame)
                 if login is None:
                     if chart is None:
@@ -134,7 +140,7 @@ class Recorder:
             buf += RECORD.pack(FRAME, self.event, self.clock(), wall, len(identity), len(frame))
             buf += identity
             buf += frame
-            if b'"BYE"' in frame:
+            if not usual and b'"BYE"' in frame:
                 self._flush_book(book)
         except Exception as exc:
             self._fault(exc)
