@@ -49,7 +49,6 @@ FRAME, HOUSEKEEPING, CONTROL, SESSION, ACCOUNT, GAP, END = b"F", b"H", b"C", b"S
 SUFFIX = ".mt5rec"
 TICK_HEAD = b'{"type":"TICK",'   # how the EA (and the simulator) begin a TICK
 FORMAT = 1
-DAY_S = 86_400
 RETRY_S = 60.0
 MAX_QUEUED_BYTES = 256 << 20   # what waits for the writer: beyond it, frames are dropped (and a gap marked)
 COMPRESS_LEVEL = 6
