@@ -272,6 +272,34 @@ cdef Py_ssize_t count_lines(const unsigned char[::1] data, Py_ssize_t start) noe
         p += 1
 
 
+cdef class TickColumns:
+    cdef cnp.ndarray times, bid, ask, volume
+    cdef cnp.int64_t *t_out
+    cdef double *b_out
+    cdef double *a_out
+    cdef double *v_out
+
+    def __cinit__(self, Py_ssize_t cap):
+        self.times = np.empty(cap, np.int64)
+        self.bid, self.ask, self.volume = (np.empty(cap, np.float64) for _ in range(3))
+        self.t_out = <cnp.int64_t *>self.times.data
+        self.b_out = <double *>self.bid.data
+        self.a_out = <double *>self.ask.data
+        self.v_out = <double *>self.volume.data
+
+    def arrays(self, Py_ssize_t n):
+        return _trimmed((self.times, self.bid, self.ask, self.volume), n)
+
+
+cdef inline void put_tick(TickColumns out, Py_ssize_t n, long long t, double bid, double ask,
+                          double v) noexcept nogil:
+    # A plain function, not a method: no virtual call in the per-row loop. An empty or zero volume counts 1.
+    out.t_out[n] = t
+    out.b_out[n] = bid
+    out.a_out[n] = ask
+    out.v_out[n] = v if v > 0.0 else 1.0
+
+
 def mt5_ticks(const unsigned char[::1] data, Py_ssize_t start):
     """The rows of an MT5 tick export after its header: (times_ms, bid, ask, volume) in the file's clock, or None.
 
@@ -279,14 +307,7 @@ def mt5_ticks(const unsigned char[::1] data, Py_ssize_t start):
     sides are known and rows changing neither side are skipped; an empty or zero volume is 1.
     """
     cdef Py_ssize_t cap = count_lines(data, start), n = 0
-    cdef cnp.ndarray[cnp.int64_t] times = np.empty(cap, np.int64)
-    cdef cnp.ndarray[cnp.float64_t] bids = np.empty(cap, np.float64)
-    cdef cnp.ndarray[cnp.float64_t] asks = np.empty(cap, np.float64)
-    cdef cnp.ndarray[cnp.float64_t] vols = np.empty(cap, np.float64)
-    cdef cnp.int64_t *t_out = <cnp.int64_t *>times.data
-    cdef double *b_out = <double *>bids.data
-    cdef double *a_out = <double *>asks.data
-    cdef double *v_out = <double *>vols.data
+    cdef TickColumns out = TickColumns(cap)
     cdef Lines lines = lines_of(data, start)
     cdef Field f[MAX_FIELDS]
     cdef long long clock, t, prev_t = -(1LL << 62)
@@ -335,28 +356,18 @@ def mt5_ticks(const unsigned char[::1] data, Py_ssize_t start):
             if bid > ask:
                 ok = False
                 break
-            t_out[n] = t
-            b_out[n] = bid
-            a_out[n] = ask
-            v_out[n] = v if v > 0.0 else 1.0
+            put_tick(out, n, t, bid, ask, v)
             n += 1
     if not ok or lines.bad or n == 0:
         return None
-    return _trimmed((times, bids, asks, vols), n)
+    return out.arrays(n)
 
 
 def csv_ticks(const unsigned char[::1] data, Py_ssize_t start, int columns, int it, int ib, int ia, int iv):
     """The rows of a 'time,bid,ask[,volume]' CSV after its header (column indexes given; iv = -1 when there is
     no volume column): (times_ms, bid, ask, volume) in the file's clock, or None."""
     cdef Py_ssize_t cap = count_lines(data, start), n = 0
-    cdef cnp.ndarray[cnp.int64_t] times = np.empty(cap, np.int64)
-    cdef cnp.ndarray[cnp.float64_t] bids = np.empty(cap, np.float64)
-    cdef cnp.ndarray[cnp.float64_t] asks = np.empty(cap, np.float64)
-    cdef cnp.ndarray[cnp.float64_t] vols = np.empty(cap, np.float64)
-    cdef cnp.int64_t *t_out = <cnp.int64_t *>times.data
-    cdef double *b_out = <double *>bids.data
-    cdef double *a_out = <double *>asks.data
-    cdef double *v_out = <double *>vols.data
+    cdef TickColumns out = TickColumns(cap)
     cdef Lines lines = lines_of(data, start)
     cdef Field f[MAX_FIELDS]
     cdef Field tf, vf, bf, af
@@ -391,14 +402,11 @@ def csv_ticks(const unsigned char[::1] data, Py_ssize_t start, int columns, int 
                 if vf.n and not number(vf.p, vf.n, &v, &dec):
                     ok = False
                     break
-            t_out[n] = t
-            b_out[n] = b
-            a_out[n] = a
-            v_out[n] = v if v > 0.0 else 1.0
+            put_tick(out, n, t, b, a, v)
             n += 1
     if not ok or lines.bad or n == 0:
         return None
-    return _trimmed((times, bids, asks, vols), n)
+    return out.arrays(n)
 
 
 cdef inline bint bar_ok(double o, double h, double lo, double c, double volume, double spread) noexcept nogil:

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -333,6 +334,19 @@ def test_entries_of_older_readers_go_at_the_next_write(tmp_path, store):
     stale.write_bytes(b"made by an older reader")
     read_market_file(tick_file(tmp_path / "EURUSD.csv"), cache=store)
     assert not stale.exists() and len(store.entries()) == 1
+
+
+def test_temporary_files_a_killed_write_left_go_at_the_next_write(tmp_path, store):
+    store.folder.mkdir(parents=True)
+    name = f"-v{cache_module.READER_VERSION}-o0-pauto{cache_module.SUFFIX}"
+    left = store.folder / ("." + "1" * 64 + name + ".4242.tmp")
+    left.write_bytes(b"\0" * 1000)
+    hours_ago = time.time() - 2 * 3600
+    os.utime(left, (hours_ago, hours_ago))
+    under_way = store.folder / ("." + "2" * 64 + name + ".4243.tmp")
+    under_way.write_bytes(b"\0" * 1000)  # another worker writing now: left alone
+    read_market_file(tick_file(tmp_path / "EURUSD.csv"), cache=store)
+    assert not left.exists() and under_way.exists() and len(store.entries()) == 1
 
 
 def test_small_files_are_not_cached_and_a_folder_that_cannot_be_written_is_no_failure(tmp_path, caplog):

@@ -11,7 +11,8 @@ Each entry carries a CRC-32 of its arrays and its own length; an entry that fail
 a copy cut short, a hand edit) is deleted and the file is parsed again. Entries are written to a temporary
 name and renamed into place, so parallel sweep workers never read half an entry. The folder is bounded: after
 each write, entries made by older readers go, then the least recently used ones until the total is under the
-limit. Deleting the folder at any time is safe.
+limit, and so do the temporary files of a write that never finished (a worker killed mid-write) an hour on.
+Deleting the folder at any time is safe.
 
 Where it lives, and its size, from the environment:
 
@@ -31,6 +32,7 @@ import logging
 import mmap
 import os
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -45,6 +47,8 @@ SUFFIX = ".mt5cache"
 DEFAULT_MAX_MB = 4096
 DEFAULT_MIN_FILE_BYTES = 1 << 20
 _ALIGN = 64
+# A temporary file this old is no write under way (one entry is written in seconds) but one a killed process left.
+_ABANDONED_TEMP_S = 3600
 _TICK_ARRAYS = ("times_ms", "bid", "ask", "volume")
 _BAR_ARRAYS = ("times_ms", "open", "high", "low", "close", "volume", "spread_points")
 
@@ -155,7 +159,14 @@ class MarketCache:
 
     def prune(self) -> None:
         """Delete the entries older readers made (never to be used again), then the least recently used ones
-        until the folder holds at most ``max_bytes``."""
+        until the folder holds at most ``max_bytes``; and the temporary files of writes that never finished."""
+        now = time.time()
+        for p in self.folder.glob(f".*{SUFFIX}.*.tmp"):
+            try:
+                if now - p.stat().st_mtime > _ABANDONED_TEMP_S:
+                    _remove(p)
+            except OSError:
+                pass
         entries = []
         current = f"-v{READER_VERSION}-"
         for p in self.entries():
